@@ -1,0 +1,124 @@
+"""The contract every VAE in textvae keeps, and saving/loading as data (never code).
+
+A model is an nn.Module with a config dataclass and two methods:
+
+    posterior = model.encode(batch)             # DiagonalGaussian, mean/logvar (B, D)
+    log_px_z  = model.log_likelihood(z, batch)  # z (S, B, D) -> log p(x|z) summed over x: (S, B)
+
+The ELBO, free bits, the importance-weighted bound and the latent metrics are computed outside the
+model from these two (textvae.core.objectives, textvae.core.metrics), for text and images alike.
+`log_likelihood` must return float32 (cast logits up before the softmax under autocast).
+
+Saved folder: config.json ({"model_type": ..., "config": {...}}) + model.safetensors, plus whatever
+`save_extras` writes (a tokenizer's own file). `from_pretrained` rebuilds from JSON and safetensors
+only; `textvae.registry.load_model` dispatches on model_type.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+from .distributions import DiagonalGaussian
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+class VAE(nn.Module):
+    model_type: ClassVar[str] = ""
+    config_class: ClassVar[type] = object
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+
+    @property
+    def latent_size(self) -> int:
+        return self.config.latent_size
+
+    def encode(self, batch) -> DiagonalGaussian:
+        raise NotImplementedError
+
+    def log_likelihood(self, z: torch.Tensor, batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    # -- saving and loading -------------------------------------------------------------------
+    def save_extras(self, directory: Path) -> None:
+        """Write anything besides config and weights the model needs (e.g. the tokenizer)."""
+
+    @classmethod
+    def build_from_folder(cls, config, directory: Path) -> "VAE":
+        """Construct (weights not yet loaded) from a config and the saved folder's extras."""
+        return cls(config)
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        from ..config import to_dict
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {"model_type": self.model_type, "config": to_dict(self.config)}
+        tmp = directory / (CONFIG_NAME + ".tmp")
+        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(directory / CONFIG_NAME)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(directory / (WEIGHTS_NAME + ".tmp")), metadata={"format": "pt"})
+        (directory / (WEIGHTS_NAME + ".tmp")).replace(directory / WEIGHTS_NAME)
+        self.save_extras(directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> "VAE":
+        from ..config import from_dict
+
+        directory = Path(directory)
+        meta = read_model_config(directory)
+        if meta["model_type"] != cls.model_type:
+            raise UserError(f"{directory} holds a '{meta['model_type']}' model, not '{cls.model_type}'")
+        config = from_dict(cls.config_class, meta["config"], prefix="config.")
+        model = cls.build_from_folder(config, directory)
+        load_weights(model, directory / WEIGHTS_NAME, map_location)
+        model.eval()
+        return model
+
+
+def read_model_config(directory: Path) -> dict:
+    if not directory.exists():
+        raise UserError(f"model folder {directory} does not exist")
+    if not directory.is_dir():
+        raise UserError(f"{directory} is a file; give the model folder written by `textvae train`")
+    path = directory / CONFIG_NAME
+    if not path.exists():
+        raise UserError(f"model folder {directory} has no {CONFIG_NAME}; is it a textvae model?")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is corrupt (not valid JSON: {e})") from None
+    if not isinstance(meta, dict) or "model_type" not in meta or not isinstance(meta.get("config"), dict):
+        raise UserError(f"{path} lacks 'model_type' and 'config'; is it a textvae model?")
+    return meta
+
+
+def load_weights(model: nn.Module, path: Path, map_location: str = "cpu") -> None:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.exists():
+        raise UserError(f"model weights {path} are missing")
+    try:
+        state = load_file(str(path), device=map_location)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"model weights {path} are corrupt: {e}") from None
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    mismatched = [k for k, v in model.state_dict().items() if k in state and state[k].shape != v.shape]
+    if missing or unexpected or mismatched:
+        detail = "; ".join(s for s in (
+            f"missing {', '.join(missing[:3])}" if missing else "",
+            f"unexpected {', '.join(unexpected[:3])}" if unexpected else "",
+            f"wrong shape {', '.join(mismatched[:3])}" if mismatched else "") if s)
+        raise UserError(f"weights {path} do not match its config.json ({detail})")

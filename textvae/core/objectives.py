@@ -1,0 +1,79 @@
+"""The ELBO, free bits and the importance-weighted bound, assembled outside any model.
+
+A model provides two things (see textvae.core.model.VAE):
+    posterior = model.encode(batch)              # DiagonalGaussian over (B, D)
+    log_px_z  = model.log_likelihood(z, batch)   # z: (S, B, D) -> log p(x|z): (S, B)
+Everything here works from those, so it serves text and image models alike.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .distributions import DiagonalGaussian, standard_normal_log_prob
+
+
+def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """KL with a floor of `free_bits` nats on each latent dimension (Kingma et al. 2016).
+
+    The floor applies to each dimension's KL averaged over the batch, so a dimension below it gets no
+    gradient pushing it further down. kl_per_dim: (B, D). Returns the batch-mean KL to optimise (scalar).
+    """
+    per_dim = kl_per_dim.mean(0)
+    if free_bits > 0:
+        per_dim = torch.clamp(per_dim, min=free_bits)
+    return per_dim.sum()
+
+
+@dataclass
+class ElboTerms:
+    loss: torch.Tensor          # scalar to minimise
+    rec: torch.Tensor           # mean over the batch of -log p(x|z)
+    kl: torch.Tensor            # mean over the batch of KL(q(z|x) || p(z)), no floor
+    kl_per_dim: torch.Tensor    # (D,) batch-mean KL of each dimension
+
+
+def elbo_loss(log_px_z: torch.Tensor, posterior: DiagonalGaussian, kl_weight: float = 1.0,
+              free_bits: float = 0.0) -> ElboTerms:
+    """Negative ELBO per example, averaged over the batch: rec + kl_weight * KL (with free bits).
+
+    log_px_z: (B,) log-likelihood of each example under one posterior sample.
+    """
+    kl_dims = posterior.kl_per_dim().float()
+    rec = -log_px_z.float().mean()
+    kl_opt = free_bits_kl(kl_dims, free_bits)
+    loss = rec + kl_weight * kl_opt
+    return ElboTerms(loss=loss, rec=rec.detach(), kl=kl_dims.sum(-1).mean().detach(),
+                     kl_per_dim=kl_dims.mean(0).detach())
+
+
+def iw_log_weights(model, batch, posterior: DiagonalGaussian, num_samples: int) -> torch.Tensor:
+    """log p(x, z_k) - log q(z_k|x) for num_samples fresh samples: (num_samples, B)."""
+    z = posterior.rsample(num_samples)                       # (S, B, D)
+    log_px_z = model.log_likelihood(z, batch).float()        # (S, B)
+    return log_px_z + standard_normal_log_prob(z.float()) - posterior.log_prob(z).float()
+
+
+@torch.no_grad()
+def iw_log_marginal(model, batch, num_samples: int = 500, chunk_size: int = 50,
+                    posterior: DiagonalGaussian | None = None) -> torch.Tensor:
+    """Importance-weighted bound on log p(x) (Burda et al. 2016), per example: (B,).
+
+    log p(x) >= logsumexp_k [log p(x, z_k) - log q(z_k|x)] - log k, z_k ~ q(z|x).
+    Samples are drawn `chunk_size` at a time and folded into a running logsumexp, so memory is that
+    of chunk_size samples whatever k is.
+    """
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, not {num_samples}")
+    if posterior is None:
+        posterior = model.encode(batch)
+    total = None
+    done = 0
+    while done < num_samples:
+        s = min(chunk_size, num_samples - done)
+        lse = torch.logsumexp(iw_log_weights(model, batch, posterior, s), dim=0)
+        total = lse if total is None else torch.logaddexp(total, lse)
+        done += s
+    return total - math.log(num_samples)

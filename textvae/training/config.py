@@ -1,0 +1,125 @@
+"""The experiment config: task-specific `data` and `model` sections plus the generic `train` and
+`loss` sections that the one trainer reads."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import apply_overrides, from_dict, load_yaml
+from ..core.schedules import KLScheduleConfig
+from ..errors import UserError
+
+
+@dataclass
+class LossConfig:
+    """The objective: negative ELBO with a scheduled KL weight and a free-bits floor.
+
+    free_bits: floor in nats on each latent dimension's batch-mean KL (0 disables).
+    """
+
+    kl: KLScheduleConfig = field(default_factory=KLScheduleConfig)
+    free_bits: float = 0.0
+
+    def __post_init__(self):
+        if self.free_bits < 0:
+            raise ValueError(f"free_bits must be >= 0, not {self.free_bits}")
+
+
+@dataclass
+class TrainConfig:
+    """The training loop.
+
+    batch_size is per process and per micro-step; the global batch is
+    batch_size * grad_accum * num_processes. max_steps > 0 overrides epochs. Steps count optimizer
+    updates. eval_every/save_every: 0 means at the end of each epoch / only at the end.
+    select_best: the final model folder holds the weights with the best validation -ELBO.
+    """
+
+    output_dir: str = "runs/default"
+    seed: int = 0
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    epochs: int = 10
+    max_steps: int = 0
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"
+    lr_warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    grad_accum: int = 1
+    clip_grad_norm: float = 5.0
+    mixed_precision: str = "no"
+    log_every: int = 50
+    eval_every: int = 0
+    save_every: int = 0
+    keep_last: int = 2
+    select_best: bool = True
+    report_to: list[str] = field(default_factory=lambda: ["jsonl", "tensorboard"])
+    progress_bar: bool = True
+    threads: int = 0
+
+    def __post_init__(self):
+        for name in ("batch_size", "eval_batch_size", "grad_accum"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
+        for name in ("epochs", "max_steps", "lr_warmup_steps", "log_every", "eval_every", "save_every",
+                     "threads"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
+        if self.epochs == 0 and self.max_steps == 0:
+            raise ValueError("set epochs or max_steps to a positive number")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, not {self.lr}")
+        if self.keep_last < 1:
+            raise ValueError(f"keep_last must be >= 1, not {self.keep_last}")
+        if self.lr_schedule not in ("constant", "cosine", "linear"):
+            raise ValueError(f"lr_schedule must be constant, cosine or linear, not {self.lr_schedule!r}")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ValueError(f"mixed_precision must be no, bf16 or fp16, not {self.mixed_precision!r}")
+        if self.clip_grad_norm < 0:
+            raise ValueError(f"clip_grad_norm must be >= 0, not {self.clip_grad_norm}")
+        unknown = set(self.report_to) - {"jsonl", "tensorboard"}
+        if unknown:
+            raise ValueError(f"report_to accepts jsonl and tensorboard, not {sorted(unknown)}")
+
+
+@dataclass
+class ExperimentConfig:
+    task: str
+    data: Any
+    model: Any
+    train: TrainConfig = field(default_factory=TrainConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+
+SECTIONS = ("task", "data", "model", "train", "loss")
+
+
+def build_config(raw: dict) -> ExperimentConfig:
+    """A nested dict (YAML + overrides) -> a checked ExperimentConfig."""
+    from ..registry import task_class
+
+    for key in raw:
+        if key not in SECTIONS:
+            near = difflib.get_close_matches(str(key), SECTIONS, n=1, cutoff=0.0)[0]
+            raise UserError(f"unknown config key '{key}'; did you mean '{near}'?")
+    if "task" not in raw:
+        raise UserError("the config must name a task: 'task: text' or 'task: image'")
+    task = task_class(raw["task"])
+    return ExperimentConfig(
+        task=raw["task"],
+        data=from_dict(task.data_config_class, raw.get("data") or {}, "data."),
+        model=from_dict(task.model_config_class, raw.get("model") or {}, "model."),
+        train=from_dict(TrainConfig, raw.get("train") or {}, "train."),
+        loss=from_dict(LossConfig, raw.get("loss") or {}, "loss."),
+    )
+
+
+def load_config(path, overrides: list[str] = ()) -> ExperimentConfig:
+    return build_config(apply_overrides(load_yaml(path), list(overrides)))
+
+
+def config_to_dict(cfg: ExperimentConfig) -> dict:
+    return dataclasses.asdict(cfg)
