@@ -1,1 +1,111 @@
-def main(): pass
+"""The `textvae` command line. Heavy libraries are imported inside the verbs, so --help is fast."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import UserError
+
+GEN_HELP = "generation: greedy, sampling with temperature/top-k/top-p, or beam search"
+
+
+def _add_generation(p: argparse.ArgumentParser, default: str = "greedy") -> None:
+    g = p.add_argument_group(GEN_HELP)
+    g.add_argument("--strategy", choices=["greedy", "sample", "beam"], default=default)
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (0: all)")
+    g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: all)")
+    g.add_argument("--beam-size", type=int, default=5)
+    g.add_argument("--max-length", type=int, default=None, help="tokens (default: the model's training maximum)")
+    g.add_argument("--seed", type=int, default=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textvae", description="Variational autoencoders of sentences and images.",
+        epilog="Run any verb under `accelerate launch -m textvae ...` to use several processes.")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = sub.add_parser("train", help="train a model from a YAML config",
+                       description="Train a VAE. Overrides are key.sub=value, e.g. train.max_steps=100.")
+    p.add_argument("--config", required=True, help="YAML file under configs/")
+    p.add_argument("--output-dir", help="model folder (overrides train.output_dir)")
+    p.add_argument("--resume", nargs="?", const="auto", default=None,
+                   help="continue from the latest checkpoint in the output folder, or from the given one")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+
+    p = sub.add_parser("evaluate", help="importance-weighted NLL, KL, MI, active units (and PPL, BLEU for text)")
+    p.add_argument("model_dir")
+    p.add_argument("--data", help="file to evaluate on (text: one sentence a line; images: idx/npz/folder)")
+    p.add_argument("--iw-samples", type=int, default=500)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", help="write the numbers to this JSON file")
+    p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no")
+
+    p = sub.add_parser("sample", help="draw from the prior: sentences, or an image grid")
+    p.add_argument("model_dir")
+    p.add_argument("-n", type=int, default=10)
+    p.add_argument("--output", help="image models: PNG path")
+    _add_generation(p, default="sample")
+
+    p = sub.add_parser("reconstruct", help="text: decode sentences from their posterior means")
+    p.add_argument("model_dir")
+    p.add_argument("sentences", nargs="+")
+    _add_generation(p)
+
+    p = sub.add_parser("interpolate", help="text: the path between two sentences in latent space")
+    p.add_argument("model_dir")
+    p.add_argument("sentence_a")
+    p.add_argument("sentence_b")
+    p.add_argument("--steps", type=int, default=5, help="intermediate codes (N+2 lines in all)")
+    p.add_argument("--method", choices=["slerp", "linear"], default="slerp")
+    _add_generation(p)
+
+    p = sub.add_parser("encode", help="text: posterior means of each line of a file, to .npy")
+    p.add_argument("model_dir")
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--batch-size", type=int, default=256)
+    return parser
+
+
+def _commands_for(model_dir: str):
+    """The module of verbs for the modality of the model saved in model_dir."""
+    import importlib
+    from pathlib import Path
+
+    from .core.model import read_model_config
+    from .registry import model_class
+
+    cls = model_class(read_model_config(Path(model_dir))["model_type"])
+    return importlib.import_module(f"textvae.{cls.task_name}.commands"), cls.task_name
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.verb == "train":
+        from .training.config import load_config
+        from .training.trainer import train
+
+        overrides = list(args.overrides)
+        if args.output_dir:
+            overrides.append(f"train.output_dir={args.output_dir}")
+        train(load_config(args.config, overrides), resume=args.resume)
+        return
+    commands, modality = _commands_for(args.model_dir)
+    fn = getattr(commands, args.verb, None)
+    if fn is None:
+        raise UserError(f"`textvae {args.verb}` is for text models; {args.model_dir} holds a {modality} model")
+    fn(args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except UserError as e:
+        print(f"textvae: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("textvae: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None

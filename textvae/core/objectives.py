@@ -15,6 +15,11 @@ import torch
 from .distributions import DiagonalGaussian, standard_normal_log_prob
 
 
+def _full(x: torch.Tensor) -> torch.Tensor:
+    """At least float32 (bf16/fp16 under autocast -> float32; float64 stays)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
     """KL with a floor of `free_bits` nats on each latent dimension (Kingma et al. 2016).
 
@@ -41,8 +46,8 @@ def elbo_loss(log_px_z: torch.Tensor, posterior: DiagonalGaussian, kl_weight: fl
 
     log_px_z: (B,) log-likelihood of each example under one posterior sample.
     """
-    kl_dims = posterior.kl_per_dim().float()
-    rec = -log_px_z.float().mean()
+    kl_dims = _full(posterior.kl_per_dim())
+    rec = -_full(log_px_z).mean()
     kl_opt = free_bits_kl(kl_dims, free_bits)
     loss = rec + kl_weight * kl_opt
     return ElboTerms(loss=loss, rec=rec.detach(), kl=kl_dims.sum(-1).mean().detach(),
@@ -52,8 +57,8 @@ def elbo_loss(log_px_z: torch.Tensor, posterior: DiagonalGaussian, kl_weight: fl
 def iw_log_weights(model, batch, posterior: DiagonalGaussian, num_samples: int) -> torch.Tensor:
     """log p(x, z_k) - log q(z_k|x) for num_samples fresh samples: (num_samples, B)."""
     z = posterior.rsample(num_samples)                       # (S, B, D)
-    log_px_z = model.log_likelihood(z, batch).float()        # (S, B)
-    return log_px_z + standard_normal_log_prob(z.float()) - posterior.log_prob(z).float()
+    log_px_z = _full(model.log_likelihood(z, batch))         # (S, B)
+    return log_px_z + standard_normal_log_prob(_full(z)) - _full(posterior.log_prob(z))
 
 
 @torch.no_grad()

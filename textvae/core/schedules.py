@@ -19,8 +19,9 @@ class KLScheduleConfig:
     max_weight: the weight reached at the end of the ramp (1.0 gives the true ELBO).
     anneal_steps: linear: steps of the ramp from 0 to max_weight.
     logistic_k, logistic_x0: logistic (Bowman et al. 2016): w = max / (1 + exp(-k (t - x0))).
-    cycles, ratio, total_steps: cyclical (Fu et al. 2019): total_steps split into `cycles` cycles;
-        in each, the weight rises linearly over the first `ratio` of the cycle, then stays at max.
+    cycles, ratio, total_steps: cyclical (Fu et al. 2019): total_steps (0: the run's number of steps
+        after warm-up) split into `cycles` cycles; in each, the weight rises linearly over the first
+        `ratio` of the cycle, then stays at max.
     """
 
     kind: str = "linear"
@@ -31,7 +32,7 @@ class KLScheduleConfig:
     logistic_x0: int = 2500
     cycles: int = 4
     ratio: float = 0.5
-    total_steps: int = 10000
+    total_steps: int = 0
 
     def __post_init__(self):
         kinds = ("constant", "linear", "logistic", "cyclical")
@@ -69,8 +70,12 @@ def cyclical(step: int, total_steps: int, cycles: int = 4, ratio: float = 0.5, m
     return max_weight * min(1.0, tau / ratio)
 
 
-def kl_weight(cfg: KLScheduleConfig, step: int) -> float:
-    """The KL weight at `step` under `cfg`: 0 during warm-up, then the chosen schedule."""
+def kl_weight(cfg: KLScheduleConfig, step: int, run_steps: int = 0) -> float:
+    """The KL weight at `step` under `cfg`: 0 during warm-up, then the chosen schedule.
+
+    run_steps: the run's total number of steps, used by the cyclical schedule when
+    cfg.total_steps is 0.
+    """
     if step < cfg.warmup_steps:
         return 0.0
     t = step - cfg.warmup_steps
@@ -80,4 +85,5 @@ def kl_weight(cfg: KLScheduleConfig, step: int) -> float:
         return linear(t, cfg.anneal_steps, cfg.max_weight)
     if cfg.kind == "logistic":
         return logistic(t, cfg.logistic_k, cfg.logistic_x0, cfg.max_weight)
-    return cyclical(t, cfg.total_steps, cfg.cycles, cfg.ratio, cfg.max_weight)
+    total = cfg.total_steps or max(1, run_steps - cfg.warmup_steps)
+    return cyclical(t, total, cfg.cycles, cfg.ratio, cfg.max_weight)

@@ -1,0 +1,96 @@
+"""Config dataclasses from YAML and overrides: keys and types checked, errors name the nearest key."""
+from dataclasses import dataclass, field
+
+import pytest
+
+from textvae.config import apply_overrides, from_dict, parse_override
+from textvae.core.schedules import KLScheduleConfig
+from textvae.errors import UserError
+from textvae.training.batching import EpochBatchSampler
+from textvae.training.config import LossConfig, TrainConfig
+
+
+@dataclass
+class Inner:
+    rate: float = 0.5
+    name: str = "a"
+
+
+@dataclass
+class Outer:
+    size: int = 3
+    inner: Inner = field(default_factory=Inner)
+    tags: list[str] = field(default_factory=list)
+    path: str | None = None
+
+
+def test_nested_from_dict_and_int_to_float():
+    cfg = from_dict(Outer, {"size": 5, "inner": {"rate": 1}, "tags": ["x"]})
+    assert cfg.size == 5 and cfg.inner.rate == 1.0 and isinstance(cfg.inner.rate, float) and cfg.tags == ["x"]
+
+
+def test_unknown_key_names_nearest():
+    with pytest.raises(UserError, match=r"unknown config key 'inner.rat'; did you mean 'inner.rate'"):
+        from_dict(Outer, {"inner": {"rat": 1.0}})
+
+
+@pytest.mark.parametrize("raw,msg", [({"size": "big"}, "size must be an integer"),
+                                     ({"size": 2.5}, "size must be an integer"),
+                                     ({"inner": {"rate": "fast"}}, "inner.rate must be a number"),
+                                     ({"size": True}, "size must be an integer")])
+def test_wrong_types_rejected(raw, msg):
+    with pytest.raises(UserError, match=msg):
+        from_dict(Outer, raw)
+
+
+def test_out_of_range_value_is_one_line_user_error():
+    with pytest.raises(UserError, match=r"train: lr must be > 0"):
+        from_dict(TrainConfig, {"lr": -1.0}, prefix="train.")
+    with pytest.raises(UserError, match=r"free_bits must be >= 0"):
+        from_dict(LossConfig, {"free_bits": -0.1}, prefix="loss.")
+
+
+@pytest.mark.parametrize("text,path,value", [("train.lr=3e-4", ["train", "lr"], 3e-4),
+                                             ("a.b=12", ["a", "b"], 12), ("x=true", ["x"], True),
+                                             ("loss.kl.kind=cyclical", ["loss", "kl", "kind"], "cyclical"),
+                                             ("t.list=[1, 2]", ["t", "list"], [1, 2])])
+def test_parse_override(text, path, value):
+    assert parse_override(text) == (path, value)
+
+
+def test_apply_overrides_nested_and_errors():
+    raw = {"loss": {"kl": {"kind": "linear"}}}
+    apply_overrides(raw, ["loss.kl.kind=cyclical", "loss.free_bits=0.5", "train.max_steps=7"])
+    cfg = from_dict(LossConfig, raw["loss"])
+    assert cfg.kl == KLScheduleConfig(kind="cyclical") and cfg.free_bits == 0.5
+    assert raw["train"] == {"max_steps": 7}
+    with pytest.raises(UserError, match="key.sub=value"):
+        apply_overrides({}, ["nokey"])
+    with pytest.raises(UserError, match="is a value"):
+        apply_overrides({"a": 1}, ["a.b=2"])
+
+
+def test_batches_deterministic_per_epoch_and_cover_everything():
+    lengths = [(i * 7) % 23 + 1 for i in range(103)]
+    s = EpochBatchSampler(103, 10, shuffle=True, seed=5, lengths=lengths, pool_batches=3)
+    s.set_epoch(2)
+    first = s.batches()
+    s.set_epoch(3)
+    other = s.batches()
+    s.set_epoch(2)
+    assert s.batches() == first and other != first
+    assert sorted(i for b in first for i in b) == list(range(103))
+    assert len(first) == len(s) == 11
+
+
+def test_bucketing_reduces_padding():
+    import random
+    rng = random.Random(0)
+    lengths = [rng.randint(3, 60) for _ in range(2000)]
+
+    def padding(sampler):
+        return sum(len(b) * max(lengths[i] for i in b) - sum(lengths[i] for i in b) for b in sampler.batches())
+
+    bucketed = padding(EpochBatchSampler(2000, 32, seed=0, lengths=lengths))
+    plain = padding(EpochBatchSampler(2000, 32, seed=0))
+    assert bucketed < 0.05 * sum(lengths) < plain

@@ -1,0 +1,28 @@
+"""A module that computes the training objective of any VAE in its forward().
+
+Accelerate (DDP, autocast) hooks into forward(); the VAE contract has encode/log_likelihood instead,
+so the trainer prepares this wrapper. The loss is still assembled outside the VAE.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .model import VAE
+from .objectives import elbo_loss
+
+
+class ElboModule(nn.Module):
+    def __init__(self, vae: VAE):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, batch: dict, kl_weight: float = 1.0, free_bits: float = 0.0) -> dict[str, torch.Tensor]:
+        """One-sample negative ELBO. Returns the scalar `loss` to minimise, batch means `rec`, `kl`,
+        `kl_per_dim` (D,), and per-example `rec_each`, `kl_each` (B,) for evaluation."""
+        posterior = self.vae.encode(batch)
+        z = posterior.rsample()                                   # (B, D)
+        log_px_z = self.vae.log_likelihood(z.unsqueeze(0), batch).squeeze(0)  # (B,)
+        terms = elbo_loss(log_px_z, posterior, kl_weight, free_bits)
+        return {"loss": terms.loss, "rec": terms.rec, "kl": terms.kl, "kl_per_dim": terms.kl_per_dim,
+                "rec_each": -log_px_z.detach().float(), "kl_each": posterior.kl().detach().float()}

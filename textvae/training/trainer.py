@@ -1,0 +1,260 @@
+"""The one training loop, for every model and modality, on Hugging Face Accelerate.
+
+Shape of accelerate's examples: build data and model, `prepare`, loop with `accumulate`/`backward`,
+evaluate with `gather_for_metrics`, checkpoint with `save_state`, resume with `load_state` and
+`skip_first_batches`. Nothing here knows whether it runs on one CPU or many GPUs, or on text or images.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import time
+from functools import partial
+from pathlib import Path
+
+import torch
+import yaml
+from torch.utils.data import DataLoader
+
+from ..core.elbo_module import ElboModule
+from ..core.schedules import kl_weight
+from ..errors import UserError
+from ..registry import task_class
+from .checkpoints import read_state, resolve_resume, save_checkpoint
+from .config import ExperimentConfig, config_to_dict
+
+
+def lr_at(cfg, step: int, total_steps: int) -> float:
+    """Learning rate at `step`: linear warm-up, then constant, cosine or linear decay to min_lr_ratio."""
+    if cfg.lr_warmup_steps and step < cfg.lr_warmup_steps:
+        return cfg.lr * (step + 1) / cfg.lr_warmup_steps
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    progress = min(1.0, (step - cfg.lr_warmup_steps) / max(1, total_steps - cfg.lr_warmup_steps))
+    shape = 0.5 * (1 + math.cos(math.pi * progress)) if cfg.lr_schedule == "cosine" else 1 - progress
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * shape)
+
+
+def make_optimizer(params, cfg):
+    kwargs = dict(lr=cfg.lr, weight_decay=cfg.weight_decay)
+    try:  # the fused kernel is ~4x faster per step on CPU (measured on PTB-sized models)
+        return torch.optim.AdamW(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(params, **kwargs)
+
+
+class _StopSignal:
+    """SIGINT/SIGTERM ask the loop to checkpoint and stop at the next step boundary."""
+
+    def __init__(self):
+        self.received = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received is not None:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
+    """Train the experiment described by `cfg`; returns the model folder (cfg.train.output_dir).
+
+    Args:
+        resume: None, "auto" (latest checkpoint under output_dir/checkpoints) or a checkpoint folder.
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration, set_seed
+    from tqdm.auto import tqdm
+
+    from .tracking import JSONLTracker
+
+    tc = cfg.train
+    out = Path(tc.output_dir)
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    trackers = []
+    if "jsonl" in tc.report_to:
+        trackers.append(JSONLTracker("train", out / "logs"))
+    if "tensorboard" in tc.report_to:
+        trackers.append("tensorboard")
+    accelerator = Accelerator(
+        mixed_precision=tc.mixed_precision, gradient_accumulation_steps=tc.grad_accum, log_with=trackers or None,
+        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")))
+    main = accelerator.is_main_process
+    ckpt_root = out / "checkpoints"
+    resume_path = resolve_resume(resume, ckpt_root) if resume else None
+    set_seed(tc.seed)
+
+    task = task_class(cfg.task)(cfg)
+    task.setup(accelerator)
+    vae = task.build_model()
+    module = ElboModule(vae)
+    optimizer = make_optimizer(module.parameters(), tc)
+
+    train_ds = task.train_dataset()
+    sampler = task.batch_sampler(train_ds, tc.batch_size, shuffle=True, seed=tc.seed)
+    # A loader-owned generator keeps DataLoader.__iter__ from drawing on the global RNG, so a run
+    # resumed mid-epoch sees the same random stream (dropout, sampling) as an uninterrupted one.
+    train_loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=partial(task.collate, train=True),
+                              generator=torch.Generator().manual_seed(tc.seed))
+    eval_ds = task.eval_dataset()
+    eval_sampler = task.batch_sampler(eval_ds, tc.eval_batch_size, shuffle=False, seed=0)
+    eval_loader = DataLoader(eval_ds, batch_sampler=eval_sampler, collate_fn=partial(task.collate, train=False))
+    module, optimizer, train_loader, eval_loader = accelerator.prepare(module, optimizer, train_loader, eval_loader)
+
+    steps_per_epoch = max(1, math.ceil(len(train_loader) / tc.grad_accum))
+    total_steps = tc.max_steps or tc.epochs * steps_per_epoch
+    state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "best_val": None}
+    if resume_path is not None:
+        accelerator.load_state(str(resume_path))
+        state.update(read_state(resume_path))
+        accelerator.print(f"resumed from {resume_path} at step {state['step']}")
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False),
+                                               encoding="utf-8")
+    accelerator.init_trackers("train", config=_flat(config_to_dict(cfg)))
+    accelerator.print(
+        f"training {type(vae).__name__}: {sum(p.numel() for p in vae.parameters()):,} parameters, "
+        f"{len(train_ds):,} training examples, {total_steps:,} steps "
+        f"({steps_per_epoch:,} per epoch, global batch {tc.batch_size * tc.grad_accum * accelerator.num_processes}), "
+        f"{accelerator.num_processes} process(es), precision {tc.mixed_precision}")
+
+    def evaluate() -> dict:
+        module.eval()
+        rec, kl, n = 0.0, 0.0, 0
+        with torch.no_grad():
+            for batch in eval_loader:
+                res = module(batch, 1.0, 0.0)
+                each = accelerator.gather_for_metrics({"rec": res["rec_each"], "kl": res["kl_each"]})
+                rec += float(each["rec"].double().sum())
+                kl += float(each["kl"].double().sum())
+                n += each["rec"].shape[0]
+        module.train()
+        return {"val/neg_elbo": (rec + kl) / n, "val/rec": rec / n, "val/kl": kl / n}
+
+    def save_model(tag: str) -> None:
+        if main:
+            accelerator.unwrap_model(module).vae.save_pretrained(out)
+        accelerator.wait_for_everyone()
+
+    def checkpoint() -> Path:
+        return save_checkpoint(accelerator, ckpt_root, dict(state), tc.keep_last)
+
+    def maybe_eval(force: bool = False) -> None:
+        metrics = evaluate()
+        metrics["epoch"] = state["epoch"]
+        accelerator.log(metrics, step=state["step"])
+        accelerator.print(f"step {state['step']}: validation -ELBO {metrics['val/neg_elbo']:.3f} "
+                          f"(rec {metrics['val/rec']:.3f}, KL {metrics['val/kl']:.3f})")
+        if tc.select_best and (state["best_val"] is None or metrics["val/neg_elbo"] < state["best_val"]):
+            state["best_val"] = metrics["val/neg_elbo"]
+            save_model("best")
+
+    bar = tqdm(total=total_steps, initial=state["step"], disable=not (main and tc.progress_bar), unit="step",
+               dynamic_ncols=True, desc="train")
+    module.train()
+    window = {"units": 0, "t0": time.perf_counter(), "loss": 0.0, "rec": 0.0, "kl": 0.0, "n": 0}
+    stopped_by = None
+    with _StopSignal() as stop:
+        while state["step"] < total_steps and stopped_by is None:
+            sampler.set_epoch(state["epoch"])
+            loader = train_loader
+            if state["batches_in_epoch"]:
+                loader = accelerator.skip_first_batches(train_loader, state["batches_in_epoch"])
+            for batch in loader:
+                beta = kl_weight(cfg.loss.kl, state["step"], total_steps)
+                with accelerator.accumulate(module):
+                    res = module(batch, beta, cfg.loss.free_bits)
+                    accelerator.backward(res["loss"])
+                    if accelerator.sync_gradients:
+                        norm = accelerator.clip_grad_norm_(module.parameters(), tc.clip_grad_norm or float("inf"))
+                        if not torch.isfinite(torch.as_tensor(norm)):
+                            raise UserError(
+                                f"the loss became NaN or infinite at step {state['step']} (gradient norm {float(norm)}); "
+                                f"lower train.lr or use train.mixed_precision=no. The last good checkpoint, if any, "
+                                f"is under {ckpt_root}")
+                        for group in optimizer.param_groups:
+                            group["lr"] = lr_at(tc, state["step"], total_steps)
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                state["batches_in_epoch"] += 1
+                window["units"] += task.count_units(batch)
+                window["loss"] += float(res["loss"])
+                window["rec"] += float(res["rec"])
+                window["kl"] += float(res["kl"])
+                window["n"] += 1
+                if not accelerator.sync_gradients:
+                    continue
+                state["step"] += 1
+                bar.update(1)
+                step = state["step"]
+                if step % tc.log_every == 0 or step == total_steps:
+                    units = accelerator.reduce(torch.tensor(float(window["units"]), device=accelerator.device), "sum")
+                    dt = time.perf_counter() - window["t0"]
+                    n = max(1, window["n"])
+                    logs = {"train/loss": window["loss"] / n, "train/rec": window["rec"] / n,
+                            "train/kl": window["kl"] / n, "train/kl_weight": beta,
+                            "train/lr": optimizer.param_groups[0]["lr"],
+                            f"train/{task.unit_name}_per_s": float(units) / dt, "epoch": state["epoch"]}
+                    accelerator.log(logs, step=step)
+                    bar.set_postfix(loss=f"{logs['train/loss']:.2f}", kl=f"{logs['train/kl']:.2f}",
+                                    beta=f"{beta:.2f}", **{f"{task.unit_name}/s": f"{logs[f'train/{task.unit_name}_per_s']:.0f}"})
+                    window = {"units": 0, "t0": time.perf_counter(), "loss": 0.0, "rec": 0.0, "kl": 0.0, "n": 0}
+                if tc.eval_every and step % tc.eval_every == 0 and step != total_steps:
+                    maybe_eval()
+                if tc.save_every and step % tc.save_every == 0 and step != total_steps:
+                    checkpoint()
+                if stop.received is not None:
+                    stopped_by = stop.received
+                if step >= total_steps or stopped_by is not None:
+                    break
+            else:
+                state["epoch"] += 1
+                state["batches_in_epoch"] = 0
+                if not tc.eval_every and state["step"] < total_steps:
+                    maybe_eval()
+        bar.close()
+        if stopped_by is not None:
+            path = checkpoint()
+            accelerator.print(f"stopped by signal {stopped_by} at step {state['step']}; checkpoint saved to {path}; "
+                              f"continue with --resume auto")
+            accelerator.wait_for_everyone()
+            accelerator.end_training()
+            raise SystemExit(128 + int(stopped_by))
+        maybe_eval()
+        if not tc.select_best:
+            save_model("last")
+        checkpoint()
+    if main:
+        from ..registry import load_model
+
+        task.after_training(load_model(out), out, accelerator)
+        accelerator.print(f"model saved to {out}")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return out
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """Nested config -> flat {a.b: value} with TensorBoard-friendly values."""
+    flat = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(_flat(v, key + "."))
+        else:
+            flat[key] = v if isinstance(v, (int, float, str, bool)) else str(v)
+    return flat
