@@ -95,11 +95,17 @@ def run(args: argparse.Namespace) -> None:
     commands, modality = _commands_for(args.model_dir)
     fn = getattr(commands, args.verb, None)
     if fn is None:
-        raise UserError(f"`textvae {args.verb}` is for text models; {args.model_dir} holds a {modality} model")
+        raise UserError(f"`textvae {args.verb}` is not available for {modality} models ({args.model_dir})")
     fn(args)
 
 
 def main(argv: list[str] | None = None) -> None:
+    import os
+
+    # textvae never downloads: models and data are local paths. Keep the Hugging Face libraries from
+    # trying the network unless the user has said otherwise.
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ.setdefault(var, "1")
     args = build_parser().parse_args(argv)
     try:
         run(args)

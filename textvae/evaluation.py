@@ -13,6 +13,7 @@ import math
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .core.distributions import DiagonalGaussian
 from .core.metrics import active_units, kl_per_dimension, mutual_information
 from .core.objectives import iw_log_marginal
 
@@ -83,7 +84,7 @@ def evaluate_vae(model, dataset, collate_fn, accelerator, iw_samples: int = 500,
             else:
                 log_px = torch.full_like(rec, float("nan"))
         out = {"index": batch["index"], "log_px": log_px.float(), "rec_each": rec,
-               "kl_each": posterior.kl().float(), "means": posterior.mean.float(),
+               "kl_each": DiagonalGaussian(posterior.mean.float(), posterior.logvar.float()).kl(), "means": posterior.mean.float(),
                "logvars": posterior.logvar.float()}
         gathered = accelerator.gather_for_metrics(out)
         for k in keys:

@@ -12,13 +12,14 @@ class JSONLTracker(GeneralTracker):
     name = "jsonl"
     requires_logging_directory = True
 
-    @on_main_process
     def __init__(self, run_name: str, logging_dir: str | Path):
+        # No @on_main_process here: that decorator would create Accelerate's PartialState before
+        # the Accelerator, freezing a single-process state under `accelerate launch`.
+        # The file is opened on first write, which happens on the main process only.
         super().__init__()
         self.run_name = run_name
         self.path = Path(logging_dir) / f"{run_name}.jsonl"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = None
 
     @property
     def tracker(self):
@@ -33,9 +34,14 @@ class JSONLTracker(GeneralTracker):
         self._write({"step": step, "time": round(time.time(), 3), **values})
 
     def _write(self, record: dict):
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8")
         self._file.write(json.dumps(record, default=str) + "\n")
         self._file.flush()
 
     @on_main_process
     def finish(self):
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
+            self._file = None

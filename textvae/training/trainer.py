@@ -174,6 +174,9 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
             loader = train_loader
             if state["batches_in_epoch"]:
                 loader = accelerator.skip_first_batches(train_loader, state["batches_in_epoch"])
+            # Accelerate's loader sets the sampler's epoch to its own count of iterations when iterated;
+            # after a resume (or through a fresh skip loader) that count is wrong unless set here.
+            loader.set_epoch(state["epoch"])
             for batch in loader:
                 beta = kl_weight(cfg.loss.kl, state["step"], total_steps)
                 with accelerator.accumulate(module):
@@ -192,9 +195,9 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
                     optimizer.zero_grad(set_to_none=True)
                 state["batches_in_epoch"] += 1
                 window["units"] += task.count_units(batch)
-                window["loss"] += float(res["loss"])
-                window["rec"] += float(res["rec"])
-                window["kl"] += float(res["kl"])
+                window["loss"] += float(res["loss"].detach())
+                window["rec"] += float(res["rec"].detach())
+                window["kl"] += float(res["kl"].detach())
                 window["n"] += 1
                 if not accelerator.sync_gradients:
                     continue

@@ -1,0 +1,311 @@
+"""Sentence VAEs: every encoder x decoder pairing trains on real sentences; likelihoods ignore
+padding; word dropout has its rate; save/load is exact; generation keeps its promises."""
+import dataclasses
+import itertools
+import math
+
+import pytest
+import torch
+
+from textvae.config import from_dict
+from textvae.core.objectives import elbo_loss
+from textvae.errors import UserError
+from textvae.registry import load_model
+from textvae.text import generation
+from textvae.text.decoders import DecoderConfig
+from textvae.text.encoders import EncoderConfig
+from textvae.text.model import TextModelConfig, TextVAE
+from textvae.text.tokenizers import WordTokenizer
+
+# The first lines of SNLI's validation split (Bowman et al. 2015), as in /work/shared/data/snli.
+SENTENCES = """\
+a black man is climbing a mountain without any ropes .
+a man is driving his car through a tunnel .
+a dog performs on america 's got talent .
+the wall street trading floor opens for the day .
+the woman is taking the baby outside for the first time .
+a woman in a white dress is riding a bicycle .
+a large earth moving machine tipped on it 's side .
+basketball players participate in a game .
+a man sells sunglasses to a young tourist .
+a person hiking on a snowy mountain .
+there is a person and an animal outdoors .
+the men and women are dressed in business suits .
+a older man walking past a building carrying a tv on his head
+a man is using a shovel on the ground while wearing head cover .
+some musicians are wearing ponchos and pants
+a carpenter is hammering .
+the mother and child are looking at the book .
+she walked in the alps .
+in snow , mountain climber is posing
+some people are walking to their cars .
+the three women tourists are photographing an object outdoors .
+a man is at his job working as a landscaper
+two food service workers preparing food in a commercial kitchen .
+two boys are sitting in a car outside of a building .
+the man is inside drinking .
+four people walk down the strip on a summer day in france .
+a lady displaying a book in a library
+a vendor travels with his cart down a dirt road .
+the toddler is asleep in a stroller .
+a man playing in the sea
+a young women with brown hair walking down a city street in the rain .
+three people waiting at a bus stop .
+""".splitlines()
+
+KINDS = ("lstm", "gru", "transformer")
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return WordTokenizer.train(SENTENCES, max_size=500, min_count=1)
+
+
+def tiny_config(encoder="lstm", decoder="lstm", **overrides) -> TextModelConfig:
+    return TextModelConfig(
+        embed_size=16, latent_size=8,
+        encoder=EncoderConfig(kind=encoder, hidden_size=16, num_heads=2, ff_size=32),
+        decoder=DecoderConfig(kind=decoder, hidden_size=16, num_heads=2, ff_size=32), **overrides)
+
+
+def tiny_model(tokenizer, encoder="lstm", decoder="lstm", seed=0, **overrides) -> TextVAE:
+    torch.manual_seed(seed)
+    return TextVAE(tiny_config(encoder, decoder, **overrides), tokenizer)
+
+
+@pytest.mark.parametrize("encoder,decoder", list(itertools.product(KINDS, KINDS)))
+def test_every_pairing_trains_on_real_sentences(tokenizer, encoder, decoder):
+    model = tiny_model(tokenizer, encoder, decoder, word_dropout=0.1, embed_dropout=0.1)
+    batch = model.batch_from_sentences(SENTENCES)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    losses = []
+    for _ in range(20):
+        posterior = model.encode(batch)
+        log_px_z = model.log_likelihood(posterior.rsample()[None], batch)[0]   # (B,)
+        terms = elbo_loss(log_px_z, posterior, kl_weight=0.1)
+        opt.zero_grad()
+        terms.loss.backward()
+        opt.step()
+        losses.append(terms.loss.item())
+    assert all(math.isfinite(x) for x in losses)
+    assert sum(losses[-3:]) / 3 < 0.9 * losses[0]
+
+
+def test_log_likelihood_is_float32_under_bf16_autocast(tokenizer):
+    model = tiny_model(tokenizer, "transformer", "lstm").eval()
+    batch = model.batch_from_sentences(SENTENCES[:4])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ll = model.log_likelihood(model.encode(batch).mean[None], batch)
+    assert ll.dtype == torch.float32 and ll.shape == (1, 4) and torch.isfinite(ll).all()
+
+
+def test_word_dropout_rate_in_training_and_none_in_eval(tokenizer):
+    p = 0.3
+    model = tiny_model(tokenizer, word_dropout=p)
+    ids = model.batch_from_sentences(SENTENCES * 8)["input_ids"][:, :-1]     # decoder inputs
+    c = model.config
+    eligible = (ids != c.bos_id) & (ids != c.pad_id) & (ids != c.unk_id)
+    model.train()
+    out = model.word_dropout(ids)
+    replaced = (out != ids)
+    assert (out[replaced] == c.unk_id).all()
+    assert not replaced[~eligible].any()                                        # bos and pad untouched
+    n = int(eligible.sum())
+    rate = replaced[eligible].float().mean().item()
+    assert abs(rate - p) < 3 * math.sqrt(p * (1 - p) / n)
+    model.eval()
+    assert torch.equal(model.word_dropout(ids), ids)
+
+
+def test_word_dropout_reaches_the_likelihood_only_in_training(tokenizer):
+    model = tiny_model(tokenizer, word_dropout=0.5)
+    batch = model.batch_from_sentences(SENTENCES[:8])
+    z = torch.zeros(1, 8, model.latent_size)
+    model.eval()
+    assert torch.equal(model.log_likelihood(z, batch), model.log_likelihood(z, batch))
+    model.train()
+    torch.manual_seed(1)
+    assert not torch.equal(model.log_likelihood(z, batch), model.log_likelihood(z, batch))
+
+
+@pytest.mark.parametrize("decoder", KINDS)
+def test_log_likelihood_shape_and_padding_invariance(tokenizer, decoder):
+    model = tiny_model(tokenizer, "gru", decoder).eval()
+    short, longer = "a carpenter is hammering .", SENTENCES[12]
+    batch = model.batch_from_sentences([short, longer, SENTENCES[0]])
+    alone = model.batch_from_sentences([short])
+    assert batch["input_ids"].shape[1] > alone["input_ids"].shape[1]
+    z = torch.randn(4, 3, model.latent_size)                                     # (S, B, D)
+    with torch.no_grad():
+        ll = model.log_likelihood(z, batch)
+        ll_alone = model.log_likelihood(z[:, :1], alone)
+    assert ll.shape == (4, 3) and ll.dtype == torch.float32
+    torch.testing.assert_close(ll[:, :1], ll_alone, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("decoder", KINDS)
+def test_log_likelihood_counts_every_token_after_bos(tokenizer, decoder):
+    model = tiny_model(tokenizer, "lstm", decoder).eval()
+    batch = model.batch_from_sentences([SENTENCES[3]])
+    z = torch.randn(1, model.latent_size)
+    with torch.no_grad():
+        logp = model.decoder(batch["input_ids"][:, :-1], z).log_softmax(-1)[0]  # (T-1, V)
+        expected = logp.gather(1, batch["input_ids"][0, 1:, None]).sum()
+        got = model.log_likelihood(z[None], batch)[0, 0]
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("decoder", KINDS)
+def test_step_api_matches_the_training_forward(tokenizer, decoder):
+    config = dataclasses.replace(tiny_config(), decoder=DecoderConfig(
+        kind=decoder, hidden_size=16, num_heads=2, ff_size=32, z_to_every_input=True, z_added_to_inputs=True))
+    torch.manual_seed(0)
+    model = TextVAE(config, tokenizer).eval()
+    ids = model.batch_from_sentences(SENTENCES[:3])["input_ids"][:, :-1]       # (B, T)
+    z = torch.randn(3, model.latent_size)
+    with torch.no_grad():
+        full = model.decoder(ids, z)                                             # (B, T, V)
+        state = model.decoder.start(z)
+        for t in range(ids.shape[1]):
+            logits, state = model.decoder.step(ids[:, t], state)
+            torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("encoder", KINDS)
+def test_encodings_do_not_depend_on_the_batch(tokenizer, encoder):
+    model = tiny_model(tokenizer, encoder, "gru")
+    model.train()
+    one_by_one = model.encode_sentences(SENTENCES[:6], batch_size=1)
+    together = model.encode(SENTENCES[:6])                                      # the list-of-str form
+    assert together.shape == (6, model.latent_size)
+    torch.testing.assert_close(one_by_one, together, atol=1e-5, rtol=0)
+    assert model.training                                                       # mode restored
+
+
+@pytest.mark.parametrize("encoder,decoder,extra", [
+    ("lstm", "transformer", {}),
+    ("transformer", "gru", {"share_embeddings": False, "tie_embeddings": True}),
+])
+def test_save_load_round_trip_is_exact(tokenizer, tmp_path, encoder, decoder, extra):
+    model = tiny_model(tokenizer, encoder, decoder, **extra)
+    model.save_pretrained(tmp_path / "m")
+    for loaded in (TextVAE.from_pretrained(tmp_path / "m"), load_model(tmp_path / "m")):
+        assert isinstance(loaded, TextVAE) and loaded.config == model.config
+        assert torch.equal(loaded.encode(SENTENCES[:5]), model.encode(SENTENCES[:5]))
+        assert loaded.reconstruct(SENTENCES[:5]) == model.reconstruct(SENTENCES[:5])
+
+
+@pytest.mark.parametrize("decoder", KINDS)
+def test_generation_strategies(tokenizer, decoder):
+    model = tiny_model(tokenizer, "lstm", decoder)
+    c = model.config
+    z = torch.randn(5, model.latent_size)
+    for strategy in ("greedy", "sample", "beam"):
+        texts = model.decode(z, strategy=strategy, top_p=0.9, beam_size=3, max_length=6, seed=0)
+        assert len(texts) == 5 and all(isinstance(t, str) for t in texts)
+        ids = generation.generate(model.decoder, z, c.bos_id, c.eos_id, strategy=strategy, max_length=4,
+                                  beam_size=3, banned_ids=(c.bos_id, c.pad_id))
+        assert all(len(row) <= 4 and c.eos_id not in row and c.bos_id not in row for row in ids)
+    greedy = model.decode(z, max_length=12)
+    assert model.decode(z, strategy="beam", beam_size=1, max_length=12) == greedy
+    assert model.decode(z, strategy="sample", top_k=1, max_length=12, seed=3) == greedy
+    assert model.sample(4, strategy="sample", seed=7) == model.sample(4, strategy="sample", seed=7)
+    assert len(model.interpolate(SENTENCES[0], SENTENCES[1], steps=3)) == 5
+    assert len(model.reconstruct(SENTENCES[:3], strategy="beam")) == 3
+
+
+class MarkovDecoder:
+    """A decoder whose next-token log-probabilities depend only on the previous token (a table):
+    small enough to enumerate every sentence and check beam search against the exact optimum."""
+
+    def __init__(self, table):
+        self.table = table                                                       # (V, V) log-probs
+
+    def start(self, z):
+        return {}
+
+    def step(self, tokens, state):
+        return self.table[tokens], state
+
+    def select(self, state, index):
+        return state
+
+
+@pytest.mark.parametrize("length_penalty", [0.0, 1.0])
+def test_beam_search_with_a_wide_beam_finds_the_best_sentence(length_penalty):
+    bos, eos, words, max_length = 0, 1, (2, 3, 4), 4
+    torch.manual_seed(0)
+    table = torch.randn(5, 5).mul(2).log_softmax(-1)
+    banned_table = table.clone()
+    banned_table[:, bos] = float("-inf")
+    best, best_score = None, float("-inf")
+    for n in range(max_length + 1):
+        for body in itertools.product(words, repeat=n):
+            seq = list(body) + ([eos] if n < max_length else [])                 # truncated at max_length
+            prev, lp = bos, 0.0
+            for t in seq:
+                lp += banned_table[prev].log_softmax(-1)[t].item()
+                prev = t
+            score = lp / len(seq) ** length_penalty if length_penalty else lp
+            if score > best_score:
+                best, best_score = list(body), score
+    got = generation.beam_search(MarkovDecoder(table), torch.zeros(2, 1), bos, eos, max_length=max_length,
+                                 beam_size=125, length_penalty=length_penalty, banned_ids=(bos,))
+    assert got == [best, best]
+
+
+def test_top_p_keeps_the_smallest_nucleus():
+    logits = torch.tensor([[math.log(0.5), math.log(0.3), math.log(0.15), math.log(0.05)]])
+    kept = torch.isfinite(generation.filter_logits(logits, top_p=0.75))
+    assert kept.tolist() == [[True, True, False, False]]
+    kept = torch.isfinite(generation.filter_logits(logits, top_k=3, top_p=0.9))
+    assert kept.tolist() == [[True, True, True, False]]
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "qwxz zzyzx"])
+def test_unusable_sentences_are_user_errors(tokenizer, bad):
+    model = tiny_model(tokenizer)
+    with pytest.raises(UserError, match="sentence 1"):
+        model.encode_sentences([SENTENCES[0], bad])
+    with pytest.raises(UserError):
+        model.reconstruct([bad])
+    with pytest.raises(UserError):
+        model.interpolate(SENTENCES[0], bad)
+
+
+def test_bad_generation_arguments_are_user_errors(tokenizer):
+    model = tiny_model(tokenizer)
+    z = torch.zeros(1, model.latent_size)
+    for kwargs in ({"strategy": "nucleus"}, {"temperature": 0.0}, {"top_p": 0.0}, {"beam_size": 0},
+                   {"max_length": 0}):
+        with pytest.raises(UserError):
+            model.decode(z, **kwargs)
+    with pytest.raises(UserError, match="shape"):
+        model.decode(torch.zeros(2, model.latent_size + 1))
+    with pytest.raises(UserError, match="slerp"):
+        model.interpolate(SENTENCES[0], SENTENCES[1], method="cubic")
+
+
+@pytest.mark.parametrize("raw,message", [
+    ({"latent_size": 0}, "latent_size"),
+    ({"word_dropout": 1.0}, "word_dropout"),
+    ({"tie_embeddings": True, "embed_size": 16, "decoder": {"hidden_size": 32}}, "tie_embeddings"),
+    ({"encoder": {"kind": "cnn"}}, "model.encoder: kind"),
+    ({"decoder": {"kind": "gru", "z_to_initial_state": False}}, "ignore z"),
+    ({"decoder": {"kind": "transformer", "hidden_size": 30, "num_heads": 4}}, "divisible"),
+    ({"encoder": {"pooling": "sum"}}, "pooling"),
+    ({"decoder": {"z_to_every_inputs": True}}, "did you mean 'model.decoder.z_to_every_input'"),
+])
+def test_config_errors_are_one_line_user_errors(raw, message):
+    with pytest.raises(UserError, match=message):
+        from_dict(TextModelConfig, raw, prefix="model.")
+
+
+def test_tokenizer_must_match_the_config(tokenizer):
+    config = tiny_config().for_tokenizer(tokenizer)
+    with pytest.raises(UserError, match="vocab_size"):
+        TextVAE(tiny_config(vocab_size=config.vocab_size + 1, pad_id=config.pad_id, bos_id=config.bos_id,
+                            eos_id=config.eos_id, unk_id=config.unk_id), tokenizer)
+    with pytest.raises(UserError, match="vocab_size is 0"):
+        TextVAE(tiny_config())

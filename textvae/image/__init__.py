@@ -1,0 +1,1 @@
+"""Image VAEs (convolutional and MLP) trained through the shared core and trainer."""

@@ -1,0 +1,110 @@
+"""The command-line verbs for image models: evaluate (on the test split) and sample (a PNG grid)."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+from ..errors import UserError
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _recorded_data(model_dir) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load((Path(model_dir) / "train_config.yaml").read_text(encoding="utf-8")).get("data")
+    except (OSError, yaml.YAMLError, AttributeError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _output_path(path, what: str) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{what}: {p} is a directory; give a file name")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    """Importance-weighted NLL (nats per image and bits per dimension), -ELBO, KL, MI and active units on
+    the test split of the training data (or of --data); a table on stdout, JSON to args.output."""
+    from accelerate import Accelerator
+
+    from ..config import from_dict
+    from ..evaluation import evaluate_vae, format_table, scalars
+    from ..registry import load_model
+    from .data import ImageDataConfig, ImageDataset, load_splits
+    from .task import batcher, check_pairing
+
+    out = _output_path(args.output, "--output") if args.output else None
+    if args.iw_samples < 0:
+        raise UserError(f"--iw-samples must be >= 0, not {args.iw_samples}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, not {args.batch_size}")
+    model = load_model(args.model_dir)
+    raw = _recorded_data(args.model_dir)
+    if args.data:
+        raw = {**raw, "path": args.data, "format": "auto"}
+    data_cfg = from_dict(ImageDataConfig, {**raw, "val_size": 0, "max_train_examples": 0}, "data.")
+    check_pairing(data_cfg, model.config)
+    splits = load_splits(data_cfg)
+    test = ImageDataset(*splits.test)
+    c, h = test.images.shape[1:3]
+    if (c, h) != (model.config.channels, model.config.image_size):
+        raise UserError(f"the test images are {c}x{h}x{h} but the model takes {model.config.channels}x"
+                        f"{model.config.image_size}x{model.config.image_size}")
+    _log(f"evaluation data: the {len(test):,} test images of {data_cfg.path or 'the default Fashion-MNIST'}")
+    accelerator = Accelerator(mixed_precision=args.mixed_precision or "no")
+    res = evaluate_vae(model, test, batcher(test, data_cfg, model.config, train=False), accelerator,
+                       iw_samples=args.iw_samples, batch_size=args.batch_size or 100, seed=args.seed)
+    if not accelerator.is_main_process:
+        return
+    summary = {"model_dir": str(args.model_dir), "data": data_cfg.path, "split": "test", **scalars(res)}
+    dims = model.config.num_pixels
+    if model.config.likelihood == "gaussian":
+        # A density on dequantized pixels (x + u) / 256 bounds the probability of the 8-bit image:
+        # log P(x) >= E_u log p((x + u) / 256) - D log 256 (Theis et al. 2016).
+        shift = dims * math.log(256)
+        for key in ("nll", "neg_elbo", "rec"):
+            if summary.get(key) is not None:
+                summary[key] += shift
+        summary["likelihood_note"] = "nats of 8-bit images: the dequantized density plus D*log(256)"
+    else:
+        summary["likelihood_note"] = "nats of the binarized test images (one fixed binarization, seed 0)"
+    rows = {"images": summary["num_examples"]}
+    if summary.get("nll") is not None:
+        summary["bits_per_dim"] = summary["nll"] / (dims * math.log(2))
+        rows[f"NLL (nats/image, k={args.iw_samples})"] = summary["nll"]
+        rows["bits per dimension"] = summary["bits_per_dim"]
+    rows.update({"-ELBO": summary["neg_elbo"], "reconstruction": summary["rec"], "KL": summary["kl"],
+                 "mutual information": summary["mi"],
+                 "active units": f"{summary['active_units']}/{summary['latent_size']}"})
+    print(format_table(rows, title=f"{args.model_dir} on the test split"))
+    if out is not None:
+        out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        _log(f"wrote {out}")
+
+
+def sample(args: argparse.Namespace) -> None:
+    """A PNG grid of args.n mean images decoded from codes drawn from the prior."""
+    from ..registry import load_model
+    from .pictures import prior_samples
+
+    if args.n < 1:
+        raise UserError(f"-n must be >= 1, not {args.n}")
+    out = _output_path(args.output or "samples.png", "--output")
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--output: {out} should end in .png")
+    model = load_model(args.model_dir)
+    with torch.no_grad():
+        prior_samples(model, out, n=args.n, seed=args.seed, ncol=max(1, min(args.n, round(math.sqrt(args.n)))))
+    _log(f"wrote {args.n} samples to {out}")

@@ -1,0 +1,86 @@
+"""The image Task: images from idx/npz/folder, binarized or dequantized batches, a conv or MLP VAE."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+
+from ..errors import UserError
+from ..training.task import Task
+from .data import ImageBatcher, ImageDataConfig, ImageDataset, load_splits
+from .models import ImageModelConfig, ImageVAE, model_for
+
+
+def check_pairing(data: ImageDataConfig, model: ImageModelConfig) -> None:
+    if model.likelihood == "bernoulli" and data.binarize != "dynamic":
+        raise UserError("model.likelihood=bernoulli needs binary pixels: set data.binarize=dynamic "
+                        "(or model.likelihood=gaussian for grey levels)")
+    if model.likelihood == "gaussian" and data.binarize != "none":
+        raise UserError("model.likelihood=gaussian models grey levels: set data.binarize=none")
+
+
+def batcher(dataset: ImageDataset, data: ImageDataConfig, model: ImageModelConfig, train: bool, seed: int = 0,
+            epoch=lambda: 0) -> ImageBatcher:
+    return ImageBatcher(dataset, data.binarize, train, dequantize=model.likelihood == "gaussian", seed=seed,
+                        epoch=epoch)
+
+
+class ImageTask(Task):
+    name: ClassVar[str] = "image"
+    data_config_class: ClassVar[type] = ImageDataConfig
+    model_config_class: ClassVar[type] = ImageModelConfig
+    unit_name: ClassVar[str] = "images"
+
+    def setup(self, accelerator) -> None:
+        d, m = self.config.data, self.config.model
+        check_pairing(d, m)
+        self.splits = load_splits(d)
+        accelerator.print(self.splits.describe())
+        c, h, w = self.splits.train[0].shape[1:]
+        if (c, h) != (m.channels, m.image_size) or h != w:
+            raise UserError(f"the images are {c}x{h}x{w} but the model expects {m.channels}x{m.image_size}x"
+                            f"{m.image_size}: set model.channels={c} model.image_size={h}" if h == w else
+                            f"the images are {h}x{w}; the image models need square images")
+        self.datasets = {k: ImageDataset(*getattr(self.splits, k)) for k in ("train", "val", "test")}
+        self._train_sampler = None
+        seed = self.config.train.seed
+        self.batchers = {(k, train): batcher(ds, d, m, train, seed, self._epoch) for k, ds in self.datasets.items()
+                         for train in (True, False)}
+
+    def _epoch(self) -> int:
+        return self._train_sampler.epoch if self._train_sampler is not None else 0
+
+    def batch_sampler(self, dataset, batch_size: int, shuffle: bool, seed: int):
+        sampler = super().batch_sampler(dataset, batch_size, shuffle, seed)
+        if shuffle:  # the training sampler: its epoch seeds the binarization noise
+            self._train_sampler = sampler
+        return sampler
+
+    def build_model(self) -> ImageVAE:
+        return model_for(self.config.model)
+
+    def train_dataset(self) -> ImageDataset:
+        return self.datasets["train"]
+
+    def eval_dataset(self) -> ImageDataset:
+        return self.datasets["val"]
+
+    def collate(self, examples: list[int], train: bool) -> dict[str, torch.Tensor]:
+        # The trainer collates training batches from the training split and evaluation batches from
+        # the validation split.
+        return self.batchers[("train", True) if train else ("val", False)](examples)
+
+    def count_units(self, batch: dict[str, torch.Tensor]) -> int:
+        return int(batch["images"].shape[0])
+
+    def after_training(self, model: ImageVAE, output_dir: Path, accelerator) -> None:
+        """Pictures from the test split into the model folder."""
+        from .pictures import write_all
+
+        test = self.datasets["test"]
+        n = min(len(test), 5000)
+        batch = self.batchers[("test", False)](list(range(n)))
+        shown = test.images[:n].float() / 255
+        paths = write_all(model, batch["images"], shown, batch["labels"], self.splits.class_names, output_dir)
+        accelerator.print("pictures: " + ", ".join(p.name for p in paths))

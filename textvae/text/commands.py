@@ -1,0 +1,196 @@
+"""The command-line verbs for text models: evaluate, sample, reconstruct, interpolate, encode.
+
+Each takes the argparse Namespace built by textvae.cli. Sentences go to stdout one a line; counts and
+progress go to stderr, so `textvae sample run/ > samples.txt` holds sentences only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+from ..errors import UserError
+from .data import collate_ids, read_lines, read_sentences, tokenize_sentences
+
+DEFAULT_MAX_LENGTH = 64
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _load(args):
+    from ..registry import load_model
+
+    torch.manual_seed(getattr(args, "seed", 0) or 0)
+    return load_model(args.model_dir)
+
+
+def _train_data_config(model_dir: str | Path) -> dict:
+    """The `data` section of the run that wrote `model_dir` (train_config.yaml), or {}."""
+    import yaml
+
+    path = Path(model_dir) / "train_config.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")).get("data")
+    except (OSError, yaml.YAMLError, AttributeError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _generation(args, model_dir) -> dict:
+    """Generation keyword arguments of TextVAE.decode from the command-line arguments."""
+    max_length = getattr(args, "max_length", None)
+    if max_length is None:  # the longest sentence seen in training, plus its eos
+        max_length = int(_train_data_config(model_dir).get("max_length", DEFAULT_MAX_LENGTH)) + 1
+    return {"strategy": getattr(args, "strategy", "greedy"), "temperature": getattr(args, "temperature", 1.0),
+            "top_k": getattr(args, "top_k", 0), "top_p": getattr(args, "top_p", 1.0),
+            "beam_size": getattr(args, "beam_size", 5), "max_length": max_length,
+            "seed": getattr(args, "seed", 0)}
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        print(line)
+
+
+def sample(args: argparse.Namespace) -> None:
+    """Print args.n sentences decoded from codes drawn from the prior."""
+    model = _load(args)
+    gen = _generation(args, args.model_dir)
+    seed = gen.pop("seed")
+    lines = model.sample(args.n, seed=seed, **gen)
+    output = getattr(args, "output", None)
+    if output:
+        _write_text(output, lines)
+        _log(f"wrote {len(lines)} sentences to {output}")
+    else:
+        _print_lines(lines)
+
+
+def reconstruct(args: argparse.Namespace) -> None:
+    """Print the decoding of each sentence's posterior mean, in order."""
+    model = _load(args)
+    _print_lines(model.reconstruct(list(args.sentences), **_generation(args, args.model_dir)))
+
+
+def interpolate(args: argparse.Namespace) -> None:
+    """Print steps + 2 sentences along the path between the codes of two sentences."""
+    model = _load(args)
+    _print_lines(model.interpolate(args.sentence_a, args.sentence_b, steps=args.steps, method=args.method,
+                                   **_generation(args, args.model_dir)))
+
+
+def encode(args: argparse.Namespace) -> None:
+    """Write the posterior means of each line of args.input to args.output: (N, D) float32 .npy."""
+    import numpy as np
+
+    out = _output_path(args.output, "--output")  # before the work, not after
+    lines, report = read_lines(args.input, "--input")
+    if not lines:
+        raise UserError(f"--input: {args.input} is empty; give one sentence a line")
+    model = _load(args)
+    tok = model.tokenizer
+    for n, line in enumerate(lines, 1):  # one output row per line: a line without a sentence is an error
+        if not line.strip():
+            raise UserError(f"--input: line {n} of {args.input} is empty; every line must hold a sentence "
+                            f"(the output has one row per line)")
+        ids = tok.encode(line)
+        if not ids or all(i == tok.unk_id for i in ids):
+            raise UserError(f"--input: line {n} of {args.input} has only words unknown to the model's vocabulary")
+    if report.bad_utf8:
+        _log(report.describe("read"))
+    batch_size = getattr(args, "batch_size", None) or 256
+    means = model.encode_sentences(lines, batch_size=batch_size).cpu().numpy().astype(np.float32)  # (N, D)
+    with open(out, "wb") as f:  # np.save(path) would add .npy to any other name
+        np.save(f, means)
+    _log(f"wrote {means.shape[0]} x {means.shape[1]} float32 codes to {out}")
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    """Importance-weighted NLL, perplexity per word, -ELBO, KL, MI, active units, and reconstruction
+    BLEU and exact match of greedy decodes of the posterior means; a table on stdout, JSON to
+    args.output."""
+    from accelerate import Accelerator
+
+    from ..evaluation import evaluate_vae, format_table, scalars
+    from ..training.batching import EpochBatchSampler
+
+    out = _output_path(args.output, "--output") if args.output else None
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, not {args.batch_size}")
+    if args.iw_samples < 0:
+        raise UserError(f"--iw-samples must be >= 0, not {args.iw_samples}")
+    model = _load(args)
+    tok = model.tokenizer
+    recorded = _train_data_config(args.model_dir)
+    data = args.data or recorded.get("valid_file")
+    if not data:
+        raise UserError(f"give the sentences to evaluate on with --data FILE ({args.model_dir}/train_config.yaml "
+                        f"records no validation file)")
+    sentences, report = read_sentences(data, "auto", recorded.get("text_column", "text"), "--data")
+    _log(report.describe("evaluation data"))
+    # No length limit: every sentence is scored whole.
+    dataset, _ = tokenize_sentences(sentences, tok)
+    iw = args.iw_samples
+    batch_size = args.batch_size or (16 if iw else 128)  # k samples of a batch are decoded at once
+    accelerator = Accelerator(mixed_precision=getattr(args, "mixed_precision", "no") or "no")
+    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=False, lengths=dataset.lengths)
+    res = evaluate_vae(model, dataset, lambda ex: collate_ids(ex, tok.pad_id, tok.bos_id, tok.eos_id), accelerator,
+                       iw_samples=iw, batch_size=batch_size, seed=args.seed, batch_sampler=sampler)
+    if not accelerator.is_main_process:
+        return
+
+    words = sum(len(s.split()) for s in dataset.texts)
+    n = len(dataset)
+    summary = {"model_dir": str(args.model_dir), "data": str(data), "sentences": n, "words": words,
+               "blank_lines_skipped": report.blank, "bad_utf8_lines": report.bad_utf8}
+    summary.update(scalars(res))
+    if iw:
+        # per word, each sentence's end counting as one word (Mikolov et al.; Bowman et al. 2016)
+        summary["perplexity"] = math.exp(-float(res["log_px"].double().sum()) / (words + n))
+        summary["perplexity_note"] = ("exp(-sum of log p(x) / (words + sentences)); words split on whitespace, "
+                                      f"log p(x) the importance-weighted bound with k={iw}")
+
+    summary.update(_reconstruction_scores(model, res["means"], dataset, max(batch_size, 64)))
+    rows = {"sentences": n, "words": words}
+    if iw:
+        rows[f"NLL (nats/sentence, k={iw})"] = summary["nll"]
+        rows["perplexity (per word)"] = summary["perplexity"]
+    rows.update({"-ELBO": summary["neg_elbo"], "reconstruction": summary["rec"], "KL": summary["kl"],
+                 "mutual information": summary["mi"],
+                 "active units": f"{summary['active_units']}/{summary['latent_size']}",
+                 "reconstruction BLEU": summary["bleu"], "exact match": summary["exact_match"]})
+    print(format_table(rows, title=f"{args.model_dir} on {data}"))
+    if out is not None:
+        out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        _log(f"wrote {out}")
+
+
+def _reconstruction_scores(model, means: torch.Tensor, dataset, batch_size: int) -> dict:
+    """Corpus BLEU and exact match of the greedy decoding of each posterior mean (N, D) against the
+    input as the tokenizer sees it (lower-cased if it lower-cases, out-of-vocabulary words as <unk>)."""
+    import sacrebleu
+
+    max_length = max(len(x) for x in dataset.ids) + 1
+    hyps = model.decode(means, strategy="greedy", max_length=max_length, batch_size=batch_size)
+    refs = [model.tokenizer.decode(ids) for ids in dataset.ids]
+    metric = sacrebleu.BLEU(force=True)  # tokenized corpora (SNLI, PTB) are the norm here: no warning
+    return {"bleu": float(metric.corpus_score(hyps, [refs]).score), "bleu_signature": str(metric.get_signature()),
+            "exact_match": sum(h == r for h, r in zip(hyps, refs)) / len(refs)}
+
+
+def _output_path(path: str | Path, what: str) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{what}: {p} is a directory; give a file name")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def _write_text(path: str | Path, lines: list[str]) -> None:
+    _output_path(path, "--output").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,383 @@
+"""Sentence data: the `data` config section, reading local files, tokenizing, batching.
+
+    sentences, report = read_sentences("train.txt")             # or .jsonl/.json/.csv/.parquet
+    data, counts = tokenize_sentences(sentences, tokenizer, max_length=64)
+    batch = collate_ids([data[0], data[1]], tokenizer)          # {"input_ids", "lengths"}
+
+Plain text is one sentence a line. JSON, JSON lines, CSV and Parquet files are read through Hugging
+Face `datasets` (local files only, cached under HF_HOME) and give the sentences of one column.
+Blank lines and empty cells are skipped and counted. Bytes that are not UTF-8 in a plain-text file
+are decoded with replacement characters (U+FFFD) and counted with the first line affected, so a
+mostly-good corpus still trains and the user sees the damage; a JSON or CSV file with such bytes is
+refused, since its parser cannot repair them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import UserError
+
+FORMATS = ("auto", "text", "json", "jsonl", "csv", "parquet")
+_BY_SUFFIX = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+_BUILDER = {"json": "json", "jsonl": "json", "csv": "csv", "parquet": "parquet"}
+
+
+def shipped_corpus(split: str, name: str = "snli") -> Path:
+    """The path of a corpus shipped inside the package: textvae/data/<name>/<split>.txt."""
+    return Path(str(resources.files("textvae").joinpath("data", name, f"{split}.txt")))
+
+
+@dataclass
+class TokenizerConfig:
+    """How the tokenizer is trained on the training sentences.
+
+    kind: sentencepiece (subwords) | word (whitespace-separated words).
+    vocab_size: sentencepiece: target number of pieces (a small corpus yields fewer, not an error).
+    model_type: sentencepiece: unigram | bpe.
+    character_coverage: sentencepiece: share of characters covered (1.0 suits English).
+    input_sentence_size: sentencepiece: trains on at most this many sentences, sampled.
+    max_size: word: keep the most frequent words (0: all), specials not counted.
+    min_count: word: drop words seen fewer times.
+    """
+
+    kind: str = "sentencepiece"
+    vocab_size: int = 8000
+    model_type: str = "unigram"
+    character_coverage: float = 1.0
+    input_sentence_size: int = 1_000_000
+    max_size: int = 0
+    min_count: int = 1
+
+    def __post_init__(self):
+        if self.kind not in ("sentencepiece", "word"):
+            raise ValueError(f"kind must be sentencepiece or word, not {self.kind!r}")
+        if self.model_type not in ("unigram", "bpe"):
+            raise ValueError(f"model_type must be unigram or bpe, not {self.model_type!r}")
+        if self.vocab_size < 8:
+            raise ValueError(f"vocab_size must be >= 8, not {self.vocab_size}")
+        if not 0 < self.character_coverage <= 1:
+            raise ValueError(f"character_coverage must be in (0, 1], not {self.character_coverage}")
+        if self.input_sentence_size < 0 or self.max_size < 0:
+            raise ValueError("input_sentence_size and max_size must be >= 0")
+        if self.min_count < 1:
+            raise ValueError(f"min_count must be >= 1, not {self.min_count}")
+
+
+@dataclass
+class TextDataConfig:
+    """Where the sentences come from and how they become ids.
+
+    train_file: the training sentences (default: the shipped SNLI sample, textvae/data/snli).
+    valid_file: the validation sentences; None holds out `valid_fraction` of the training file
+        (shuffled with `split_seed`), except for the shipped training file, whose own validation
+        file is then used.
+    format: auto (by extension: .json .jsonl .ndjson .csv .parquet; anything else is plain text,
+        one sentence a line) | text | json | jsonl | csv | parquet.
+    text_column: the column holding the sentences in JSON/CSV/Parquet files.
+    max_length: most tokens in a sentence, bos and eos not counted.
+    long_policy: truncate | drop sentences longer than max_length (training and validation data).
+    lowercase: lower-case the text; the saved tokenizer keeps doing so at inference.
+    """
+
+    train_file: str = field(default_factory=lambda: str(shipped_corpus("train")))
+    valid_file: str | None = None
+    valid_fraction: float = 0.05
+    split_seed: int = 0
+    format: str = "auto"
+    text_column: str = "text"
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    max_length: int = 64
+    long_policy: str = "truncate"
+    lowercase: bool = False
+
+    def __post_init__(self):
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {self.format!r}")
+        if self.long_policy not in ("truncate", "drop"):
+            raise ValueError(f"long_policy must be truncate or drop, not {self.long_policy!r}")
+        if self.max_length < 1:
+            raise ValueError(f"max_length must be >= 1, not {self.max_length}")
+        if not 0 < self.valid_fraction < 1:
+            raise ValueError(f"valid_fraction must be between 0 and 1, not {self.valid_fraction}")
+        if not self.train_file:
+            raise ValueError("train_file is empty; give a file of sentences")
+        if self.valid_file is None and _same_file(self.train_file, shipped_corpus("train")):
+            self.valid_file = str(shipped_corpus("valid"))
+
+
+def _same_file(a: str | Path, b: Path) -> bool:
+    try:
+        return Path(a).resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+# -- reading ---------------------------------------------------------------------------------------
+@dataclass
+class ReadReport:
+    """What reading a file found: rows read, blank rows skipped, rows with bytes that are not UTF-8."""
+
+    path: str
+    rows: int = 0
+    blank: int = 0
+    bad_utf8: int = 0
+    first_bad_line: int = 0
+
+    @property
+    def kept(self) -> int:
+        return self.rows - self.blank
+
+    def describe(self, what: str = "read") -> str:
+        text = f"{what}: {self.kept:,} sentences from {self.path}"
+        if self.blank:
+            text += f" ({self.blank:,} blank lines skipped)"
+        if self.bad_utf8:
+            were = "line was" if self.bad_utf8 == 1 else "lines were"
+            text += (f"; WARNING: {self.bad_utf8:,} {were} not valid UTF-8 (first: line "
+                     f"{self.first_bad_line}), decoded with replacement characters")
+        return text
+
+
+def detect_format(path: str | Path, fmt: str = "auto") -> str:
+    return _BY_SUFFIX.get(Path(path).suffix.lower(), "text") if fmt == "auto" else fmt
+
+
+def check_file(path: str | Path, what: str) -> Path:
+    """`path` as a Path, or a UserError naming `what` (e.g. data.train_file) if it is no file."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{what}: {p} does not exist; check the path")
+    if p.is_dir():
+        raise UserError(f"{what}: {p} is a directory; give a file of sentences")
+    return p
+
+
+def read_lines(path: str | Path, what: str = "input") -> tuple[list[str], ReadReport]:
+    """Every line of a text file (line ends and a final newline removed), decoded as UTF-8 with
+    replacement characters where the bytes are not UTF-8 (counted in the report)."""
+    p = check_file(path, what)
+    raw = p.read_bytes()
+    report = ReadReport(str(p))
+    try:
+        text = raw.decode("utf-8")
+        lines = text.split("\n")
+    except UnicodeDecodeError:
+        lines = []
+        for n, line in enumerate(raw.split(b"\n"), 1):
+            try:
+                lines.append(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                lines.append(line.decode("utf-8", errors="replace"))
+                report.bad_utf8 += 1
+                report.first_bad_line = report.first_bad_line or n
+    if lines and lines[-1] == "":
+        lines.pop()
+    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    if lines and lines[0].startswith("\ufeff"):  # a byte-order mark is not part of the first sentence
+        lines[0] = lines[0][1:]
+    report.rows = len(lines)
+    return lines, report
+
+
+def read_sentences(path: str | Path, fmt: str = "auto", text_column: str = "text",
+                   what: str = "data.train_file") -> tuple[list[str], ReadReport]:
+    """The non-blank sentences of a file, stripped of surrounding whitespace.
+
+    Args:
+        fmt: auto | text | json | jsonl | csv | parquet (see TextDataConfig).
+        text_column: the column to read from JSON/CSV/Parquet.
+        what: how the user named this file, for error messages (e.g. "data.valid_file").
+    Raises:
+        UserError: a missing file, a directory, an unreadable or empty file, a missing column.
+    """
+    p = check_file(path, what)
+    kind = detect_format(p, fmt)
+    if kind == "text":
+        rows, report = read_lines(p, what)
+    else:
+        rows, report = _read_column(p, kind, text_column, what), ReadReport(str(p))
+        report.rows = len(rows)
+    sentences = [r.strip() for r in rows if r is not None and r.strip()]
+    report.blank = report.rows - len(sentences)
+    if not sentences:
+        where = "only blank lines" if report.rows else "nothing"
+        if kind != "text":
+            where = f"no text in column '{text_column}'" if report.rows else "no rows"
+        raise UserError(f"{what}: {p} holds {where}; give a file with one sentence a line")
+    return sentences, report
+
+
+def _read_column(path: Path, kind: str, column: str, what: str) -> list[str | None]:
+    import datasets
+
+    if kind != "parquet":
+        _refuse_bad_utf8(path, kind, what)
+    kwargs = {"keep_default_na": False} if kind == "csv" else {}  # a sentence "NA" stays a sentence
+    if path.stat().st_size == 0:
+        raise UserError(f"{what}: {path} is empty; give a file of sentences")
+    try:
+        ds = datasets.load_dataset(_BUILDER[kind], data_files=str(path), split="train", **kwargs)
+    except Exception as e:  # the builders raise many types; the cause is the useful part
+        cause = e.__cause__ or e
+        detail = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        raise UserError(f"{what}: could not read {path} as {kind} ({detail}); check the file or set "
+                        f"data.format") from None
+    if column not in ds.column_names:
+        raise UserError(f"{what}: {path} has no column '{column}' (its columns: {', '.join(ds.column_names)}); "
+                        f"set data.text_column")
+    dtype = getattr(ds.features[column], "dtype", None)
+    if dtype not in ("string", "large_string", "null"):
+        raise UserError(f"{what}: column '{column}' of {path} holds {dtype or ds.features[column]} values, not "
+                        f"text; set data.text_column to the column of sentences")
+    return list(ds[column])
+
+
+def _refuse_bad_utf8(path: Path, kind: str, what: str) -> None:
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+        return
+    except UnicodeDecodeError:
+        pass
+    bad = []
+    for n, line in enumerate(raw.split(b"\n"), 1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(n)
+    lines = "line that is" if len(bad) == 1 else "lines that are"
+    raise UserError(f"{what}: {path} has {len(bad)} {lines} not valid UTF-8 (first: line {bad[0]}); "
+                    f"a {kind} file must be UTF-8: convert it, e.g. `iconv -f latin1 -t utf-8`")
+
+
+def split_heldout(sentences: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """(train, valid): a seeded random `fraction` of the sentences held out, order otherwise kept."""
+    import numpy as np
+
+    if len(sentences) < 2:
+        raise UserError("the training file has one sentence; hold-out validation needs at least two "
+                        "(or set data.valid_file)")
+    n_valid = min(len(sentences) - 1, max(1, round(fraction * len(sentences))))
+    held = set(np.random.default_rng(seed).permutation(len(sentences))[:n_valid].tolist())
+    train = [s for i, s in enumerate(sentences) if i not in held]
+    valid = [s for i, s in enumerate(sentences) if i in held]
+    return train, valid
+
+
+# -- tokenizing ------------------------------------------------------------------------------------
+class TokenizedText(Dataset):
+    """Token ids (no bos/eos) per sentence, with the sentence text. Items are lists of ids."""
+
+    def __init__(self, ids: list[list[int]], texts: list[str]):
+        self.ids = ids
+        self.texts = texts
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> list[int]:
+        return self.ids[i]
+
+    @property
+    def lengths(self) -> list[int]:
+        """Sequence lengths as batched: bos + tokens + eos."""
+        return [len(x) + 2 for x in self.ids]
+
+
+@dataclass
+class TokenizeReport:
+    sentences: int = 0
+    tokens: int = 0
+    truncated: int = 0
+    dropped: int = 0
+    max_length: int = 0
+
+    def describe(self) -> str:
+        mean = self.tokens / max(1, self.sentences)
+        text = f"{self.sentences:,} sentences, {self.tokens:,} tokens ({mean:.1f} a sentence)"
+        if self.truncated:
+            text += f"; {self.truncated:,} truncated to {self.max_length} tokens"
+        if self.dropped:
+            text += f"; {self.dropped:,} longer than {self.max_length} tokens dropped"
+        return text
+
+
+def tokenize_sentences(sentences: list[str], tokenizer, max_length: int = 0,
+                       long_policy: str = "truncate") -> tuple[TokenizedText, TokenizeReport]:
+    """Tokenize with `datasets.Dataset.map(batched=True)` and apply the length policy.
+
+    Args:
+        max_length: most tokens per sentence (0: no limit).
+        long_policy: truncate | drop sentences over max_length.
+    """
+    import datasets
+
+    def encode(batch):
+        return {"input_ids": tokenizer.encode_batch(batch["text"])}
+
+    ds = datasets.Dataset.from_dict({"text": sentences})
+    # An explicit fingerprint: the tokenizer need not be hashable, and nothing is cached to disk.
+    key = hashlib.sha256(f"{ds._fingerprint}-{tokenizer!r}-{id(tokenizer)}".encode()).hexdigest()[:16]
+    were_disabled = datasets.utils.are_progress_bars_disabled()
+    datasets.utils.disable_progress_bars()  # a fraction of a second per 10k sentences
+    try:
+        ds = ds.map(encode, batched=True, batch_size=1000, keep_in_memory=True, new_fingerprint=key,
+                    load_from_cache_file=False)
+    finally:
+        if not were_disabled:
+            datasets.utils.enable_progress_bars()
+    all_ids = list(ds["input_ids"])
+    report = TokenizeReport(max_length=max_length)
+    ids, texts = [], []
+    for text, row in zip(sentences, all_ids):
+        if max_length and len(row) > max_length:
+            if long_policy == "drop":
+                report.dropped += 1
+                continue
+            row = row[:max_length]
+            report.truncated += 1
+        ids.append(row)
+        texts.append(text)
+    report.sentences = len(ids)
+    report.tokens = sum(len(r) for r in ids)
+    if not ids:
+        raise UserError(f"every sentence is longer than data.max_length={max_length} tokens and "
+                        f"long_policy is drop; raise data.max_length or use long_policy: truncate")
+    return TokenizedText(ids, texts), report
+
+
+def collate_ids(examples: list[list[int]], pad_id: int, bos_id: int, eos_id: int) -> dict[str, torch.Tensor]:
+    """Lists of ids -> {"input_ids": (B, T) bos + ids + eos right-padded with pad_id to the batch's
+    longest, "lengths": (B,) counting bos and eos}."""
+    lengths = torch.tensor([len(x) + 2 for x in examples], dtype=torch.long)         # (B,)
+    input_ids = torch.full((len(examples), int(lengths.max())), pad_id, dtype=torch.long)  # (B, T)
+    for i, x in enumerate(examples):
+        input_ids[i, : len(x) + 2] = torch.tensor([bos_id, *x, eos_id], dtype=torch.long)
+    return {"input_ids": input_ids, "lengths": lengths}
+
+
+def train_tokenizer(sentences: list[str], cfg: TokenizerConfig, lowercase: bool = False, seed: int = 0):
+    """A new tokenizer of kind cfg.kind trained on `sentences`."""
+    from .tokenizers import SentencePieceTokenizer, WordTokenizer
+
+    if cfg.kind == "word":
+        return WordTokenizer.train(sentences, max_size=cfg.max_size, min_count=cfg.min_count, lowercase=lowercase)
+    return SentencePieceTokenizer.train(sentences, vocab_size=cfg.vocab_size, model_type=cfg.model_type,
+                                        lowercase=lowercase, character_coverage=cfg.character_coverage,
+                                        input_sentence_size=cfg.input_sentence_size, seed=seed)
+
+
+def tokenizer_settings(sentences: list[str], cfg: TokenizerConfig, lowercase: bool) -> dict:
+    """What a trained tokenizer depends on: its settings and a digest of its training sentences."""
+    digest = hashlib.sha256()
+    for s in sentences:
+        digest.update(s.encode("utf-8", errors="replace") + b"\n")
+    return {**dataclasses.asdict(cfg), "lowercase": lowercase, "sentences": len(sentences),
+            "sentences_sha256": digest.hexdigest()}

@@ -1,0 +1,225 @@
+"""Causal sentence decoders conditioned on a latent code z.
+
+Each decoder owns the token embedding it reads (shared with the encoder by the model when asked) and
+the output projection to the vocabulary (optionally tied to that embedding). Two ways in:
+
+    logits = decoder(input_ids, z)            # training: (B, T) ids, (B, D) codes -> (B, T, V)
+    h = decoder.features(input_ids, z)        # the same before the projection: (B, T, H)
+
+and a step API for generation (textvae.text.generation):
+
+    state = decoder.start(z)                  # (B, D)
+    logits, state = decoder.step(tokens, state)   # tokens (B,) -> logits (B, V)
+    state = decoder.select(state, index)      # reorder / repeat hypotheses (beam search)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .encoders import sinusoidal_positions, transformer_stack
+
+DECODER_KINDS = ("lstm", "gru", "transformer")
+
+
+@dataclass
+class DecoderConfig:
+    """The sentence decoder.
+
+    kind: lstm | gru | transformer.
+    hidden_size: RNN state size, or the Transformer's model width; the output projection reads it.
+    num_layers: stacked RNN layers or Transformer blocks.
+    dropout: between RNN layers, or inside the Transformer blocks.
+    z_to_initial_state: RNNs: the initial hidden (and cell) state is a linear map of z (else zeros).
+    z_to_every_input: RNNs: z is concatenated to the embedding of every input token.
+    num_heads, ff_size: Transformer only (hidden_size must be divisible by num_heads).
+    z_as_memory: Transformer: z, mapped to the model width, is a prefix every position attends to.
+    z_added_to_inputs: Transformer: z, mapped to the model width, is added to every input embedding.
+    """
+
+    kind: str = "lstm"
+    hidden_size: int = 512
+    num_layers: int = 1
+    dropout: float = 0.0
+    z_to_initial_state: bool = True
+    z_to_every_input: bool = False
+    num_heads: int = 4
+    ff_size: int = 1024
+    z_as_memory: bool = True
+    z_added_to_inputs: bool = False
+
+    def __post_init__(self):
+        if self.kind not in DECODER_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(DECODER_KINDS)}, not {self.kind!r}")
+        for name in ("hidden_size", "num_layers", "num_heads", "ff_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+        if self.kind == "transformer":
+            if self.hidden_size % self.num_heads:
+                raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
+            if not (self.z_as_memory or self.z_added_to_inputs):
+                raise ValueError("the decoder would ignore z: set z_as_memory or z_added_to_inputs to true")
+        elif not (self.z_to_initial_state or self.z_to_every_input):
+            raise ValueError("the decoder would ignore z: set z_to_initial_state or z_to_every_input to true")
+
+
+class Decoder(nn.Module):
+    """What every decoder shares: the input embedding, its dropout, and the output projection."""
+
+    def __init__(self, embedding: nn.Embedding, config: DecoderConfig, embed_dropout: float = 0.0,
+                 output_dropout: float = 0.0, tie_embeddings: bool = False):
+        super().__init__()
+        vocab_size, embed_size = embedding.weight.shape
+        self.embedding = embedding
+        self.embed_dropout = nn.Dropout(embed_dropout)
+        self.output_dropout = nn.Dropout(output_dropout)
+        if tie_embeddings:
+            if config.hidden_size != embed_size:
+                raise ValueError(f"tie_embeddings needs decoder.hidden_size ({config.hidden_size}) "
+                                 f"== embed_size ({embed_size})")
+            self.out = None
+            self.out_bias = nn.Parameter(torch.zeros(vocab_size))
+        else:
+            self.out = nn.Linear(config.hidden_size, vocab_size)
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.embed_dropout(self.embedding(input_ids))                       # (B, T, E)
+
+    def project(self, h: torch.Tensor) -> torch.Tensor:
+        """Features (..., H) -> logits (..., V)."""
+        h = self.output_dropout(h)
+        if self.out is None:
+            return F.linear(h, self.embedding.weight, self.out_bias)
+        return self.out(h)
+
+    def features(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """input_ids: (B, T) starting with bos; z: (B, D). Returns logits (B, T, V) for the next token."""
+        return self.project(self.features(input_ids, z))
+
+
+class RNNDecoder(Decoder):
+    """LSTM or GRU language model whose initial state and/or every input carry z.
+
+    Padding sits after the real tokens and the model is causal, so padded positions never affect
+    real ones: no packing is needed, the loss masks them.
+    """
+
+    def __init__(self, embedding: nn.Embedding, latent_size: int, config: DecoderConfig, **kwargs):
+        super().__init__(embedding, config, **kwargs)
+        self.is_lstm = config.kind == "lstm"
+        self.num_layers, self.hidden_size = config.num_layers, config.hidden_size
+        self.z_to_every_input = config.z_to_every_input
+        input_size = embedding.embedding_dim + (latent_size if self.z_to_every_input else 0)
+        rnn = nn.LSTM if self.is_lstm else nn.GRU
+        self.rnn = rnn(input_size, config.hidden_size, config.num_layers, batch_first=True,
+                       dropout=config.dropout if config.num_layers > 1 else 0.0)
+        num_states = 2 if self.is_lstm else 1  # LSTM: hidden and cell
+        self.z_to_state = (nn.Linear(latent_size, num_states * config.num_layers * config.hidden_size)
+                           if config.z_to_initial_state else None)
+
+    def initial_state(self, z: torch.Tensor):
+        """z: (B, D) -> h0 (L, B, H), or (h0, c0) for an LSTM."""
+        B, n = z.shape[0], 2 if self.is_lstm else 1
+        if self.z_to_state is None:
+            states = z.new_zeros(n, self.num_layers, B, self.hidden_size)
+        else:
+            # (B, n * L * H) -> (n, L, B, H); the RNN wants a contiguous state
+            states = self.z_to_state(z).view(B, n, self.num_layers, self.hidden_size).permute(1, 2, 0, 3)
+            states = states.contiguous()
+        return (states[0], states[1]) if self.is_lstm else states[0]
+
+    def _inputs(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        x = self.embed(input_ids)                                                  # (B, T, E)
+        if self.z_to_every_input:
+            zs = z[:, None, :].expand(-1, x.shape[1], -1).to(x.dtype)              # (B, T, D)
+            x = torch.cat([x, zs], dim=-1)                                         # (B, T, E + D)
+        return x
+
+    def _run(self, x: torch.Tensor, state):
+        # Under autocast the initial state must match the RNN's input dtype.
+        state = tuple(s.to(x.dtype) for s in state) if self.is_lstm else state.to(x.dtype)
+        return self.rnn(x, state)
+
+    def features(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        out, _ = self._run(self._inputs(input_ids, z), self.initial_state(z))
+        return out                                                                 # (B, T, H)
+
+    def start(self, z: torch.Tensor) -> dict:
+        return {"z": z, "rnn": self.initial_state(z)}
+
+    def step(self, tokens: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+        """tokens: (B,) the previous token of each row -> next-token logits (B, V), new state."""
+        out, rnn_state = self._run(self._inputs(tokens[:, None], state["z"]), state["rnn"])
+        return self.project(out[:, 0]), {"z": state["z"], "rnn": rnn_state}
+
+    def select(self, state: dict, index: torch.Tensor) -> dict:
+        """Keep rows `index` (B',) of every state tensor (batch is dim 1 of RNN states)."""
+        rnn_state = state["rnn"]
+        if self.is_lstm:
+            rnn_state = (rnn_state[0][:, index], rnn_state[1][:, index])
+        else:
+            rnn_state = rnn_state[:, index]
+        return {"z": state["z"][index], "rnn": rnn_state}
+
+
+class TransformerDecoder(Decoder):
+    """Causal self-attention language model; z is a prefix position all tokens attend to
+    (z_as_memory) and/or is added to every input (z_added_to_inputs).
+
+    Generation recomputes the whole prefix at each step (no KV cache): quadratic in the length, which
+    is cheap for sentences.
+    """
+
+    def __init__(self, embedding: nn.Embedding, latent_size: int, config: DecoderConfig, **kwargs):
+        super().__init__(embedding, config, **kwargs)
+        width, embed_size = config.hidden_size, embedding.embedding_dim
+        self.scale = math.sqrt(embed_size)
+        self.in_proj = nn.Linear(embed_size, width) if embed_size != width else nn.Identity()
+        self.z_memory = nn.Linear(latent_size, width) if config.z_as_memory else None
+        self.z_add = nn.Linear(latent_size, width) if config.z_added_to_inputs else None
+        self.blocks = transformer_stack(width, config.num_layers, config.num_heads, config.ff_size,
+                                        config.dropout)
+
+    def features(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        T = input_ids.shape[1]
+        x = self.in_proj(self.embed(input_ids) * self.scale)                       # (B, T, H)
+        x = x + sinusoidal_positions(T, x.shape[-1], x.device).to(x.dtype)
+        if self.z_add is not None:
+            x = x + self.z_add(z)[:, None, :].to(x.dtype)
+        if self.z_memory is not None:
+            x = torch.cat([self.z_memory(z)[:, None, :].to(x.dtype), x], dim=1)    # (B, 1 + T, H)
+        n = x.shape[1]
+        causal = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)       # True: may not attend
+        h = self.blocks(x, mask=causal, is_causal=True)
+        return h[:, n - T:]                                                        # (B, T, H)
+
+    def start(self, z: torch.Tensor) -> dict:
+        return {"z": z, "tokens": torch.empty(z.shape[0], 0, dtype=torch.long, device=z.device)}
+
+    def step(self, tokens: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+        """tokens: (B,) the previous token of each row -> next-token logits (B, V), new state."""
+        prefix = torch.cat([state["tokens"], tokens[:, None]], dim=1)              # (B, t)
+        h = self.features(prefix, state["z"])[:, -1]                               # (B, H)
+        return self.project(h), {"z": state["z"], "tokens": prefix}
+
+    def select(self, state: dict, index: torch.Tensor) -> dict:
+        return {"z": state["z"][index], "tokens": state["tokens"][index]}
+
+
+DECODERS = {"lstm": RNNDecoder, "gru": RNNDecoder, "transformer": TransformerDecoder}
+
+
+def build_decoder(embedding: nn.Embedding, latent_size: int, config: DecoderConfig, embed_dropout: float = 0.0,
+                  output_dropout: float = 0.0, tie_embeddings: bool = False) -> Decoder:
+    """The decoder for `config.kind`, reading `embedding` and writing logits over its vocabulary."""
+    return DECODERS[config.kind](embedding, latent_size, config, embed_dropout=embed_dropout,
+                                 output_dropout=output_dropout, tie_embeddings=tie_embeddings)

@@ -1,0 +1,131 @@
+"""Sentence encoders: embedded tokens and lengths in, one summary vector per sentence out.
+
+The model maps the summary to the posterior's mean and log-variance with a linear head; every
+encoder here pairs with every decoder in textvae.text.decoders.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+ENCODER_KINDS = ("lstm", "gru", "transformer")
+POOLINGS = ("mean", "first", "max")
+
+
+@dataclass
+class EncoderConfig:
+    """The sentence encoder.
+
+    kind: lstm | gru | transformer.
+    hidden_size: RNN state size per direction, or the Transformer's model width.
+    num_layers: stacked RNN layers or Transformer blocks.
+    bidirectional: RNNs only; the summary concatenates the final states of both directions.
+    dropout: between RNN layers, or inside the Transformer blocks.
+    num_heads, ff_size: Transformer only (hidden_size must be divisible by num_heads).
+    pooling: Transformer only: mean over real tokens | first (the bos position) | max over real tokens.
+    """
+
+    kind: str = "lstm"
+    hidden_size: int = 512
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.0
+    num_heads: int = 4
+    ff_size: int = 1024
+    pooling: str = "mean"
+
+    def __post_init__(self):
+        if self.kind not in ENCODER_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(ENCODER_KINDS)}, not {self.kind!r}")
+        for name in ("hidden_size", "num_layers", "num_heads", "ff_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
+        if self.kind == "transformer" and self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
+
+
+def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:
+    """Fixed sine/cosine position codes (Vaswani et al. 2017): (length, dim). No maximum length."""
+    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]       # (T, 1)
+    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    angle = pos * freq                                                             # (T, ceil(dim/2))
+    pe = torch.zeros(length, dim, device=device)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle[:, : dim // 2])
+    return pe
+
+
+def transformer_stack(width: int, num_layers: int, num_heads: int, ff_size: int, dropout: float) -> nn.Module:
+    """Pre-norm self-attention blocks with a final LayerNorm (used by encoders and decoders)."""
+    layer = nn.TransformerEncoderLayer(width, num_heads, ff_size, dropout, activation="gelu",
+                                       batch_first=True, norm_first=True)
+    return nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(width), enable_nested_tensor=False)
+
+
+class RNNEncoder(nn.Module):
+    """LSTM or GRU over packed sequences; the summary is the top layer's final hidden state of each
+    direction, concatenated: (B, hidden_size * directions)."""
+
+    def __init__(self, input_size: int, config: EncoderConfig):
+        super().__init__()
+        rnn = nn.LSTM if config.kind == "lstm" else nn.GRU
+        self.rnn = rnn(input_size, config.hidden_size, config.num_layers, batch_first=True,
+                       bidirectional=config.bidirectional,
+                       dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.directions = 2 if config.bidirectional else 1
+        self.output_size = config.hidden_size * self.directions
+
+    def forward(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """embedded: (B, T, E) right-padded; lengths: (B,) real tokens. Returns (B, H * directions)."""
+        B = embedded.shape[0]
+        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, hidden = self.rnn(packed)
+        if isinstance(hidden, tuple):  # LSTM: (h, c); the summary is h
+            hidden = hidden[0]
+        # (layers * directions, B, H) -> top layer (directions, B, H) -> (B, directions * H)
+        top = hidden.view(-1, self.directions, B, hidden.shape[-1])[-1]
+        return top.transpose(0, 1).reshape(B, self.output_size)
+
+
+class TransformerEncoder(nn.Module):
+    """Bidirectional self-attention over the real tokens, pooled to (B, hidden_size)."""
+
+    def __init__(self, input_size: int, config: EncoderConfig):
+        super().__init__()
+        width = config.hidden_size
+        self.scale = math.sqrt(input_size)
+        self.in_proj = nn.Linear(input_size, width) if input_size != width else nn.Identity()
+        self.blocks = transformer_stack(width, config.num_layers, config.num_heads, config.ff_size,
+                                        config.dropout)
+        self.pooling = config.pooling
+        self.output_size = width
+
+    def forward(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """embedded: (B, T, E) right-padded; lengths: (B,) real tokens. Returns (B, H)."""
+        B, T, _ = embedded.shape
+        x = self.in_proj(embedded * self.scale)                                    # (B, T, H)
+        x = x + sinusoidal_positions(T, x.shape[-1], x.device).to(x.dtype)
+        pad = torch.arange(T, device=x.device)[None, :] >= lengths[:, None]         # (B, T) True at padding
+        h = self.blocks(x, src_key_padding_mask=pad)                                # (B, T, H)
+        if self.pooling == "first":
+            return h[:, 0]
+        if self.pooling == "max":
+            return h.masked_fill(pad[..., None], float("-inf")).amax(1)
+        real = (~pad).to(h.dtype)[..., None]                                        # (B, T, 1)
+        return (h * real).sum(1) / real.sum(1)
+
+
+ENCODERS = {"lstm": RNNEncoder, "gru": RNNEncoder, "transformer": TransformerEncoder}
+
+
+def build_encoder(input_size: int, config: EncoderConfig) -> nn.Module:
+    """The encoder module for `config.kind`; it exposes `output_size`, the summary's width."""
+    return ENCODERS[config.kind](input_size, config)

@@ -1,0 +1,321 @@
+"""The sentence VAE: any encoder and any decoder around a Gaussian latent code.
+
+Training uses the VAE contract (encode a batch to q(z|x), score a batch under codes z); the rest is
+the user API on strings, batched and run under no_grad in eval mode:
+
+    model.encode(["a man is sleeping ."])        # posterior means (N, D)
+    model.reconstruct(sentences, strategy="beam")
+    model.sample(5, strategy="sample", top_p=0.9)
+    model.interpolate("a man sleeps .", "two dogs run .", steps=5)
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.distributions import DiagonalGaussian
+from ..core.interpolation import interpolate as interpolate_codes
+from ..core.model import VAE
+from ..errors import UserError
+from .decoders import DecoderConfig, build_decoder
+from .encoders import EncoderConfig, build_encoder
+from .generation import check_generation_args, generate
+
+
+@dataclass
+class TextModelConfig:
+    """A sentence VAE.
+
+    vocab_size, pad_id, bos_id, eos_id, unk_id: filled from the tokenizer by the task (vocab_size 0
+        means "not yet known").
+    embed_size: token embedding width. latent_size: dimensions of z.
+    encoder, decoder: see EncoderConfig and DecoderConfig; any kind pairs with any kind.
+    word_dropout: in training, each decoder input token other than bos/pad becomes unk with this
+        probability (Bowman et al. 2016), so the decoder must lean on z.
+    embed_dropout: dropout on token embeddings (encoder and decoder).
+    output_dropout: dropout on the decoder's features before the output projection.
+    tie_embeddings: the output projection reuses the decoder's embedding matrix (Press & Wolf 2017);
+        needs decoder.hidden_size == embed_size.
+    share_embeddings: encoder and decoder read one embedding matrix.
+    """
+
+    vocab_size: int = 0
+    pad_id: int = 0
+    bos_id: int = 0
+    eos_id: int = 0
+    unk_id: int = 0
+    embed_size: int = 256
+    latent_size: int = 32
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    word_dropout: float = 0.0
+    embed_dropout: float = 0.0
+    output_dropout: float = 0.0
+    tie_embeddings: bool = False
+    share_embeddings: bool = True
+
+    def __post_init__(self):
+        for name in ("embed_size", "latent_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
+        for name in ("word_dropout", "embed_dropout", "output_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
+        if self.vocab_size < 0:
+            raise ValueError(f"vocab_size must be >= 0, not {self.vocab_size}")
+        if self.tie_embeddings and self.decoder.hidden_size != self.embed_size:
+            raise ValueError(f"tie_embeddings needs decoder.hidden_size ({self.decoder.hidden_size}) == "
+                             f"embed_size ({self.embed_size}); make them equal or set tie_embeddings: false")
+        if self.vocab_size:
+            ids = {"pad_id": self.pad_id, "bos_id": self.bos_id, "eos_id": self.eos_id, "unk_id": self.unk_id}
+            for name, value in ids.items():
+                if not 0 <= value < self.vocab_size:
+                    raise ValueError(f"{name} {value} is outside the vocabulary of {self.vocab_size}")
+            if len(set(ids.values())) < 4:
+                raise ValueError(f"pad, bos, eos and unk need distinct ids, not {ids}")
+
+    def for_tokenizer(self, tokenizer) -> "TextModelConfig":
+        """A copy with the vocabulary size and special ids of `tokenizer`."""
+        return dataclasses.replace(self, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id,
+                                   bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, unk_id=tokenizer.unk_id)
+
+
+class TextVAE(VAE):
+    """A VAE of sentences.
+
+    Args:
+        config: the architecture. vocab_size 0 (not yet known) is filled from `tokenizer`.
+        tokenizer: turns strings into ids and back (textvae.text.tokenizers); needed by the string API
+            and saved beside the weights. The contract methods work on batches without it.
+
+    Batches are dicts with `input_ids` (B, T) = bos + tokens + eos, right-padded with pad_id, and
+    `lengths` (B,) counting bos and eos.
+    """
+
+    model_type: ClassVar[str] = "text_vae"
+    config_class: ClassVar[type] = TextModelConfig
+    task_name: ClassVar[str] = "text"
+
+    def __init__(self, config: TextModelConfig, tokenizer=None):
+        if tokenizer is not None:
+            config = _check_tokenizer(config, tokenizer)
+        if config.vocab_size == 0:
+            raise UserError("the model's vocab_size is 0: give a tokenizer or set model.vocab_size")
+        super().__init__(config)
+        self.tokenizer = tokenizer
+        c = config
+        dec_embedding = _embedding(c.vocab_size, c.embed_size, c.pad_id)
+        # Shared: the encoder reads the decoder's module (one tensor in the state dict).
+        self.enc_embedding = None if c.share_embeddings else _embedding(c.vocab_size, c.embed_size, c.pad_id)
+        self.embed_dropout = nn.Dropout(c.embed_dropout)
+        self.encoder = build_encoder(c.embed_size, c.encoder)
+        self.to_posterior = nn.Linear(self.encoder.output_size, 2 * c.latent_size)
+        self.decoder = build_decoder(dec_embedding, c.latent_size, c.decoder, embed_dropout=c.embed_dropout,
+                                     output_dropout=c.output_dropout, tie_embeddings=c.tie_embeddings)
+
+    @property
+    def device(self) -> torch.device:
+        return self.to_posterior.weight.device
+
+    # -- the VAE contract ------------------------------------------------------------------------
+    def encode(self, batch, batch_size: int = 64):
+        """q(z|x) of a batch dict -> DiagonalGaussian over (B, D).
+
+        Given a list of strings instead, returns their posterior means (N, D): see encode_sentences.
+        """
+        if isinstance(batch, (str, list, tuple)):
+            return self.encode_sentences(batch, batch_size=batch_size)
+        ids, lengths = batch["input_ids"], batch["lengths"]                        # (B, T), (B,)
+        embedding = self.decoder.embedding if self.enc_embedding is None else self.enc_embedding
+        summary = self.encoder(self.embed_dropout(embedding(ids)), lengths)        # (B, H_enc)
+        mean, logvar = self.to_posterior(summary).float().chunk(2, dim=-1)         # (B, D) each
+        return DiagonalGaussian(mean, logvar)
+
+    def log_likelihood(self, z: torch.Tensor, batch) -> torch.Tensor:
+        """log p(x|z) summed over the tokens after bos (eos included): z (S, B, D) -> (S, B) float32."""
+        ids, lengths = batch["input_ids"], batch["lengths"]
+        S, B, _ = z.shape
+        inputs = self.word_dropout(ids[:, :-1])                                    # (B, T-1)
+        targets = ids[:, 1:]                                                       # (B, T-1)
+        real = torch.arange(targets.shape[1], device=ids.device)[None, :] < (lengths[:, None] - 1)
+        if S > 1:  # every sample decodes the whole batch: (S * B, ...) rows, sample-major
+            inputs, targets, real = inputs.repeat(S, 1), targets.repeat(S, 1), real.repeat(S, 1)
+        h = self.decoder.features(inputs, z.reshape(S * B, -1))                    # (S*B, T-1, H)
+        # The output softmax dominates the cost: compute it only at real positions.
+        logits = self.decoder.project(h[real])                                     # (N, V)
+        token_ll = -F.cross_entropy(logits.float(), targets[real], reduction="none")  # (N,)
+        rows = torch.arange(S * B, device=ids.device)[:, None].expand_as(real)[real]  # (N,)
+        ll = torch.zeros(S * B, device=ids.device, dtype=torch.float32).index_add_(0, rows, token_ll)
+        return ll.view(S, B)
+
+    def word_dropout(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Replace decoder inputs other than bos/pad by unk with probability config.word_dropout,
+        in training mode only."""
+        p = self.config.word_dropout
+        if not self.training or p == 0:
+            return input_ids
+        drop = torch.rand(input_ids.shape, device=input_ids.device) < p
+        drop &= (input_ids != self.config.bos_id) & (input_ids != self.config.pad_id)
+        return input_ids.masked_fill(drop, self.config.unk_id)
+
+    # -- saving and loading ----------------------------------------------------------------------
+    def save_extras(self, directory: Path) -> None:
+        if self.tokenizer is not None:
+            self.tokenizer.save(directory)
+
+    @classmethod
+    def build_from_folder(cls, config: TextModelConfig, directory: Path) -> "TextVAE":
+        from .tokenizers import load_tokenizer
+
+        return cls(config, load_tokenizer(directory))
+
+    # -- the user API on strings -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        """no_grad and eval mode, restoring the previous mode afterwards."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was_training)
+
+    def _require_tokenizer(self):
+        if self.tokenizer is None:
+            raise UserError("this model has no tokenizer: build it with TextVAE(config, tokenizer) or load "
+                            "a saved model folder")
+        return self.tokenizer
+
+    def batch_from_sentences(self, sentences: list[str]) -> dict[str, torch.Tensor]:
+        """Tokenize and pad sentences into a batch on the model's device; UserError on a sentence that
+        is empty or has only unknown words."""
+        tok, c = self._require_tokenizer(), self.config
+        rows = []
+        for i, text in enumerate(sentences):
+            if not isinstance(text, str):
+                raise UserError(f"sentence {i} is a {type(text).__name__}, not a string")
+            ids = tok.encode(text) if text.strip() else []
+            if not ids:
+                raise UserError(f"sentence {i} is empty; give at least one word")
+            if all(t == c.unk_id for t in ids):
+                raise UserError(f"sentence {i} ({text!r}) has only words unknown to the model's vocabulary")
+            rows.append([c.bos_id, *ids, c.eos_id])
+        T = max(len(r) for r in rows)
+        input_ids = torch.full((len(rows), T), c.pad_id, dtype=torch.long)
+        for i, r in enumerate(rows):
+            input_ids[i, : len(r)] = torch.tensor(r)
+        lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+        return {"input_ids": input_ids.to(self.device), "lengths": lengths.to(self.device)}
+
+    def encode_sentences(self, sentences: list[str], batch_size: int = 64) -> torch.Tensor:
+        """Posterior means of sentences.
+
+        Args:
+            sentences: strings (one string is taken as a list of one).
+            batch_size: sentences encoded at a time.
+        Returns:
+            (N, D) float32 tensor on the model's device.
+        """
+        if isinstance(sentences, str):
+            sentences = [sentences]
+        sentences = list(sentences)
+        if not sentences:
+            raise UserError("no sentences to encode")
+        if batch_size < 1:
+            raise UserError(f"batch_size must be >= 1, not {batch_size}")
+        self._require_tokenizer()
+        batches = [self.batch_from_sentences(sentences[i: i + batch_size])  # validate all before work
+                   for i in range(0, len(sentences), batch_size)]
+        with self._inference():
+            return torch.cat([self.encode(b).mean for b in batches])
+
+    def decode(self, z: torch.Tensor, strategy: str = "greedy", temperature: float = 1.0, top_k: int = 0,
+               top_p: float = 1.0, beam_size: int = 5, max_length: int = 64, length_penalty: float = 0.0,
+               batch_size: int = 64, seed: int | None = None) -> list[str]:
+        """Sentences from latent codes.
+
+        Args:
+            z: (N, D) codes, or one code (D,).
+            strategy: greedy | sample | beam.
+            temperature, top_k, top_p: sampling only (top_k 0 and top_p 1 disable the filters).
+            beam_size, length_penalty: beam only; the best hypothesis maximises
+                log p / length ** length_penalty.
+            max_length: most tokens generated per sentence (eos included).
+            batch_size: codes decoded at a time.
+            seed: makes sampling reproducible.
+        Returns:
+            N strings.
+        """
+        tok, c = self._require_tokenizer(), self.config
+        check_generation_args(strategy, temperature, top_k, top_p, beam_size, max_length, length_penalty)
+        z = torch.as_tensor(z, dtype=torch.float32)
+        if z.dim() == 1:
+            z = z[None]
+        if z.dim() != 2 or z.shape[1] != c.latent_size:
+            raise UserError(f"codes must have shape (N, {c.latent_size}), not {tuple(z.shape)}")
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=self.device).manual_seed(seed)
+        texts = []
+        with self._inference():
+            for i in range(0, z.shape[0], batch_size):
+                ids = generate(self.decoder, z[i: i + batch_size].to(self.device), c.bos_id, c.eos_id,
+                               strategy=strategy, max_length=max_length, temperature=temperature, top_k=top_k,
+                               top_p=top_p, beam_size=beam_size, length_penalty=length_penalty,
+                               banned_ids=(c.bos_id, c.pad_id), generator=generator)
+                texts.extend(tok.decode(row) for row in ids)
+        return texts
+
+    def reconstruct(self, sentences: list[str], batch_size: int = 64, **generation) -> list[str]:
+        """Decode each sentence's posterior mean; `generation` as in decode."""
+        return self.decode(self.encode_sentences(sentences, batch_size), batch_size=batch_size, **generation)
+
+    def sample(self, n: int, seed: int | None = None, **generation) -> list[str]:
+        """n sentences decoded from codes drawn from the prior N(0, I); `generation` as in decode."""
+        if n < 1:
+            raise UserError(f"the number of samples must be >= 1, not {n}")
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn(n, self.config.latent_size, generator=generator)
+        return self.decode(z, seed=seed, **generation)
+
+    def interpolate(self, a: str, b: str, steps: int = 5, method: str = "slerp", **generation) -> list[str]:
+        """Decodes along the path between the posterior means of sentences a and b.
+
+        Returns steps + 2 strings: a's reconstruction, `steps` intermediate points, b's reconstruction.
+        `method` is slerp or linear; `generation` as in decode.
+        """
+        means = self.encode_sentences([a, b])                                      # (2, D)
+        try:
+            path = interpolate_codes(means[0], means[1], steps, method)             # (steps + 2, D)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        return self.decode(path, **generation)
+
+
+def _embedding(vocab_size: int, embed_size: int, pad_id: int) -> nn.Embedding:
+    emb = nn.Embedding(vocab_size, embed_size, padding_idx=pad_id)
+    # std E^-1/2: tied output logits start near unit scale; Transformers rescale inputs by sqrt(E).
+    nn.init.normal_(emb.weight, std=embed_size ** -0.5)
+    with torch.no_grad():
+        emb.weight[pad_id].zero_()
+    return emb
+
+
+def _check_tokenizer(config: TextModelConfig, tokenizer) -> TextModelConfig:
+    """Fill an unset vocabulary from the tokenizer; refuse one that disagrees with the config."""
+    if config.vocab_size == 0:
+        return config.for_tokenizer(tokenizer)
+    wanted = config.for_tokenizer(tokenizer)
+    for name in ("vocab_size", "pad_id", "bos_id", "eos_id", "unk_id"):
+        if getattr(wanted, name) != getattr(config, name):
+            raise UserError(f"the tokenizer's {name} is {getattr(wanted, name)} but the model config says "
+                            f"{getattr(config, name)}; the tokenizer does not belong to this model")
+    return config

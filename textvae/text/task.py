@@ -1,0 +1,110 @@
+"""The text Task: sentences from files, a tokenizer trained on them, padded batches, a TextVAE."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+
+from ..errors import UserError
+from ..training.task import Task
+from .data import (TextDataConfig, TokenizedText, collate_ids, read_sentences, split_heldout, tokenize_sentences,
+                   tokenizer_settings, train_tokenizer)
+from .model import TextModelConfig, TextVAE
+from .tokenizers import load_tokenizer
+
+SETTINGS_NAME = "settings.json"
+
+
+class TextTask(Task):
+    name: ClassVar[str] = "text"
+    data_config_class: ClassVar[type] = TextDataConfig
+    model_config_class: ClassVar[type] = TextModelConfig
+    unit_name: ClassVar[str] = "tokens"
+
+    def setup(self, accelerator) -> None:
+        """Read the sentences, train (or reuse) the tokenizer in <output_dir>/tokenizer, tokenize."""
+        d: TextDataConfig = self.config.data
+        log = accelerator.print
+        # The main process reads first, so `datasets` builds its cache and the tokenizer is written once.
+        with accelerator.main_process_first():
+            train_texts, report = read_sentences(d.train_file, d.format, d.text_column, "data.train_file")
+            log(report.describe("training data"))
+            if d.valid_file:
+                valid_texts, vreport = read_sentences(d.valid_file, d.format, d.text_column, "data.valid_file")
+                log(vreport.describe("validation data"))
+            else:
+                train_texts, valid_texts = split_heldout(train_texts, d.valid_fraction, d.split_seed)
+                log(f"validation data: {len(valid_texts):,} sentences held out of the training file "
+                    f"(valid_fraction {d.valid_fraction}, split_seed {d.split_seed})")
+            folder = Path(self.config.train.output_dir) / "tokenizer"
+            self.tokenizer = self._tokenizer(folder, train_texts, accelerator)
+        self.train_data, treport = tokenize_sentences(train_texts, self.tokenizer, d.max_length, d.long_policy)
+        self.valid_data, vreport = tokenize_sentences(valid_texts, self.tokenizer, d.max_length, d.long_policy)
+        log(f"tokenizer: {self.tokenizer.kind}, {self.tokenizer.vocab_size:,} entries")
+        log(f"training: {treport.describe()}")
+        log(f"validation: {vreport.describe()}")
+
+    def _tokenizer(self, folder: Path, sentences: list[str], accelerator):
+        """The tokenizer cached in `folder` if it was trained with these settings and sentences (a
+        resumed run reuses it), else a new one saved there."""
+        d = self.config.data
+        settings = tokenizer_settings(sentences, d.tokenizer, d.lowercase)
+        saved = folder / SETTINGS_NAME
+        if saved.is_file():
+            try:
+                old = json.loads(saved.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                old = None
+            if old == settings:
+                accelerator.print(f"tokenizer: reusing {folder}")
+                return load_tokenizer(folder)
+            if old is not None:
+                changed = sorted(k for k in settings if old.get(k) != settings[k])
+                raise UserError(
+                    f"{folder} holds a tokenizer trained with other settings or data (changed: "
+                    f"{', '.join(changed)}), which this run's checkpoints may depend on; use a new "
+                    f"train.output_dir, or delete {folder} to train a new tokenizer")
+        if not accelerator.is_main_process:
+            raise UserError(f"the main process did not leave a tokenizer in {folder}; is train.output_dir "
+                            f"on a file system all processes share?")
+        tokenizer = train_tokenizer(sentences, d.tokenizer, d.lowercase, seed=self.config.train.seed)
+        tokenizer.save(folder)
+        # Written last: a folder without it (an interrupted write) is trained again.
+        (folder / SETTINGS_NAME).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        return tokenizer
+
+    def build_model(self) -> TextVAE:
+        self.config.model = self.config.model.for_tokenizer(self.tokenizer)  # recorded in train_config.yaml
+        return TextVAE(self.config.model, self.tokenizer)
+
+    def train_dataset(self) -> TokenizedText:
+        return self.train_data
+
+    def eval_dataset(self) -> TokenizedText:
+        return self.valid_data
+
+    def collate(self, examples: list[list[int]], train: bool) -> dict[str, torch.Tensor]:
+        tok = self.tokenizer
+        return collate_ids(examples, tok.pad_id, tok.bos_id, tok.eos_id)
+
+    def lengths(self, dataset: TokenizedText) -> list[int]:
+        return dataset.lengths
+
+    def count_units(self, batch: dict[str, torch.Tensor]) -> int:
+        return int((batch["lengths"] - 1).sum())  # predicted tokens: everything after bos, eos included
+
+    def after_training(self, model: TextVAE, output_dir: Path, accelerator) -> None:
+        """Write interpolation.txt: a slerp path between two validation sentences, and prior samples."""
+        texts = self.valid_data.texts
+        gen = {"strategy": "greedy", "max_length": self.config.data.max_length + 1}
+        lines = []
+        if len(texts) >= 2:
+            a, b = texts[0], texts[1]
+            path = model.interpolate(a, b, steps=5, method="slerp", **gen)
+            lines += ["# slerp between the posterior means of two validation sentences, greedy decoding",
+                      f"# a: {a}", f"# b: {b}", *path, ""]
+        lines += ["# 5 sentences decoded greedily from codes drawn from the prior (seed 0)",
+                  *model.sample(5, seed=0, **gen)]
+        (Path(output_dir) / "interpolation.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
