@@ -70,3 +70,25 @@ def read_state(path: Path) -> dict:
         return json.loads((path / STATE_NAME).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise UserError(f"checkpoint {path} is corrupt: {e}") from None
+
+
+def load_checkpoint(accelerator, path: Path) -> None:
+    """accelerator.load_state, with what can go wrong as one clear line. Accelerate loads pickled
+    states (optimizer, RNG) with torch.load(weights_only=True), which refuses to build arbitrary
+    objects: a planted or corrupt file stops here without running anything."""
+    import pickle
+
+    from accelerate.utils import load as safe_load
+
+    try:
+        # Accelerate swallows a failure to load the RNG states (and the run then silently stops being
+        # exact): load them first, with its own weights-only loader, so a bad file stops the resume.
+        rng = path / f"random_states_{accelerator.process_index}.pkl"
+        if not rng.is_file():
+            raise UserError(f"checkpoint {path} lacks {rng.name} (was it written by another number of processes?)")
+        safe_load(rng)
+        accelerator.load_state(str(path))
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError, KeyError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"checkpoint {path} cannot be loaded safely ({type(e).__name__}: {first[:200]}); "
+                        f"resume from an earlier checkpoint or start afresh") from None

@@ -20,7 +20,7 @@ from ..core.elbo_module import ElboModule
 from ..core.schedules import kl_weight
 from ..errors import UserError
 from ..registry import task_class
-from .checkpoints import read_state, resolve_resume, save_checkpoint
+from .checkpoints import load_checkpoint, read_state, resolve_resume, save_checkpoint
 from .config import ExperimentConfig, config_to_dict
 
 
@@ -118,7 +118,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
     total_steps = tc.max_steps or tc.epochs * steps_per_epoch
     state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "best_val": None}
     if resume_path is not None:
-        accelerator.load_state(str(resume_path))
+        load_checkpoint(accelerator, resume_path)
         state.update(read_state(resume_path))
         accelerator.print(f"resumed from {resume_path} at step {state['step']}")
     if main:
