@@ -141,7 +141,7 @@ def latent_map(means: torch.Tensor, labels: torch.Tensor, class_names: list[str]
                    rasterized=True)
     ax.set_xlabel(axes[0])
     ax.set_ylabel(axes[1])
-    ax.set_title(f"Posterior means of {len(means):,} test images: {note}", fontsize=10)
+    ax.set_title(f"Posterior means of {len(means):,} test images\n{note}", fontsize=10)
     if len(classes) > 1:
         ax.legend(markerscale=4, fontsize=8, loc="best", framealpha=0.8)
     fig.tight_layout()

@@ -68,6 +68,14 @@ class _StopSignal:
             signal.signal(sig, old)
 
 
+MAX_SKIPPED_FP16_STEPS = 50  # consecutive overflowing fp16 steps before the run is declared diverged
+
+
+def _diverged(step: int, what: str, ckpt_root: Path) -> str:
+    return (f"training diverged at step {step} ({what}); lower train.lr, or use train.mixed_precision=no; "
+            f"the last good checkpoint, if any, is under {ckpt_root}")
+
+
 def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
     """Train the experiment described by `cfg`; returns the model folder (cfg.train.output_dir).
 
@@ -168,6 +176,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
     module.train()
     window = {"units": 0, "t0": time.perf_counter(), "loss": 0.0, "rec": 0.0, "kl": 0.0, "n": 0}
     stopped_by = None
+    nonfinite_steps = 0
     with _StopSignal() as stop:
         while state["step"] < total_steps and stopped_by is None:
             sampler.set_epoch(state["epoch"])
@@ -183,12 +192,14 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
                     res = module(batch, beta, cfg.loss.free_bits)
                     accelerator.backward(res["loss"])
                     if accelerator.sync_gradients:
+                        # The norm is global (gradients are all-reduced), so every process decides alike.
                         norm = accelerator.clip_grad_norm_(module.parameters(), tc.clip_grad_norm or float("inf"))
-                        if not torch.isfinite(torch.as_tensor(norm)):
-                            raise UserError(
-                                f"the loss became NaN or infinite at step {state['step']} (gradient norm {float(norm)}); "
-                                f"lower train.lr or use train.mixed_precision=no. The last good checkpoint, if any, "
-                                f"is under {ckpt_root}")
+                        finite = bool(torch.isfinite(torch.as_tensor(norm)))
+                        # fp16: an infinite gradient is the loss scaler's business (it skips the step and
+                        # lowers the scale); only a long run of them means the model itself diverged.
+                        nonfinite_steps = 0 if finite else nonfinite_steps + 1
+                        if nonfinite_steps > (MAX_SKIPPED_FP16_STEPS if tc.mixed_precision == "fp16" else 0):
+                            raise UserError(_diverged(state["step"], f"gradient norm {float(norm)}", ckpt_root))
                         for group in optimizer.param_groups:
                             group["lr"] = lr_at(tc, state["step"], total_steps)
                     optimizer.step()
