@@ -64,12 +64,17 @@ class VAE(nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"model_type": self.model_type, "config": to_dict(self.config)}
-        tmp = directory / (CONFIG_NAME + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(directory / CONFIG_NAME)
+        tmp_config, tmp_weights = directory / (CONFIG_NAME + ".tmp"), directory / (WEIGHTS_NAME + ".tmp")
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / (WEIGHTS_NAME + ".tmp")), metadata={"format": "pt"})
-        (directory / (WEIGHTS_NAME + ".tmp")).replace(directory / WEIGHTS_NAME)
+        try:  # both written in full before either replaces the old files
+            tmp_config.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            save_file(state, str(tmp_weights), metadata={"format": "pt"})
+        except BaseException:
+            tmp_config.unlink(missing_ok=True)
+            tmp_weights.unlink(missing_ok=True)
+            raise
+        tmp_weights.replace(directory / WEIGHTS_NAME)
+        tmp_config.replace(directory / CONFIG_NAME)
         self.save_extras(directory)
 
     @classmethod
@@ -114,9 +119,13 @@ def load_weights(model: nn.Module, path: Path, map_location: str = "cpu") -> Non
         state = load_file(str(path), device=map_location)
     except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"model weights {path} are corrupt: {e}") from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    mismatched = [k for k, v in model.state_dict().items() if k in state and state[k].shape != v.shape]
-    if missing or unexpected or mismatched:
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [k for k, v in own.items() if k in state and state[k].shape != v.shape]
+    if not (missing or unexpected or mismatched):
+        model.load_state_dict(state, strict=True)
+    else:
         detail = "; ".join(s for s in (
             f"missing {', '.join(missing[:3])}" if missing else "",
             f"unexpected {', '.join(unexpected[:3])}" if unexpected else "",

@@ -34,18 +34,28 @@ def latest_checkpoint(root: Path) -> Path | None:
 
 def save_checkpoint(accelerator, root: Path, state: dict, keep_last: int) -> Path:
     """All processes call this (each saves its RNG state); the main process finalises."""
+    from safetensors import SafetensorError
+
     final = root / f"step-{state['step']}"
     tmp = root / f".tmp-step-{state['step']}"
-    if accelerator.is_main_process:
+    try:
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(tmp))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            (tmp / STATE_NAME).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.rename(final)
+    except (OSError, SafetensorError) as e:  # a full disk, a file-size limit, a vanished folder
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    accelerator.wait_for_everyone()
+        previous = latest_checkpoint(root)
+        kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"
+        reason = getattr(e, "strerror", None) or str(e)
+        raise UserError(f"could not write checkpoint {final} ({reason}); {kept}") from None
     if accelerator.is_main_process:
-        (tmp / STATE_NAME).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
         for old in checkpoint_dirs(root)[:-keep_last]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()

@@ -84,6 +84,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
     """
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration, set_seed
+    from safetensors import SafetensorError
     from tqdm.auto import tqdm
 
     from .tracking import JSONLTracker
@@ -155,7 +156,10 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
 
     def save_model(tag: str) -> None:
         if main:
-            accelerator.unwrap_model(module).vae.save_pretrained(out)
+            try:  # written under temporary names and renamed: a failed write leaves the old model
+                accelerator.unwrap_model(module).vae.save_pretrained(out)
+            except (OSError, SafetensorError) as e:
+                raise UserError(f"could not save the {tag} model to {out} ({getattr(e, 'strerror', None) or e})") from None
         accelerator.wait_for_everyone()
 
     def checkpoint() -> Path:
