@@ -5,33 +5,15 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 
 import torch
 
+from ..commands import output_path, recorded_data_config
 from ..errors import UserError
 
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-def _recorded_data(model_dir) -> dict:
-    import yaml
-
-    try:
-        data = yaml.safe_load((Path(model_dir) / "train_config.yaml").read_text(encoding="utf-8")).get("data")
-    except (OSError, yaml.YAMLError, AttributeError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _output_path(path, what: str) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"{what}: {p} is a directory; give a file name")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    return p
 
 
 def evaluate(args: argparse.Namespace) -> None:
@@ -45,13 +27,13 @@ def evaluate(args: argparse.Namespace) -> None:
     from .data import ImageDataConfig, ImageDataset, load_splits
     from .task import batcher, check_pairing
 
-    out = _output_path(args.output, "--output") if args.output else None
+    out = output_path(args.output, "--output") if args.output else None
     if args.iw_samples < 0:
         raise UserError(f"--iw-samples must be >= 0, not {args.iw_samples}")
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, not {args.batch_size}")
     model = load_model(args.model_dir)
-    raw = _recorded_data(args.model_dir)
+    raw = recorded_data_config(args.model_dir)
     if args.data:
         raw = {**raw, "path": args.data, "format": "auto"}
     data_cfg = from_dict(ImageDataConfig, {**raw, "val_size": 0, "max_train_examples": 0}, "data.")
@@ -101,7 +83,7 @@ def sample(args: argparse.Namespace) -> None:
 
     if args.n < 1:
         raise UserError(f"-n must be >= 1, not {args.n}")
-    out = _output_path(args.output or "samples.png", "--output")
+    out = output_path(args.output or "samples.png", "--output")
     if out.suffix.lower() != ".png":
         raise UserError(f"--output: {out} should end in .png")
     model = load_model(args.model_dir)

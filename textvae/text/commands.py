@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ..commands import output_path, recorded_data_config
 from ..errors import UserError
 from .data import collate_ids, read_lines, read_sentences, tokenize_sentences
 
@@ -30,23 +31,11 @@ def _load(args):
     return load_model(args.model_dir)
 
 
-def _train_data_config(model_dir: str | Path) -> dict:
-    """The `data` section of the run that wrote `model_dir` (train_config.yaml), or {}."""
-    import yaml
-
-    path = Path(model_dir) / "train_config.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")).get("data")
-    except (OSError, yaml.YAMLError, AttributeError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _generation(args, model_dir) -> dict:
     """Generation keyword arguments of TextVAE.decode from the command-line arguments."""
     max_length = getattr(args, "max_length", None)
     if max_length is None:  # the longest sentence seen in training, plus its eos
-        max_length = int(_train_data_config(model_dir).get("max_length", DEFAULT_MAX_LENGTH)) + 1
+        max_length = int(recorded_data_config(model_dir).get("max_length", DEFAULT_MAX_LENGTH)) + 1
     return {"strategy": getattr(args, "strategy", "greedy"), "temperature": getattr(args, "temperature", 1.0),
             "top_k": getattr(args, "top_k", 0), "top_p": getattr(args, "top_p", 1.0),
             "beam_size": getattr(args, "beam_size", 5), "max_length": max_length,
@@ -89,7 +78,7 @@ def encode(args: argparse.Namespace) -> None:
     """Write the posterior means of each line of args.input to args.output: (N, D) float32 .npy."""
     import numpy as np
 
-    out = _output_path(args.output, "--output")  # before the work, not after
+    out = output_path(args.output, "--output")  # before the work, not after
     lines, report = read_lines(args.input, "--input")
     if not lines:
         raise UserError(f"--input: {args.input} is empty; give one sentence a line")
@@ -120,14 +109,14 @@ def evaluate(args: argparse.Namespace) -> None:
     from ..evaluation import evaluate_vae, format_table, scalars
     from ..training.batching import EpochBatchSampler
 
-    out = _output_path(args.output, "--output") if args.output else None
+    out = output_path(args.output, "--output") if args.output else None
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, not {args.batch_size}")
     if args.iw_samples < 0:
         raise UserError(f"--iw-samples must be >= 0, not {args.iw_samples}")
     model = _load(args)
     tok = model.tokenizer
-    recorded = _train_data_config(args.model_dir)
+    recorded = recorded_data_config(args.model_dir)
     data = args.data or recorded.get("valid_file")
     if not data:
         raise UserError(f"give the sentences to evaluate on with --data FILE ({args.model_dir}/train_config.yaml "
@@ -184,13 +173,5 @@ def _reconstruction_scores(model, means: torch.Tensor, dataset, batch_size: int)
             "exact_match": sum(h == r for h, r in zip(hyps, refs)) / len(refs)}
 
 
-def _output_path(path: str | Path, what: str) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"{what}: {p} is a directory; give a file name")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    return p
-
-
 def _write_text(path: str | Path, lines: list[str]) -> None:
-    _output_path(path, "--output").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output_path(path, "--output").write_text("\n".join(lines) + "\n", encoding="utf-8")
