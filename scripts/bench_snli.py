@@ -140,7 +140,7 @@ def write_markdown(results: dict, path: Path) -> None:
                      f"{r['prior_sample_word_acc']:.3f} |")
     lines += ["", "Commands (from the project root):", ""]
     for name, r in results.items():
-        lines += [f"    # {name}"] + [f"    python -m {c}" for c in r["commands"]]
+        lines += [f"    # {name}"] + [f"    python {c}" for c in r["commands"]]
     for name in ("lstm", "transformer"):
         if name in results:
             lines += ["", f"Interpolation written by the `{name}` run (interpolation.txt in its folder):", "",
