@@ -11,6 +11,7 @@ Runs (all trained by `textvae train`, then `textvae evaluate` on the validation 
     -word-dropout            model.word_dropout=0
     -z-every-step            z only initialises the decoder state (Bowman et al. 2016)
     no defences              all four off: the plain VAE that collapses
+    free bits 0.25, 1.0      the floor on each dimension's KL lower and higher than the default 0.5
 
 For each: -ELBO, KL, mutual information, active units (validation), and reconstruction of 1,000 short
 training sentences (<= 10 words) by greedy decoding of the posterior mean versus of a code drawn from
@@ -43,6 +44,8 @@ RUNS = {
     "ablation: -z-every-step": (LSTM, SHORT + ["model.decoder.z_to_every_input=false"]),
     "ablation: no defences": (LSTM, SHORT + NO_ANNEAL + ["loss.free_bits=0", "model.word_dropout=0",
                                                          "model.decoder.z_to_every_input=false"]),
+    "ablation: free bits 0.25": (LSTM, SHORT + ["loss.free_bits=0.25"]),
+    "ablation: free bits 1.0": (LSTM, SHORT + ["loss.free_bits=1.0"]),
 }
 
 
