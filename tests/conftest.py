@@ -9,3 +9,35 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HOME", str(ROOT / ".hf_home"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+# `accelerate launch` with two processes on this CPU (gloo); `--cpu --num_processes 2` starts one.
+LAUNCH_2 = [str(Path(sys.executable).with_name("accelerate")), "launch", "--multi_gpu", "--num_processes", "2",
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+
+
+def run_cli(*args, check=True, launcher=None, timeout=300):
+    """`python -m textvae ARGS` (or under `launcher`) from the project root; raises with both streams
+    on a non-zero exit when `check`."""
+    cmd = [*(launcher or [sys.executable]), "-m", "textvae", *map(str, args)]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1"} if launcher else dict(os.environ)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """320 training and 61 validation SNLI sentences (an odd count: processes get unequal shares)."""
+    from textvae.text.data import shipped_corpus
+
+    folder = tmp_path_factory.mktemp("snli")
+    lines = shipped_corpus("train").read_text(encoding="utf-8").splitlines()
+    (folder / "train.txt").write_text("\n".join(lines[:320]) + "\n", encoding="utf-8")
+    (folder / "valid.txt").write_text("\n".join(lines[320:381]) + "\n", encoding="utf-8")
+    return folder

@@ -1,8 +1,6 @@
 """Text VAEs through the command line, end to end on real SNLI sentences: train, every verb, exact
 resume (word dropout, KL schedule, data order) and two processes under `accelerate launch`."""
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,28 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from textvae.text.data import shipped_corpus
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "text" / "snli-lstm.yaml"
-
-
-def run_cli(*args, check=True, launcher=None):
-    cmd = [*(launcher or [sys.executable]), "-m", "textvae", *map(str, args)]
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1"} if launcher else dict(os.environ)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("snli")
-    lines = shipped_corpus("train").read_text(encoding="utf-8").splitlines()
-    (folder / "train.txt").write_text("\n".join(lines[:320]) + "\n", encoding="utf-8")
-    (folder / "valid.txt").write_text("\n".join(lines[320:380]) + "\n", encoding="utf-8")
-    return folder
 
 
 def tiny(corpus):
@@ -82,8 +62,8 @@ def test_evaluate_on_the_recorded_validation_file(model_dir, tmp_path):
     proc = run_cli("evaluate", model_dir, "--iw-samples", "5", "--output", out)
     assert "perplexity" in proc.stdout
     res = json.loads(out.read_text())
-    assert res["sentences"] == 60 and res["num_examples"] == 60
-    assert res["perplexity"] == pytest.approx(np.exp(res["nll"] * 60 / (res["words"] + 60)), rel=1e-6)
+    assert res["sentences"] == 61 and res["num_examples"] == 61
+    assert res["perplexity"] == pytest.approx(np.exp(res["nll"] * 61 / (res["words"] + 61)), rel=1e-6)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -109,9 +89,10 @@ def test_resume_is_exact_with_word_dropout_and_cyclical_kl(corpus, tmp_path):
 
 
 def test_two_processes_train_one_text_model(corpus, tmp_path):
+    """Through the shipped accelerate config file, as the README shows it."""
     out = tmp_path / "ddp"
-    launcher = [str(Path(sys.executable).with_name("accelerate")), "launch", "--multi_gpu", "--num_processes",
-                "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    launcher = [str(Path(sys.executable).with_name("accelerate")), "launch", "--config_file",
+                str(ROOT / "configs" / "accelerate" / "cpu-2-processes.yaml")]
     proc = run_cli("train", "--config", CONFIG, "--output-dir", out, *tiny(corpus), "train.max_steps=6",
                    launcher=launcher)
     assert "2 process(es)" in proc.stdout

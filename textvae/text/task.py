@@ -12,6 +12,7 @@ from ..training.task import Task
 from .data import (TextDataConfig, TokenizedText, collate_ids, read_sentences, split_heldout, tokenize_sentences,
                    tokenizer_settings, train_tokenizer)
 from .model import TextModelConfig, TextVAE
+from .streaming import SentenceStream, first_sentences, open_stream
 from .tokenizers import load_tokenizer
 
 SETTINGS_NAME = "settings.json"
@@ -28,9 +29,19 @@ class TextTask(Task):
         d: TextDataConfig = self.config.data
         log = accelerator.print
         # The main process reads first, so `datasets` builds its cache and the tokenizer is written once.
+        self.stream = None
         with accelerator.main_process_first():
-            train_texts, report = read_sentences(d.train_file, d.format, d.text_column, "data.train_file")
-            log(report.describe("training data"))
+            if d.streaming:
+                self.stream = open_stream(d.train_file, d.format, d.text_column, "data.train_file")
+                train_texts = first_sentences(self.stream, d.stream_sample)
+                if not train_texts:
+                    raise UserError(f"data.train_file: {d.train_file} holds only blank lines; give a file with "
+                                    f"one sentence a line")
+                log(f"training data: streamed from {d.train_file}; the tokenizer is trained on its first "
+                    f"{len(train_texts):,} sentences (data.stream_sample)")
+            else:
+                train_texts, report = read_sentences(d.train_file, d.format, d.text_column, "data.train_file")
+                log(report.describe("training data"))
             if d.valid_file:
                 valid_texts, vreport = read_sentences(d.valid_file, d.format, d.text_column, "data.valid_file")
                 log(vreport.describe("validation data"))
@@ -43,7 +54,7 @@ class TextTask(Task):
         self.train_data, treport = tokenize_sentences(train_texts, self.tokenizer, d.max_length, d.long_policy)
         self.valid_data, vreport = tokenize_sentences(valid_texts, self.tokenizer, d.max_length, d.long_policy)
         log(f"tokenizer: {self.tokenizer.kind}, {self.tokenizer.vocab_size:,} entries")
-        log(f"training: {treport.describe()}")
+        log(f"training{' (the tokenizer sample)' if d.streaming else ''}: {treport.describe()}")
         log(f"validation: {vreport.describe()}")
 
     def _tokenizer(self, folder: Path, sentences: list[str], accelerator):
@@ -81,6 +92,13 @@ class TextTask(Task):
 
     def train_dataset(self) -> TokenizedText:
         return self.train_data
+
+    def train_stream(self, batch_size: int, seed: int, rank: int, world: int) -> SentenceStream | None:
+        if self.stream is None:
+            return None
+        d = self.config.data
+        return SentenceStream(self.stream, self.tokenizer, d.max_length, d.long_policy, batch_size, seed, rank,
+                              world, collate=lambda ids: self.collate(ids, train=True), shuffle_buffer=d.shuffle_buffer)
 
     def eval_dataset(self) -> TokenizedText:
         return self.valid_data

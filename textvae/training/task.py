@@ -38,6 +38,11 @@ class Task:
     def eval_dataset(self) -> Dataset:
         raise NotImplementedError
 
+    def train_stream(self, batch_size: int, seed: int, rank: int, world: int):
+        """For data streamed from disk: an object whose `epoch(e, skip, device)` yields this process's
+        batches of epoch e after its first `skip`; None (the default) uses train_dataset()."""
+        return None
+
     def collate(self, examples: list, train: bool) -> dict[str, torch.Tensor]:
         """A list of dataset items -> a batch (dict of tensors); `train` selects training-only
         randomness such as dynamic binarization."""

@@ -112,18 +112,27 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
     module = ElboModule(vae)
     optimizer = make_optimizer(module.parameters(), tc)
 
-    train_ds = task.train_dataset()
-    sampler = task.batch_sampler(train_ds, tc.batch_size, shuffle=True, seed=tc.seed)
-    # A loader-owned generator keeps DataLoader.__iter__ from drawing on the global RNG, so a run
-    # resumed mid-epoch sees the same random stream (dropout, sampling) as an uninterrupted one.
-    train_loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=partial(task.collate, train=True),
-                              generator=torch.Generator().manual_seed(tc.seed))
     eval_ds = task.eval_dataset()
     eval_sampler = task.batch_sampler(eval_ds, tc.eval_batch_size, shuffle=False, seed=0)
     eval_loader = DataLoader(eval_ds, batch_sampler=eval_sampler, collate_fn=partial(task.collate, train=False))
-    module, optimizer, train_loader, eval_loader = accelerator.prepare(module, optimizer, train_loader, eval_loader)
-
-    steps_per_epoch = max(1, math.ceil(len(train_loader) / tc.grad_accum))
+    # Streamed data is sharded by the stream itself (every process the same number of batches).
+    stream = task.train_stream(tc.batch_size, tc.seed, accelerator.process_index, accelerator.num_processes)
+    if stream is None:
+        train_ds = task.train_dataset()
+        sampler = task.batch_sampler(train_ds, tc.batch_size, shuffle=True, seed=tc.seed)
+        # A loader-owned generator keeps DataLoader.__iter__ from drawing on the global RNG, so a run
+        # resumed mid-epoch sees the same random stream (dropout, sampling) as an uninterrupted one.
+        train_loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=partial(task.collate, train=True),
+                                  generator=torch.Generator().manual_seed(tc.seed))
+        module, optimizer, train_loader, eval_loader = accelerator.prepare(module, optimizer, train_loader, eval_loader)
+        steps_per_epoch = max(1, math.ceil(len(train_loader) / tc.grad_accum))
+        data_text = f"{len(train_ds):,} training examples"
+    else:
+        if not tc.max_steps:
+            raise UserError("streamed data has no known length: set train.max_steps")
+        module, optimizer, eval_loader = accelerator.prepare(module, optimizer, eval_loader)
+        steps_per_epoch = None
+        data_text = "streamed training data"
     total_steps = tc.max_steps or tc.epochs * steps_per_epoch
     state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "best_val": None}
     if resume_path is not None:
@@ -137,8 +146,8 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
     accelerator.init_trackers("train", config=_flat(config_to_dict(cfg)))
     accelerator.print(
         f"training {type(vae).__name__}: {sum(p.numel() for p in vae.parameters()):,} parameters, "
-        f"{len(train_ds):,} training examples, {total_steps:,} steps "
-        f"({steps_per_epoch:,} per epoch, global batch {tc.batch_size * tc.grad_accum * accelerator.num_processes}), "
+        f"{data_text}, {total_steps:,} steps "
+        f"({f'{steps_per_epoch:,}' if steps_per_epoch else 'unknown'} per epoch, global batch {tc.batch_size * tc.grad_accum * accelerator.num_processes}), "
         f"{accelerator.num_processes} process(es), precision {tc.mixed_precision}")
 
     def evaluate() -> dict:
@@ -152,7 +161,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
                 kl += float(each["kl"].double().sum())
                 n += each["rec"].shape[0]
         module.train()
-        return {"val/neg_elbo": (rec + kl) / n, "val/rec": rec / n, "val/kl": kl / n}
+        return {"val/neg_elbo": (rec + kl) / n, "val/rec": rec / n, "val/kl": kl / n, "val/examples": n}
 
     def save_model(tag: str) -> None:
         if main:
@@ -183,13 +192,16 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
     nonfinite_steps = 0
     with _StopSignal() as stop:
         while state["step"] < total_steps and stopped_by is None:
-            sampler.set_epoch(state["epoch"])
-            loader = train_loader
-            if state["batches_in_epoch"]:
-                loader = accelerator.skip_first_batches(train_loader, state["batches_in_epoch"])
-            # Accelerate's loader sets the sampler's epoch to its own count of iterations when iterated;
-            # after a resume (or through a fresh skip loader) that count is wrong unless set here.
-            loader.set_epoch(state["epoch"])
+            if stream is not None:
+                loader = stream.epoch(state["epoch"], skip=state["batches_in_epoch"], device=accelerator.device)
+            else:
+                sampler.set_epoch(state["epoch"])
+                loader = train_loader
+                if state["batches_in_epoch"]:
+                    loader = accelerator.skip_first_batches(train_loader, state["batches_in_epoch"])
+                # Accelerate's loader sets the sampler's epoch to its own count of iterations when iterated;
+                # after a resume (or through a fresh skip loader) that count is wrong unless set here.
+                loader.set_epoch(state["epoch"])
             for batch in loader:
                 beta = kl_weight(cfg.loss.kl, state["step"], total_steps)
                 with accelerator.accumulate(module):
@@ -220,13 +232,15 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
                 bar.update(1)
                 step = state["step"]
                 if step % tc.log_every == 0 or step == total_steps:
-                    units = accelerator.reduce(torch.tensor(float(window["units"]), device=accelerator.device), "sum")
+                    # Summed over processes: the logged losses are the global batch's, as with one process.
+                    sums = accelerator.reduce(torch.tensor([float(window[k]) for k in ("units", "loss", "rec", "kl", "n")],
+                                                           dtype=torch.float64, device=accelerator.device), "sum")
+                    units, loss, rec, kl, n = sums.tolist()
                     dt = time.perf_counter() - window["t0"]
-                    n = max(1, window["n"])
-                    logs = {"train/loss": window["loss"] / n, "train/rec": window["rec"] / n,
-                            "train/kl": window["kl"] / n, "train/kl_weight": beta,
+                    n = max(1.0, n)
+                    logs = {"train/loss": loss / n, "train/rec": rec / n, "train/kl": kl / n, "train/kl_weight": beta,
                             "train/lr": optimizer.param_groups[0]["lr"],
-                            f"train/{task.unit_name}_per_s": float(units) / dt, "epoch": state["epoch"]}
+                            f"train/{task.unit_name}_per_s": units / dt, "epoch": state["epoch"]}
                     accelerator.log(logs, step=step)
                     bar.set_postfix(loss=f"{logs['train/loss']:.2f}", kl=f"{logs['train/kl']:.2f}",
                                     beta=f"{beta:.2f}", **{f"{task.unit_name}/s": f"{logs[f'train/{task.unit_name}_per_s']:.0f}"})
