@@ -230,6 +230,20 @@ def test_read_lines_keeps_every_line(tmp_path):
     assert read_lines(path)[0] == ["a", "", "b ", "c"]
 
 
+def test_gzipped_text_reads_like_plain_text(tmp_path):
+    """PTB ships as .txt.gz: it is read as it is, and a damaged one is a one-line error."""
+    import gzip
+
+    plain, packed = tmp_path / "s.txt", tmp_path / "s.txt.gz"
+    plain.write_text("\n".join(SNLI[:20]) + "\n", encoding="utf-8")
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert read_sentences(packed)[0] == read_sentences(plain)[0] == SNLI[:20]
+    broken = tmp_path / "broken.txt.gz"
+    broken.write_bytes(packed.read_bytes()[:30])
+    with pytest.raises(UserError, match="is not a readable gzip file"):
+        read_sentences(broken)
+
+
 def test_heldout_split_is_seeded_and_disjoint():
     train, valid = split_heldout(SNLI[:100], 0.1, seed=3)
     assert len(valid) == 10 and len(train) == 90 and sorted(train + valid) == sorted(SNLI[:100])

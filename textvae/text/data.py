@@ -14,6 +14,7 @@ refused, since its parser cannot repair them.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -84,6 +85,10 @@ class TextDataConfig:
     max_length: most tokens in a sentence, bos and eos not counted.
     long_policy: truncate | drop sentences longer than max_length (training and validation data).
     lowercase: lower-case the text; the saved tokenizer keeps doing so at inference.
+    streaming: read the training file as a stream instead of into memory, for corpora larger than
+        memory (textvae/text/streaming.py); needs train.max_steps and a valid_file.
+    stream_sample: streaming: the tokenizer is trained on the first this many training sentences.
+    shuffle_buffer: streaming: sentences in the shuffle buffer (memory grows with it, not the corpus).
     """
 
     train_file: str = field(default_factory=lambda: str(shipped_corpus("train")))
@@ -96,6 +101,9 @@ class TextDataConfig:
     max_length: int = 64
     long_policy: str = "truncate"
     lowercase: bool = False
+    streaming: bool = False
+    stream_sample: int = 100_000
+    shuffle_buffer: int = 10_000
 
     def __post_init__(self):
         if self.format not in FORMATS:
@@ -108,8 +116,12 @@ class TextDataConfig:
             raise ValueError(f"valid_fraction must be between 0 and 1, not {self.valid_fraction}")
         if not self.train_file:
             raise ValueError("train_file is empty; give a file of sentences")
+        if self.stream_sample < 1 or self.shuffle_buffer < 1:
+            raise ValueError("stream_sample and shuffle_buffer must be >= 1")
         if self.valid_file is None and _same_file(self.train_file, shipped_corpus("train")):
             self.valid_file = str(shipped_corpus("valid"))
+        if self.streaming and not self.valid_file:
+            raise ValueError("streaming needs valid_file: a held-out split would need the whole stream in memory")
 
 
 def _same_file(a: str | Path, b: Path) -> bool:
@@ -160,10 +172,16 @@ def check_file(path: str | Path, what: str) -> Path:
 
 
 def read_lines(path: str | Path, what: str = "input") -> tuple[list[str], ReadReport]:
-    """Every line of a text file (line ends and a final newline removed), decoded as UTF-8 with
-    replacement characters where the bytes are not UTF-8 (counted in the report)."""
+    """Every line of a text file, gzip-compressed if its name ends in .gz (line ends and a final
+    newline removed), decoded as UTF-8 with replacement characters where the bytes are not UTF-8
+    (counted in the report)."""
     p = check_file(path, what)
     raw = p.read_bytes()
+    if p.suffix.lower() == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise UserError(f"{what}: {p} is not a readable gzip file ({e}); check the file") from None
     report = ReadReport(str(p))
     try:
         text = raw.decode("utf-8")
@@ -333,10 +351,20 @@ def tokenize_sentences(sentences: list[str], tokenizer, max_length: int = 0,
     finally:
         if not were_disabled:
             datasets.utils.enable_progress_bars()
-    all_ids = list(ds["input_ids"])
     report = TokenizeReport(max_length=max_length)
-    ids, texts = [], []
-    for text, row in zip(sentences, all_ids):
+    ids, texts = apply_length_policy(list(ds["input_ids"]), sentences, max_length, long_policy, report)
+    if not ids:
+        raise UserError(f"every sentence is longer than data.max_length={max_length} tokens and "
+                        f"long_policy is drop; raise data.max_length or use long_policy: truncate")
+    return TokenizedText(ids, texts), report
+
+
+def apply_length_policy(rows: list[list[int]], texts: list[str], max_length: int, long_policy: str,
+                        report: TokenizeReport) -> tuple[list[list[int]], list[str]]:
+    """The rows (and their texts) with those over max_length truncated or dropped; counts added to
+    `report`."""
+    ids, kept = [], []
+    for text, row in zip(texts, rows):
         if max_length and len(row) > max_length:
             if long_policy == "drop":
                 report.dropped += 1
@@ -344,13 +372,10 @@ def tokenize_sentences(sentences: list[str], tokenizer, max_length: int = 0,
             row = row[:max_length]
             report.truncated += 1
         ids.append(row)
-        texts.append(text)
-    report.sentences = len(ids)
-    report.tokens = sum(len(r) for r in ids)
-    if not ids:
-        raise UserError(f"every sentence is longer than data.max_length={max_length} tokens and "
-                        f"long_policy is drop; raise data.max_length or use long_policy: truncate")
-    return TokenizedText(ids, texts), report
+        kept.append(text)
+    report.sentences += len(ids)
+    report.tokens += sum(len(r) for r in ids)
+    return ids, kept
 
 
 def collate_ids(examples: list[list[int]], pad_id: int, bos_id: int, eos_id: int) -> dict[str, torch.Tensor]:
