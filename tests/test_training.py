@@ -81,6 +81,29 @@ def test_sigkill_then_resume_auto_matches_uninterrupted_run(tmp_path):
     assert_same_weights(full, killed)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_saves_a_checkpoint_and_resume_finishes_exactly(tmp_path, sig):
+    full, stopped = tmp_path / "full", tmp_path / "stopped"
+    args = ["train", "--config", CONFIG, *TINY, "train.max_steps=60", "train.save_every=4", "train.keep_last=2"]
+    run_cli(*args, "--output-dir", full)
+    # only the last two checkpoints are kept
+    assert sorted(p.name for p in (full / "checkpoints").iterdir()) == ["step-56", "step-60"]
+    proc = subprocess.Popen([sys.executable, "-m", "textvae", *map(str, args), "--output-dir", str(stopped)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (stopped / "checkpoints" / "step-8").exists():
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err[-2000:]
+    saved = [p.name for p in (stopped / "checkpoints").iterdir()]
+    last = max(int(name.split("-")[1]) for name in saved)
+    assert 8 <= last < 60 and "checkpoint saved to" in out and "Traceback" not in err
+    assert (stopped / "checkpoints" / f"step-{last}" / "trainer_state.json").is_file()
+    run_cli(*args, "--output-dir", stopped, "--resume")
+    assert_same_weights(full, stopped)
+
+
 def test_two_processes_with_accelerate_launch(tmp_path):
     out = tmp_path / "ddp"
     launcher = Path(sys.executable).with_name("accelerate")
