@@ -92,6 +92,32 @@ def test_every_pairing_trains_on_real_sentences(tokenizer, encoder, decoder):
     assert sum(losses[-3:]) / 3 < 0.9 * losses[0]
 
 
+@pytest.mark.parametrize("decoder", KINDS)
+def test_a_language_model_has_the_prior_as_posterior_and_an_exact_bound(tokenizer, decoder, tmp_path):
+    """encoder.kind none: KL 0, and log p(x) = log p(x|z) for any z, so the bound is exact at every k."""
+    from textvae.core.objectives import iw_log_marginal
+
+    no_z = {"z_to_initial_state": False, "z_to_every_input": False, "z_as_memory": False,
+            "z_added_to_inputs": False}
+    config = dataclasses.replace(tiny_config(decoder=decoder), encoder=EncoderConfig(kind="none"),
+                                 decoder=DecoderConfig(kind=decoder, hidden_size=16, num_heads=2, ff_size=32, **no_z))
+    torch.manual_seed(0)
+    model = TextVAE(config, tokenizer).eval()
+    assert not any("encoder" in name or "posterior" in name for name, _ in model.named_parameters())
+    batch = model.batch_from_sentences(SENTENCES[:6])
+    posterior = model.encode(batch)
+    assert float(posterior.kl().abs().max()) == 0.0
+    ll = model.log_likelihood(torch.randn(3, 6, model.latent_size), batch)         # (3, 6): z is ignored
+    assert torch.allclose(ll, ll[0].expand(3, -1))
+    with torch.no_grad():
+        for k in (1, 7):
+            assert torch.allclose(iw_log_marginal(model, batch, k, chunk_size=3), ll[0], atol=1e-5)
+    model.save_pretrained(tmp_path / "lm")
+    again = load_model(tmp_path / "lm")
+    assert torch.equal(again.log_likelihood(torch.zeros(1, 6, model.latent_size), batch), ll[:1])
+    assert len(again.sample(2, seed=0)) == 2
+
+
 def test_log_likelihood_is_float32_under_bf16_autocast(tokenizer):
     model = tiny_model(tokenizer, "transformer", "lstm").eval()
     batch = model.batch_from_sentences(SENTENCES[:4])
@@ -293,6 +319,9 @@ def test_bad_generation_arguments_are_user_errors(tokenizer):
     ({"tie_embeddings": True, "embed_size": 16, "decoder": {"hidden_size": 32}}, "tie_embeddings"),
     ({"encoder": {"kind": "cnn"}}, "model.encoder: kind"),
     ({"decoder": {"kind": "gru", "z_to_initial_state": False}}, "ignore z"),
+    ({"encoder": {"kind": "none"}}, "must not read z: set decoder.z_to_initial_state and"),
+    ({"encoder": {"kind": "none"}, "decoder": {"kind": "transformer", "z_as_memory": False,
+                                              "z_added_to_inputs": True}}, "decoder.z_as_memory and"),
     ({"decoder": {"kind": "transformer", "hidden_size": 30, "num_heads": 4}}, "divisible"),
     ({"encoder": {"pooling": "sum"}}, "pooling"),
     ({"decoder": {"z_to_every_inputs": True}}, "did you mean 'model.decoder.z_to_every_input'"),

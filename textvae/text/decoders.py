@@ -60,13 +60,18 @@ class DecoderConfig:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
-        if self.kind == "transformer":
-            if self.hidden_size % self.num_heads:
-                raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
-            if not (self.z_as_memory or self.z_added_to_inputs):
-                raise ValueError("the decoder would ignore z: set z_as_memory or z_added_to_inputs to true")
-        elif not (self.z_to_initial_state or self.z_to_every_input):
-            raise ValueError("the decoder would ignore z: set z_to_initial_state or z_to_every_input to true")
+        if self.kind == "transformer" and self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
+
+    @property
+    def z_options(self) -> tuple[str, ...]:
+        """The switches that feed z to this kind of decoder."""
+        return ("z_as_memory", "z_added_to_inputs") if self.kind == "transformer" else \
+            ("z_to_initial_state", "z_to_every_input")
+
+    @property
+    def reads_z(self) -> bool:
+        return any(getattr(self, name) for name in self.z_options)
 
 
 class Decoder(nn.Module):

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-ENCODER_KINDS = ("lstm", "gru", "transformer")
+ENCODER_KINDS = ("lstm", "gru", "transformer", "none")
 POOLINGS = ("mean", "first", "max")
 
 
@@ -20,7 +20,9 @@ POOLINGS = ("mean", "first", "max")
 class EncoderConfig:
     """The sentence encoder.
 
-    kind: lstm | gru | transformer.
+    kind: lstm | gru | transformer | none. none makes the model a language model: q(z|x) is the prior
+        N(0, I) for every sentence and the decoder must not read z (so the importance-weighted bound
+        is log p(x) exactly, with any number of samples), a baseline trained by the same code.
     hidden_size: RNN state size per direction, or the Transformer's model width.
     num_layers: stacked RNN layers or Transformer blocks.
     bidirectional: RNNs only; the summary concatenates the final states of both directions.
@@ -126,6 +128,7 @@ class TransformerEncoder(nn.Module):
 ENCODERS = {"lstm": RNNEncoder, "gru": RNNEncoder, "transformer": TransformerEncoder}
 
 
-def build_encoder(input_size: int, config: EncoderConfig) -> nn.Module:
-    """The encoder module for `config.kind`; it exposes `output_size`, the summary's width."""
-    return ENCODERS[config.kind](input_size, config)
+def build_encoder(input_size: int, config: EncoderConfig) -> nn.Module | None:
+    """The encoder module for `config.kind` (None for kind none); it exposes `output_size`, the
+    summary's width."""
+    return None if config.kind == "none" else ENCODERS[config.kind](input_size, config)

@@ -68,6 +68,13 @@ class TextModelConfig:
         for name in ("word_dropout", "embed_dropout", "output_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
+        options = " and ".join(f"decoder.{name}" for name in self.decoder.z_options)
+        if self.encoder.kind == "none" and self.decoder.reads_z:
+            raise ValueError(f"encoder.kind none makes a language model, whose decoder must not read z: set "
+                             f"{options} to false")
+        if self.encoder.kind != "none" and not self.decoder.reads_z:
+            raise ValueError(f"the decoder would ignore z: set {options.replace(' and ', ' or ')} to true "
+                             f"(or encoder.kind: none for a language model)")
         if self.vocab_size < 0:
             raise ValueError(f"vocab_size must be >= 0, not {self.vocab_size}")
         if self.tie_embeddings and self.decoder.hidden_size != self.embed_size:
@@ -115,14 +122,14 @@ class TextVAE(VAE):
         # Shared: the encoder reads the decoder's module (one tensor in the state dict).
         self.enc_embedding = None if c.share_embeddings else _embedding(c.vocab_size, c.embed_size, c.pad_id)
         self.embed_dropout = nn.Dropout(c.embed_dropout)
-        self.encoder = build_encoder(c.embed_size, c.encoder)
-        self.to_posterior = nn.Linear(self.encoder.output_size, 2 * c.latent_size)
+        self.encoder = build_encoder(c.embed_size, c.encoder)  # None: a language model, q(z|x) = p(z)
+        self.to_posterior = None if self.encoder is None else nn.Linear(self.encoder.output_size, 2 * c.latent_size)
         self.decoder = build_decoder(dec_embedding, c.latent_size, c.decoder, embed_dropout=c.embed_dropout,
                                      output_dropout=c.output_dropout, tie_embeddings=c.tie_embeddings)
 
     @property
     def device(self) -> torch.device:
-        return self.to_posterior.weight.device
+        return self.decoder.embedding.weight.device
 
     # -- the VAE contract ------------------------------------------------------------------------
     def encode(self, batch, batch_size: int = 64):
@@ -133,6 +140,9 @@ class TextVAE(VAE):
         if isinstance(batch, (str, list, tuple)):
             return self.encode_sentences(batch, batch_size=batch_size)
         ids, lengths = batch["input_ids"], batch["lengths"]                        # (B, T), (B,)
+        if self.encoder is None:  # language model: the posterior is the prior, KL 0
+            zeros = torch.zeros(ids.shape[0], self.config.latent_size, device=ids.device)
+            return DiagonalGaussian(zeros, zeros.clone())
         embedding = self.decoder.embedding if self.enc_embedding is None else self.enc_embedding
         summary = self.encoder(self.embed_dropout(embedding(ids)), lengths)        # (B, H_enc)
         mean, logvar = self.to_posterior(summary).float().chunk(2, dim=-1)         # (B, D) each
