@@ -1,0 +1,161 @@
+"""Benchmark: the Penn Treebank protocol of the text-VAE papers, against their published numbers.
+
+    python scripts/bench_ptb.py [--ptb ../shared/data/ptb] [--out benchmarks] [--runs runs/bench-ptb]
+                                [--only NAME ...] [--reuse] [--iw-samples 500] [--eval-precision no]
+
+Every model is trained by `textvae train` on ptb.train, selected on ptb.valid (best validation
+-ELBO), and evaluated by `textvae evaluate` on ptb.test: NLL per sentence from the importance-weighted
+bound (k = --iw-samples; for the language model q(z|x) = p(z) and the decoder ignores z, so one sample
+gives log p(x) exactly), perplexity over words plus one end-of-sentence per sentence, KL, mutual
+information, active units, and reconstruction BLEU of greedy decodes of the posterior means.
+Wall times and training tokens/s are measured on the machine that runs it. Writes ptb.json and
+ptb.md under --out; a run already evaluated is reused with --reuse.
+
+Runs:
+  lm       configs/text/ptb-lm.yaml     the decoder alone (encoder.kind none), the LM baseline
+  vae      configs/text/ptb-lstm.yaml   the LSTM VAE (bidirectional LSTM encoder, z at every step)
+  and ablations of the VAE listed in ABLATIONS (run with --only).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = {
+    "lm": ("LSTM language model (textvae)", "configs/text/ptb-lm.yaml", []),
+    "vae": ("LSTM VAE (textvae)", "configs/text/ptb-lstm.yaml", []),
+}
+ABLATIONS = {
+    "vae-no-word-dropout": ("LSTM VAE, no word dropout", "configs/text/ptb-lstm.yaml", ["model.word_dropout=0"]),
+    "vae-free-bits-0.25": ("LSTM VAE, free bits 0.25", "configs/text/ptb-lstm.yaml", ["loss.free_bits=0.25"]),
+}
+PUBLISHED = [  # (model, PPL, NLL, MI, active units); the rows of issue 4, from the papers
+    ("LSTM language model (published)", 100.47, 101.04, None, None),
+    ("VAE + monotonic annealing (published)", 101.40, None, 0.00, 0),
+    ("aggressive training, He et al. 2019", 99.83, None, 0.83, 4),
+    ("AE pre-training + free bits, Li et al. 2019", 96.86, None, 5.31, 32),
+]
+
+
+def run(cmd: list[str]) -> float:
+    """Run a command from the project root; its wall time in seconds."""
+    print("$ " + shlex.join(cmd), flush=True)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    return time.perf_counter() - t0
+
+
+def training_speed(folder: Path) -> float | None:
+    """Median training tokens/s over the logged windows (the first one, with start-up, left out)."""
+    log = folder / "logs" / "train.jsonl"
+    speeds = [r["train/tokens_per_s"] for r in map(json.loads, log.read_text().splitlines())
+              if "train/tokens_per_s" in r]
+    return statistics.median(speeds[1:] or speeds) if speeds else None
+
+
+def bench(key: str, args, data: dict) -> dict:
+    name, config, extra = {**RUNS, **ABLATIONS}[key]
+    folder = Path(args.runs) / key
+    result_file = folder / "test.json"
+    timings = folder / "timings.json"
+    if args.reuse and result_file.is_file() and timings.is_file():
+        return {"key": key, "model": name, **json.loads(timings.read_text()), **json.loads(result_file.read_text())}
+    py = [sys.executable, "-m", "textvae"]
+    train_s = run([*py, "train", "--config", config, "--output-dir", str(folder), f"data.train_file={data['train']}",
+                   f"data.valid_file={data['valid']}", "train.progress_bar=false", *extra, *args.overrides])
+    k = 1 if key == "lm" else args.iw_samples  # exact for the language model
+    eval_s = run([*py, "evaluate", str(folder), "--data", data["test"], "--iw-samples", str(k),
+                  "--mixed-precision", args.eval_precision, "--output", str(result_file)])
+    times = {"config": config, "overrides": extra + list(args.overrides), "train_seconds": round(train_s, 1),
+             "eval_seconds": round(eval_s, 1), "train_tokens_per_s": training_speed(folder),
+             "iw_samples_used": k, "eval_precision": args.eval_precision}
+    timings.write_text(json.dumps(times, indent=2) + "\n")
+    return {"key": key, "model": name, **times, **json.loads(result_file.read_text())}
+
+
+def fmt(x, digits=2):
+    return "-" if x is None else (f"{x:,.{digits}f}" if isinstance(x, float) else f"{x}")
+
+
+def markdown(rows: list[dict], header: str) -> str:
+    out = [header, "",
+           "| model (latent 32, LSTM 256) | PPL | NLL | KL | MI | active units | BLEU | train (min) | eval (min) "
+           "| train tokens/s |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        au = f"{r['active_units']}/{r['latent_size']}" if r["key"] != "lm" else "-"
+        mi = fmt(r["mi"]) if r["key"] != "lm" else "-"
+        out.append(f"| {r['model']} | {fmt(r['perplexity'])} | {fmt(r['nll'])} | {fmt(r['kl'])} | {mi} | {au} "
+                   f"| {fmt(r['bleu'], 1)} | {fmt(r['train_seconds'] / 60, 1)} | {fmt(r['eval_seconds'] / 60, 1)} "
+                   f"| {fmt(r['train_tokens_per_s'], 0)} |")
+    for name, ppl, nll, mi, au in PUBLISHED:
+        out.append(f"| {name} | {fmt(ppl)} | {fmt(nll)} | - | {fmt(mi)} | {fmt(au)} | - | - | - | - |")
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ptb", default=str(ROOT.parent / "shared" / "data" / "ptb"),
+                   help="folder of ptb.{train,valid,test}.txt (or .txt.gz)")
+    p.add_argument("--out", default="benchmarks")
+    p.add_argument("--runs", default="runs/bench-ptb")
+    p.add_argument("--only", nargs="+", choices=[*RUNS, *ABLATIONS], default=list(RUNS))
+    p.add_argument("--reuse", action="store_true", help="reuse runs that were already evaluated")
+    p.add_argument("--iw-samples", type=int, default=500)
+    p.add_argument("--eval-precision", choices=["no", "bf16"], default="no")
+    p.add_argument("overrides", nargs="*", help="key=value overrides for every training run")
+    args = p.parse_args()
+
+    ptb = Path(args.ptb)
+    data = {}
+    for split in ("train", "valid", "test"):
+        found = [f for f in (ptb / f"ptb.{split}.txt", ptb / f"ptb.{split}.txt.gz") if f.is_file()]
+        if not found:
+            sys.exit(f"error: no ptb.{split}.txt(.gz) in {ptb}; give the folder with --ptb")
+        data[split] = str(found[0].resolve())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    previous = {}
+    if (out / "ptb.json").is_file():  # keep rows of runs not redone this time
+        previous = {r["key"]: r for r in json.loads((out / "ptb.json").read_text())["rows"]}
+    t0 = time.perf_counter()
+    for key in args.only:
+        previous[key] = bench(key, args, data)
+    order = [*RUNS, *ABLATIONS]
+    rows = sorted(previous.values(), key=lambda r: order.index(r["key"]))
+    import torch
+
+    machine = (f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+               f"Python {platform.python_version()}")
+    header = (
+        "# Penn Treebank: test-split numbers of textvae's models beside the published ones\n\n"
+        f"Machine: {machine}, CPU only. Data: {ptb} (Mikolov's PTB text: 42,068 / 3,370 / 3,761 "
+        "sentences, 10,000 words). Each model is trained on ptb.train, the weights with the best "
+        "validation -ELBO kept, and evaluated on ptb.test.\n\n"
+        "- NLL: nats per sentence, the importance-weighted bound with k = 500 samples (the language model: "
+        "k = 1, exact, since its q(z|x) is the prior and its decoder ignores z).\n"
+        "- PPL = exp(total NLL / (words + sentences)), one end-of-sentence per sentence.\n"
+        "- KL: nats per sentence; MI: He et al. 2019, aggregate posterior over the whole test set; "
+        "active units: Cov_x(E[z]) > 0.01; BLEU: greedy decodes of the posterior means (sacrebleu).\n"
+        "- train/eval minutes: wall time of `textvae train` / `textvae evaluate` on this machine; tokens/s: "
+        "median of the logged training windows (real tokens, eos included).\n\n"
+        "Commands: `python scripts/bench_ptb.py` (configs in each row's JSON entry).")
+    (out / "ptb.json").write_text(json.dumps({"machine": machine, "rows": rows,
+                                              "published": [dict(zip(("model", "perplexity", "nll", "mi",
+                                                                      "active_units"), p)) for p in PUBLISHED]},
+                                             indent=2) + "\n")
+    (out / "ptb.md").write_text(markdown(rows, header))
+    print(markdown(rows, header))
+    print(f"done in {(time.perf_counter() - t0) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
