@@ -20,12 +20,13 @@ LAUNCH_2 = [str(Path(sys.executable).with_name("accelerate")), "launch", "--mult
             "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
 
 
-def run_cli(*args, check=True, launcher=None, timeout=300):
+def run_cli(*args, check=True, launcher=None, timeout=300, env_extra=None, preexec_fn=None):
     """`python -m textvae ARGS` (or under `launcher`) from the project root; raises with both streams
     on a non-zero exit when `check`."""
     cmd = [*(launcher or [sys.executable]), "-m", "textvae", *map(str, args)]
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1"} if launcher else dict(os.environ)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    env = {**os.environ, **({"ACCELERATE_USE_CPU": "1"} if launcher else {}), **(env_extra or {})}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=preexec_fn)
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc

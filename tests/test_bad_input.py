@@ -1,16 +1,14 @@
 """Bad input gets one clear line and exit status 2, never a traceback, and nothing half-written."""
 import json
-import os
 import resource
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from textvae.text.data import shipped_corpus
+import conftest
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = ROOT / "configs" / "text" / "snli-lstm.yaml"
@@ -25,9 +23,7 @@ def run_cli(*args, limit_file_size=None):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails with EFBIG instead of killing
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
 
-    return subprocess.run([sys.executable, "-m", "textvae", *map(str, args)], cwd=ROOT, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=300,
-                          preexec_fn=limit if limit_file_size else None)
+    return conftest.run_cli(*args, check=False, preexec_fn=limit if limit_file_size else None)
 
 
 def assert_one_line_error(proc, message):

@@ -2,9 +2,6 @@
 and the image verbs of the command line."""
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +13,11 @@ from textvae.errors import UserError
 from textvae.image.data import ImageBatcher, ImageDataConfig, ImageDataset, load_splits, read_idx
 from textvae.image.models import ConvImageVAE, ImageModelConfig, MLPImageVAE, model_for
 from textvae.registry import load_model
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "fashion-mnist-sample"
 CONFIG = ROOT / "configs" / "image" / "fashion-mnist.yaml"
-
-
-def run_cli(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "textvae", *map(str, args)], cwd=ROOT, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture(scope="module")

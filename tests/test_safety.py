@@ -1,11 +1,10 @@
 """Loading never runs code: a malicious pickle planted in a checkpoint is refused without executing."""
 import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import conftest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "fashion-mnist-sample"
@@ -23,8 +22,7 @@ class _Payload:
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "textvae", *map(str, args)], cwd=ROOT, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=300)
+    return conftest.run_cli(*args, check=False)
 
 
 @pytest.mark.parametrize("target", ["random_states_0.pkl", "optimizer.bin"])

@@ -1,7 +1,6 @@
 """The one trainer, end to end on real images: command line, exact resume (also after SIGKILL), and
 `accelerate launch` with two processes."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from conftest import LAUNCH_2, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "fashion-mnist-sample"
@@ -18,15 +18,6 @@ CONFIG = ROOT / "configs" / "image" / "fashion-mnist.yaml"
 # A tiny run: small batches so a few hundred images give several steps per epoch.
 TINY = [f"data.path={SAMPLE}", "data.val_size=64", "train.batch_size=16", "train.eval_batch_size=64",
         "train.log_every=2", "train.progress_bar=false", "train.select_best=false", "train.threads=1"]
-
-
-def run_cli(*args, check=True, timeout=300, env_extra=None):
-    env = {**os.environ, **(env_extra or {})}
-    proc = subprocess.run([sys.executable, "-m", "textvae", *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
 
 
 def weights(folder):
@@ -104,20 +95,23 @@ def test_a_stop_signal_saves_a_checkpoint_and_resume_finishes_exactly(tmp_path, 
     assert_same_weights(full, stopped)
 
 
-def test_two_processes_with_accelerate_launch(tmp_path):
-    out = tmp_path / "ddp"
-    launcher = Path(sys.executable).with_name("accelerate")
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1"}
-    proc = subprocess.run(
-        [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "textvae", "train", "--config", str(CONFIG),
-         "--output-dir", str(out), *TINY, "train.max_steps=6"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "2 process(es)" in proc.stdout
-    assert (out / "model.safetensors").is_file()
-    # each process saved its own RNG state into the one checkpoint
-    ckpt = out / "checkpoints" / "step-6"
+def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path):
+    """Images under `accelerate launch` with two processes (disjoint halves of each global batch) follow
+    the loss curve of one process with two micro-batches a step, and checkpoint each process's RNG."""
+    args = ["train", "--config", CONFIG, *TINY, "train.max_steps=12", "train.batch_size=8", "train.lr=3e-3"]
+    one = run_cli(*args, "--output-dir", tmp_path / "one", "train.grad_accum=2")
+    two = run_cli(*args, "--output-dir", tmp_path / "two", launcher=LAUNCH_2)
+    assert "1 process(es)" in one.stdout and "2 process(es)" in two.stdout
+    assert "global batch 16" in one.stdout and "global batch 16" in two.stdout
+    curves = []
+    for name in ("one", "two"):
+        log = (tmp_path / name / "logs" / "train.jsonl").read_text().splitlines()
+        curves.append([(r["step"], r["train/loss"]) for r in map(json.loads, log) if "train/loss" in r])
+    assert [s for s, _ in curves[0]] == [s for s, _ in curves[1]] == list(range(2, 13, 2))  # logged once
+    for (step, a), (_, b) in zip(*curves):
+        assert abs(a - b) <= 0.03 * a, (step, a, b)  # only the reparametrization noise differs
+    assert curves[1][-1][1] < 0.9 * curves[1][0][1]
+    ckpt = tmp_path / "two" / "checkpoints" / "step-12"
     assert (ckpt / "random_states_0.pkl").is_file() and (ckpt / "random_states_1.pkl").is_file()
 
 
