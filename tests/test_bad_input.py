@@ -58,6 +58,19 @@ def test_a_line_of_100000_characters_is_truncated_and_counted(corpus, kind):
     assert "truncated to 64 tokens" in proc.stdout  # counted, and the run goes on
 
 
+@pytest.mark.parametrize("override,note", [
+    ("data.tokenizer.vocab_size=50000", "data.tokenizer.vocab_size asks for 50,000: the training sentences allow no more"),
+    ("data.tokenizer.max_size=50000", "data.tokenizer.max_size asks for 50,000 words: the training sentences have"),
+])
+def test_a_vocabulary_larger_than_the_corpus_allows_is_said_and_trains(corpus, override, note):
+    """Not an error (the default config must work on a small corpus), but said in one line."""
+    kind = "sentencepiece" if "vocab_size" in override else "word"
+    proc = run_cli("train", "--config", TEXT, "--output-dir", corpus / "run", *text_tiny(corpus),
+                   f"data.tokenizer.kind={kind}", override, "train.max_steps=2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert note in proc.stdout
+
+
 @pytest.mark.parametrize("override,message", [
     ("model.latent_size=0", "latent_size must be >= 1"),
     ("model.word_dropout=-0.1", "word_dropout"),

@@ -13,7 +13,7 @@ from .data import (TextDataConfig, TokenizedText, collate_ids, read_sentences, s
                    tokenizer_settings, train_tokenizer)
 from .model import TextModelConfig, TextVAE
 from .streaming import SentenceStream, first_sentences, open_stream
-from .tokenizers import load_tokenizer
+from .tokenizers import SPECIALS, load_tokenizer
 
 SETTINGS_NAME = "settings.json"
 
@@ -53,7 +53,7 @@ class TextTask(Task):
             self.tokenizer = self._tokenizer(folder, train_texts, accelerator)
         self.train_data, treport = tokenize_sentences(train_texts, self.tokenizer, d.max_length, d.long_policy)
         self.valid_data, vreport = tokenize_sentences(valid_texts, self.tokenizer, d.max_length, d.long_policy)
-        log(f"tokenizer: {self.tokenizer.kind}, {self.tokenizer.vocab_size:,} entries")
+        log(f"tokenizer: {self.tokenizer.kind}, {self.tokenizer.vocab_size:,} entries{_smaller_than_asked(d.tokenizer, self.tokenizer)}")
         log(f"training{' (the tokenizer sample)' if d.streaming else ''}: {treport.describe()}")
         log(f"validation: {vreport.describe()}")
 
@@ -126,3 +126,15 @@ class TextTask(Task):
         lines += ["# 5 sentences decoded greedily from codes drawn from the prior (seed 0)",
                   *model.sample(5, seed=0, **gen)]
         (Path(output_dir) / "interpolation.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _smaller_than_asked(asked, tokenizer) -> str:
+    """A note when the training sentences allow fewer entries than the config asks for (a small corpus
+    is not an error: the vocabulary is what the corpus has)."""
+    if asked.kind == "sentencepiece" and tokenizer.vocab_size < asked.vocab_size:
+        return (f" (data.tokenizer.vocab_size asks for {asked.vocab_size:,}: the training sentences allow no "
+                f"more)")
+    words = tokenizer.vocab_size - len(SPECIALS)
+    if asked.kind == "word" and asked.max_size and words < asked.max_size:
+        return f" (data.tokenizer.max_size asks for {asked.max_size:,} words: the training sentences have {words:,})"
+    return ""
