@@ -1,12 +1,12 @@
-"""Mixed precision on the CPU: bf16 autocast trains with finite losses and lands near fp32; fp16 goes
-through Accelerate's gradient scaling; a diverging run stops in one line and keeps its checkpoints."""
+"""Mixed precision on the CPU: bf16 autocast trains text and image models with finite losses and lands
+near fp32; fp16 goes through Accelerate's gradient scaling; a diverging run stops in one line and keeps
+its checkpoints."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "fashion-mnist-sample"
@@ -15,10 +15,17 @@ TINY = [f"data.path={SAMPLE}", "data.val_size=64", "train.batch_size=16", "train
         "train.progress_bar=false", "train.select_best=false", "train.threads=1", "train.log_every=5"]
 
 
+def text_run(corpus):
+    """A small LSTM VAE on 320 SNLI sentences (word vocabulary)."""
+    return ["--config", ROOT / "configs" / "text" / "snli-lstm.yaml", f"data.train_file={corpus / 'train.txt'}",
+            f"data.valid_file={corpus / 'valid.txt'}", "data.tokenizer.kind=word", "model.embed_size=32",
+            "model.latent_size=8", "model.encoder.hidden_size=32", "model.decoder.hidden_size=32",
+            "train.batch_size=16", "train.progress_bar=false", "train.select_best=false", "train.threads=1",
+            "train.log_every=5"]
+
+
 def train(out, *extra, check=True):
-    proc = subprocess.run([sys.executable, "-m", "textvae", "train", "--config", str(CONFIG), "--output-dir",
-                           str(out), *TINY, *extra], cwd=ROOT, env=dict(os.environ), capture_output=True,
-                          text=True, timeout=300)
+    proc = run_cli("train", "--config", CONFIG, "--output-dir", out, *TINY, *extra, check=False)
     if check:
         assert proc.returncode == 0, proc.stderr[-2000:]
     return proc
@@ -30,20 +37,27 @@ def val_neg_elbo(out) -> float:
 
 
 @pytest.fixture(scope="module")
-def fp32(tmp_path_factory):
-    out = tmp_path_factory.mktemp("fp32") / "run"
-    train(out, "train.max_steps=40")
-    return val_neg_elbo(out)
+def fp32(tmp_path_factory, corpus):
+    """Validation -ELBO after 40 fp32 steps, for images and for text."""
+    root = tmp_path_factory.mktemp("fp32")
+    train(root / "image", "train.max_steps=40")
+    run_cli("train", *text_run(corpus), "--output-dir", root / "text", "train.max_steps=40")
+    return {"image": val_neg_elbo(root / "image"), "text": val_neg_elbo(root / "text")}
 
 
 # stated tolerance: after 40 steps the validation -ELBO of a reduced-precision run is within 3% of fp32
-@pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_reduced_precision_trains_close_to_fp32(tmp_path, fp32, precision):
+@pytest.mark.parametrize("task,precision", [("image", "bf16"), ("image", "fp16"), ("text", "bf16"),
+                                            ("text", "fp16")])
+def test_reduced_precision_trains_close_to_fp32(tmp_path, fp32, corpus, task, precision):
     out = tmp_path / precision
-    proc = train(out, "train.max_steps=40", f"train.mixed_precision={precision}")
+    if task == "image":
+        proc = train(out, "train.max_steps=40", f"train.mixed_precision={precision}")
+    else:
+        proc = run_cli("train", *text_run(corpus), "--output-dir", out, "train.max_steps=40",
+                       f"train.mixed_precision={precision}")
     assert f"precision {precision}" in proc.stdout
     value = val_neg_elbo(out)
-    assert value == value and abs(value - fp32) / fp32 < 0.03, (value, fp32)
+    assert value == value and abs(value - fp32[task]) / fp32[task] < 0.03, (value, fp32[task])
 
 
 def test_divergence_stops_in_one_line_and_keeps_checkpoints(tmp_path):
