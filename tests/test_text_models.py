@@ -118,6 +118,23 @@ def test_a_language_model_has_the_prior_as_posterior_and_an_exact_bound(tokenize
     assert len(again.sample(2, seed=0)) == 2
 
 
+@pytest.mark.parametrize("tie", [False, True])
+def test_the_evaluation_path_of_the_output_layer_matches_cross_entropy(tokenizer, tie):
+    """Under no_grad in eval mode log p(target) is computed blockwise from logsumexp: the same numbers
+    as the training path's cross-entropy (fp32: to rounding; bf16 autocast: to bf16's precision)."""
+    model = tiny_model(tokenizer, tie_embeddings=tie).eval()
+    h, targets = torch.randn(1000, 16), torch.randint(0, model.config.vocab_size, (1000,))
+    with torch.enable_grad():
+        reference = model.decoder.target_log_probs(h, targets).detach()
+    with torch.no_grad():
+        fast = model.decoder.target_log_probs(h, targets, block=64)
+        assert torch.allclose(fast, reference, atol=1e-5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model.decoder.target_log_probs(h, targets)
+    assert low.dtype == torch.float32 and float((low - reference).abs().max()) < 0.05
+    assert abs(float((low - reference).mean())) < 2e-3
+
+
 def test_log_likelihood_is_float32_under_bf16_autocast(tokenizer):
     model = tiny_model(tokenizer, "transformer", "lstm").eval()
     batch = model.batch_from_sentences(SENTENCES[:4])

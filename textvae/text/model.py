@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import ClassVar, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..core.distributions import DiagonalGaussian
@@ -159,8 +158,7 @@ class TextVAE(VAE):
             inputs, targets, real = inputs.repeat(S, 1), targets.repeat(S, 1), real.repeat(S, 1)
         h = self.decoder.features(inputs, z.reshape(S * B, -1))                    # (S*B, T-1, H)
         # The output softmax dominates the cost: compute it only at real positions.
-        logits = self.decoder.project(h[real])                                     # (N, V)
-        token_ll = -F.cross_entropy(logits.float(), targets[real], reduction="none")  # (N,)
+        token_ll = self.decoder.target_log_probs(h[real], targets[real])           # (N,)
         rows = torch.arange(S * B, device=ids.device)[:, None].expand_as(real)[real]  # (N,)
         ll = torch.zeros(S * B, device=ids.device, dtype=torch.float32).index_add_(0, rows, token_ll)
         return ll.view(S, B)
