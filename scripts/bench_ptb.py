@@ -62,23 +62,29 @@ def training_speed(folder: Path) -> float | None:
 
 
 def bench(key: str, args, data: dict) -> dict:
+    """Train (unless --reuse finds a trained model) and evaluate (unless --reuse finds an evaluation
+    with the same number of samples) one run; its row."""
     name, config, extra = {**RUNS, **ABLATIONS}[key]
     folder = Path(args.runs) / key
-    result_file = folder / "test.json"
-    timings = folder / "timings.json"
-    if args.reuse and result_file.is_file() and timings.is_file():
-        return {"key": key, "model": name, **json.loads(timings.read_text()), **json.loads(result_file.read_text())}
+    trained, result_file = folder / "train_timing.json", folder / "test.json"
     py = [sys.executable, "-m", "textvae"]
-    train_s = run([*py, "train", "--config", config, "--output-dir", str(folder), f"data.train_file={data['train']}",
-                   f"data.valid_file={data['valid']}", "train.progress_bar=false", *extra, *args.overrides])
+    if not (args.reuse and trained.is_file()):
+        train_s = run([*py, "train", "--config", config, "--output-dir", str(folder),
+                       f"data.train_file={data['train']}", f"data.valid_file={data['valid']}",
+                       "train.progress_bar=false", *extra, *args.overrides])
+        trained.write_text(json.dumps({"config": config, "overrides": extra + list(args.overrides),
+                                       "train_seconds": round(train_s, 1),
+                                       "train_tokens_per_s": training_speed(folder)}, indent=2) + "\n")
     k = 1 if key == "lm" else args.iw_samples  # exact for the language model
-    eval_s = run([*py, "evaluate", str(folder), "--data", data["test"], "--iw-samples", str(k),
-                  "--mixed-precision", args.eval_precision, "--output", str(result_file)])
-    times = {"config": config, "overrides": extra + list(args.overrides), "train_seconds": round(train_s, 1),
-             "eval_seconds": round(eval_s, 1), "train_tokens_per_s": training_speed(folder),
-             "iw_samples_used": k, "eval_precision": args.eval_precision}
-    timings.write_text(json.dumps(times, indent=2) + "\n")
-    return {"key": key, "model": name, **times, **json.loads(result_file.read_text())}
+    timing = folder / "eval_timing.json"
+    done = json.loads(timing.read_text()) if timing.is_file() else {}
+    if not (args.reuse and result_file.is_file() and done.get("iw_samples_used") == k):
+        eval_s = run([*py, "evaluate", str(folder), "--data", data["test"], "--iw-samples", str(k),
+                      "--mixed-precision", args.eval_precision, "--output", str(result_file)])
+        done = {"eval_seconds": round(eval_s, 1), "iw_samples_used": k, "eval_precision": args.eval_precision}
+        timing.write_text(json.dumps(done, indent=2) + "\n")
+    return {"key": key, "model": name, **json.loads(trained.read_text()), **done,
+            **json.loads(result_file.read_text())}
 
 
 def fmt(x, digits=2):

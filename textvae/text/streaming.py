@@ -1,7 +1,9 @@
 """Training sentences streamed from disk, for corpora larger than memory (`data.streaming: true`).
 
-    stream = SentenceStream(path, "auto", "text", tokenizer, max_length=64, long_policy="truncate",
-                            batch_size=64, seed=0, rank=0, world=1, collate=collate)
+    ds = open_stream("corpus.txt")                       # a datasets.IterableDataset, column "text"
+    tokenizer = WordTokenizer.train(first_sentences(ds, 100_000))
+    stream = SentenceStream(ds, tokenizer, max_length=64, long_policy="truncate", batch_size=64, seed=0,
+                            rank=0, world=1, collate=collate)
     for batch in stream.epoch(0, skip=0): ...
 
 The file is read through `datasets.load_dataset(..., streaming=True)` and shuffled in a bounded buffer
