@@ -96,12 +96,13 @@ class Decoder(nn.Module):
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.embed_dropout(self.embedding(input_ids))                       # (B, T, E)
 
+    def output_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output layer's weight (V, H) and bias (V,): the embedding's if tied."""
+        return (self.embedding.weight, self.out_bias) if self.out is None else (self.out.weight, self.out.bias)
+
     def project(self, h: torch.Tensor) -> torch.Tensor:
         """Features (..., H) -> logits (..., V)."""
-        h = self.output_dropout(h)
-        if self.out is None:
-            return F.linear(h, self.embedding.weight, self.out_bias)
-        return self.out(h)
+        return F.linear(self.output_dropout(h), *self.output_weights())
 
     def target_log_probs(self, h: torch.Tensor, targets: torch.Tensor, block: int = 512) -> torch.Tensor:
         """log p(target | features): h (N, H), targets (N,) -> (N,) float32.
@@ -114,7 +115,7 @@ class Decoder(nn.Module):
         """
         if self.training or torch.is_grad_enabled():
             return -F.cross_entropy(self.project(h).float(), targets, reduction="none")
-        weight, bias = (self.embedding.weight, self.out_bias) if self.out is None else (self.out.weight, self.out.bias)
+        weight, bias = self.output_weights()
         device = h.device.type
         if torch.is_autocast_enabled(device):
             dtype = torch.get_autocast_dtype(device)
