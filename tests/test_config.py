@@ -94,3 +94,9 @@ def test_bucketing_reduces_padding():
     bucketed = padding(EpochBatchSampler(2000, 32, seed=0, lengths=lengths))
     plain = padding(EpochBatchSampler(2000, 32, seed=0))
     assert bucketed < 0.05 * sum(lengths) < plain
+
+def test_unquoted_no_in_yaml_or_override_reads_as_the_string_no():
+    # YAML 1.1 reads `no` as false; `train.mixed_precision=no` failed with "must be a string" before.
+    raw = apply_overrides({}, ["train.mixed_precision=no"])
+    assert from_dict(TrainConfig, raw["train"]).mixed_precision == "no"
+    assert from_dict(Inner, {"name": True}).name == "yes"

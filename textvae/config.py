@@ -69,6 +69,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise UserError(f"{where} must be a number, not {value!r}")
         return float(value)
     if tp is str:
+        if isinstance(value, bool):  # YAML 1.1 reads an unquoted no/yes (off/on) as a boolean
+            return "yes" if value else "no"
         if not isinstance(value, str):
             raise UserError(f"{where} must be a string, not {value!r}")
         return value
