@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from .kernels import GRU
+
 ENCODER_KINDS = ("lstm", "gru", "transformer", "none")
 POOLINGS = ("mean", "first", "max")
 
@@ -78,7 +80,7 @@ class RNNEncoder(nn.Module):
 
     def __init__(self, input_size: int, config: EncoderConfig):
         super().__init__()
-        rnn = nn.LSTM if config.kind == "lstm" else nn.GRU
+        rnn = nn.LSTM if config.kind == "lstm" else GRU
         self.rnn = rnn(input_size, config.hidden_size, config.num_layers, batch_first=True,
                        bidirectional=config.bidirectional,
                        dropout=config.dropout if config.num_layers > 1 else 0.0)
@@ -88,8 +90,11 @@ class RNNEncoder(nn.Module):
     def forward(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """embedded: (B, T, E) right-padded; lengths: (B,) real tokens. Returns (B, H * directions)."""
         B = embedded.shape[0]
-        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        _, hidden = self.rnn(packed)
+        if isinstance(self.rnn, GRU):  # masks the padding itself (textvae.text.kernels)
+            _, hidden = self.rnn(embedded, lengths=lengths)
+        else:
+            packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            _, hidden = self.rnn(packed)
         if isinstance(hidden, tuple):  # LSTM: (h, c); the summary is h
             hidden = hidden[0]
         # (layers * directions, B, H) -> top layer (directions, B, H) -> (B, directions * H)

@@ -26,6 +26,7 @@ from ..errors import UserError
 from .decoders import DecoderConfig, build_decoder
 from .encoders import EncoderConfig, build_encoder
 from .generation import check_generation_args, generate
+from .kernels import Dropout
 
 
 @dataclass
@@ -120,7 +121,7 @@ class TextVAE(VAE):
         dec_embedding = _embedding(c.vocab_size, c.embed_size, c.pad_id)
         # Shared: the encoder reads the decoder's module (one tensor in the state dict).
         self.enc_embedding = None if c.share_embeddings else _embedding(c.vocab_size, c.embed_size, c.pad_id)
-        self.embed_dropout = nn.Dropout(c.embed_dropout)
+        self.embed_dropout = Dropout(c.embed_dropout)
         self.encoder = build_encoder(c.embed_size, c.encoder)  # None: a language model, q(z|x) = p(z)
         self.to_posterior = None if self.encoder is None else nn.Linear(self.encoder.output_size, 2 * c.latent_size)
         self.decoder = build_decoder(dec_embedding, c.latent_size, c.decoder, embed_dropout=c.embed_dropout,

@@ -20,6 +20,7 @@ from ..core.elbo_module import ElboModule
 from ..core.schedules import kl_weight
 from ..errors import UserError
 from ..registry import task_class
+from ..runtime import keep_freed_memory
 from .checkpoints import load_checkpoint, read_state, resolve_resume, save_checkpoint
 from .config import ExperimentConfig, config_to_dict
 
@@ -91,6 +92,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
 
     tc = cfg.train
     out = Path(tc.output_dir)
+    keep_freed_memory()
     if tc.threads:
         torch.set_num_threads(tc.threads)
     trackers = []

@@ -1,0 +1,79 @@
+"""The hand-written kernels (textvae.text.kernels) against torch's own modules: values and gradients in
+float64 to rounding, padding masked like a packed sequence, bf16 autocast close to float32."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from textvae.text.kernels import GRU, dropout, linear_log_prob
+
+
+def grads(output, inputs):
+    return torch.autograd.grad(output, inputs)
+
+
+def test_linear_log_prob_matches_cross_entropy_values_and_gradients():
+    torch.manual_seed(0)
+    h = torch.randn(300, 8, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(50, 8, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(50, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(0, 50, (300,))
+    weights = torch.randn(300, dtype=torch.float64)
+    reference = -F.cross_entropy(F.linear(h, w, b), targets, reduction="none")
+    fused = linear_log_prob(h, w, b, targets, block=64)       # several blocks, the last one short
+    assert torch.allclose(fused, reference, atol=1e-12)
+    for a, c in zip(grads((reference * weights).sum(), [h, w, b]), grads((fused * weights).sum(), [h, w, b])):
+        assert torch.allclose(a, c, atol=1e-12)
+
+
+def test_linear_log_prob_under_bf16_autocast_is_float32_and_close():
+    torch.manual_seed(0)
+    h, w, b = torch.randn(400, 16), torch.randn(300, 16) * 0.3, torch.zeros(300)
+    targets = torch.randint(0, 300, (400,))
+    reference = -F.cross_entropy(F.linear(h, w, b), targets, reduction="none")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = linear_log_prob(h, w, b, targets)
+    assert low.dtype == torch.float32 and float((low - reference).abs().mean()) < 0.02
+
+
+@pytest.mark.parametrize("bidirectional,layers", [(False, 1), (True, 1), (False, 2), (True, 2)])
+def test_gru_matches_torch_gru_on_padded_batches(bidirectional, layers):
+    """Same parameters as torch.nn.GRU; with lengths, the final states equal a packed sequence's."""
+    torch.manual_seed(0)
+    ours = GRU(6, 5, layers, batch_first=True, bidirectional=bidirectional).double()
+    theirs = nn.GRU(6, 5, layers, batch_first=True, bidirectional=bidirectional).double()
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(4, 7, 6, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([7, 3, 5, 1])
+    _, h_ours = ours(x, lengths=lengths)
+    _, h_theirs = theirs(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    assert torch.allclose(h_ours, h_theirs, atol=1e-12)
+    params = [x, *ours.parameters()]
+    for a, c in zip(grads(h_ours.square().sum(), params),
+                    grads(h_theirs.square().sum(), [x, *theirs.parameters()])):
+        assert torch.allclose(a, c, atol=1e-10)
+    # without lengths (a decoder): every output and the initial state's gradient too
+    h0 = torch.randn(layers * (2 if bidirectional else 1), 4, 5, dtype=torch.float64, requires_grad=True)
+    out_ours, _ = ours(x, h0)
+    out_theirs, _ = theirs(x, h0)
+    assert torch.allclose(out_ours, out_theirs, atol=1e-12)
+    assert torch.allclose(grads(out_ours.sum(), [h0])[0], grads(out_theirs.sum(), [h0])[0], atol=1e-12)
+
+
+def test_gru_under_bf16_autocast_stays_close_to_float32():
+    torch.manual_seed(0)
+    gru, x = GRU(8, 16, batch_first=True), torch.randn(3, 12, 8)
+    with torch.no_grad():
+        reference, _ = gru(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low, _ = gru(x)
+    assert low.dtype == torch.bfloat16 and float((low.float() - reference).abs().max()) < 0.03
+
+
+def test_dropout_keeps_expectation_and_is_identity_in_eval():
+    torch.manual_seed(0)
+    x = torch.ones(200, 500)
+    y = dropout(x, 0.3, training=True)
+    assert abs(float((y == 0).float().mean()) - 0.3) < 0.01 and abs(float(y.mean()) - 1.0) < 0.01
+    assert dropout(x, 0.3, training=False) is x and dropout(x, 0.0, training=True) is x

@@ -1,0 +1,28 @@
+"""Process-wide settings that make long CPU runs faster; called by the trainer and the evaluator."""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_done = False
+
+
+def keep_freed_memory() -> None:
+    """Let glibc keep freed blocks of up to 32 MB for reuse instead of returning them to the system.
+
+    A training step allocates and frees tensors of a few MB (logits, their gradient, an embedding's
+    gradient); by default glibc maps each afresh, and every first touch of a page is a page fault:
+    1,650 faults and ~6 ms of a 110 ms step on the PTB shapes (measured with getrusage). No effect
+    where the C library is not glibc."""
+    global _done
+    if _done or not sys.platform.startswith("linux"):
+        return
+    _done = True
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)   # the largest value glibc accepts on 64-bit
+        libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+    except (OSError, AttributeError):
+        pass

@@ -1,0 +1,230 @@
+"""The two hot spots of a recurrent sentence VAE, written with their backward passes by hand.
+
+    log_p = linear_log_prob(h, weight, bias, targets)     # output layer + log-softmax at the targets
+    out, h_last = gru_layer(x_proj, h0, w_hh, b_hh, mask) # one GRU layer over a whole sequence
+
+Why by hand (profiled on PTB shapes, 2 CPU threads, bf16 autocast; see benchmarks/speed.md):
+- `F.cross_entropy(F.linear(h, W, b))` writes a float32 (N, V) log-softmax, a float32 (N, V) gradient
+  and a zero-filled one-hot, and casts W every call: 30% of a training step. `linear_log_prob` keeps
+  the logits in the autocast dtype, takes logsumexp and the target's logit in float32 row block by
+  row block, and in backward turns the stored logits into the gradient in place of a new tensor; the
+  three matrix products stay in the autocast dtype.
+- torch's CPU GRU records every gate operation of every time step for autograd and casts its weights
+  at every step under autocast: 40% of a step. `gru_layer` takes the input projections of all steps as
+  one product (done by the caller), runs the recurrence without autograd, and computes the weight
+  gradients after the backward loop as single (T*B)-row products; per step only the (B, H) x (H, 3H)
+  product and the gate arithmetic remain.
+Both match torch's own modules to float rounding (tests/test_kernels.py).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence
+
+
+def compute_dtype(t: torch.Tensor) -> torch.dtype:
+    """The dtype matrix products run in: the autocast dtype when autocast is on, else t's."""
+    device = t.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else t.dtype
+
+
+def _state_dtype(t: torch.Tensor) -> torch.dtype:
+    return torch.promote_types(t.dtype, torch.float32)
+
+
+# -- the output layer ---------------------------------------------------------------------------------
+
+class _LinearLogProb(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, h, weight, bias, targets, dtype, block):
+        hc, wc, bc = h.to(dtype), weight.to(dtype), bias.to(dtype)
+        N, V = h.shape[0], weight.shape[0]
+        keep = any(ctx.needs_input_grad[:3])
+        logits = torch.empty(N if keep else min(N, block), V, dtype=dtype, device=h.device)
+        out = torch.empty(N, dtype=_state_dtype(logits), device=h.device)
+        for i in range(0, N, block):
+            rows = slice(i, min(N, i + block))
+            part = logits[rows] if keep else logits[: rows.stop - i]
+            torch.addmm(bc, hc[rows], wc.t(), out=part)                             # (b, V)
+            # cast first: log_softmax(dtype=float32) of bf16 input is 5x slower than the cast and a
+            # float32 log_softmax; logsumexp is slower still
+            out[rows] = torch.log_softmax(part.to(out.dtype), 1).gather(1, targets[rows, None])[:, 0]
+        if keep:
+            ctx.save_for_backward(hc, wc, targets, logits)
+            ctx.dtypes, ctx.block = (h.dtype, weight.dtype, bias.dtype, out.dtype), block
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        hc, wc, targets, logits = ctx.saved_tensors
+        h_dtype, w_dtype, b_dtype, full = ctx.dtypes
+        grad = grad.to(full)
+        dlogits = torch.empty_like(logits)
+        for i in range(0, logits.shape[0], ctx.block):
+            rows = slice(i, min(logits.shape[0], i + ctx.block))
+            # d(log softmax_t)/d logit_j = [j = t] - softmax_j, in float32 before the cast
+            p = torch.softmax(logits[rows].to(full), 1)
+            p.mul_(-grad[rows, None]).scatter_add_(1, targets[rows, None], grad[rows, None])
+            dlogits[rows] = p
+        dh = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dh = (dlogits @ wc).to(h_dtype)
+        if ctx.needs_input_grad[1]:
+            dw = (dlogits.t() @ hc).to(w_dtype)
+        if ctx.needs_input_grad[2]:
+            db = dlogits.sum(0).to(b_dtype)
+        return dh, dw, db, None, None, None
+
+
+def linear_log_prob(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor,
+                    block: int = 256) -> torch.Tensor:
+    """log softmax(h W^T + b)[target] for each row: h (N, H), weight (V, H), bias (V,), targets (N,)
+    -> (N,) float32 (float64 for float64 inputs), differentiable in h, weight and bias.
+
+    Products run in the autocast dtype if autocast is on; logsumexp, the picked logits and the
+    gradient's softmax in float32. Memory: the (N, V) logits in the product dtype, kept for backward
+    only when a gradient is needed (else one block of rows at a time).
+    """
+    return _LinearLogProb.apply(h, weight, bias, targets, compute_dtype(h), block)
+
+
+# -- the GRU --------------------------------------------------------------------------------------------
+
+class _GRULayer(torch.autograd.Function):
+    """x_proj (T, B, 3H) = x W_ih^T + b_ih for every step; h0 (B, H); w_hh (3H, H); b_hh (3H,);
+    mask (T, B, 1) or None (1 where a step is real: h holds still elsewhere). Gate order r, z, n as
+    in torch.nn.GRU. Returns the states (T, B, H) and the last state (B, H)."""
+
+    @staticmethod
+    def forward(ctx, x_proj, h0, w_hh, b_hh, mask, dtype):
+        T, B, H3 = x_proj.shape
+        H = H3 // 3
+        sd = _state_dtype(x_proj)
+        wc, bc = w_hh.to(dtype), b_hh.to(dtype)
+        xp = x_proj.to(sd)
+        hs = torch.empty(T + 1, B, H, dtype=sd, device=x_proj.device)             # h_0 .. h_T
+        gh = torch.empty(T, B, H3, dtype=dtype, device=x_proj.device)             # W_hh h + b_hh
+        rz = torch.empty(T, B, 2 * H, dtype=sd, device=x_proj.device)
+        n = torch.empty(T, B, H, dtype=sd, device=x_proj.device)
+        hs[0] = h0
+        for t in range(T):
+            h = hs[t]
+            torch.addmm(bc, h.to(dtype), wc.t(), out=gh[t])
+            torch.sigmoid(xp[t, :, : 2 * H] + gh[t, :, : 2 * H], out=rz[t])
+            torch.tanh(torch.addcmul(xp[t, :, 2 * H:], rz[t, :, :H], gh[t, :, 2 * H:]), out=n[t])
+            new = torch.addcmul(n[t], rz[t, :, H:], h - n[t])                      # (1 - z) n + z h
+            if mask is None:
+                hs[t + 1] = new
+            else:
+                torch.lerp(h, new, mask[t], out=hs[t + 1])
+        ctx.save_for_backward(hs, gh, rz, n, wc, mask)
+        ctx.dtypes = (x_proj.dtype, h0.dtype, w_hh.dtype, b_hh.dtype)
+        out = hs[1:]
+        return out.to(x_proj.dtype), hs[T].to(h0.dtype)
+
+    @staticmethod
+    def backward(ctx, d_out, d_last):
+        hs, gh, rz, n, wc, mask = ctx.saved_tensors
+        x_dtype, h_dtype, w_dtype, b_dtype = ctx.dtypes
+        T, B, H = n.shape
+        sd = hs.dtype
+        d_xp = torch.empty(T, B, 3 * H, dtype=sd, device=hs.device)
+        d_gh = torch.empty(T, B, 3 * H, dtype=wc.dtype, device=hs.device)
+        dh = torch.zeros(B, H, dtype=sd, device=hs.device) if d_last is None else d_last.to(sd)
+        for t in range(T - 1, -1, -1):
+            if d_out is not None:
+                dh = dh + d_out[t]
+            if mask is None:
+                d_new, carry = dh, None
+            else:
+                d_new = dh * mask[t]
+                carry = dh - d_new
+            r, z = rz[t, :, :H], rz[t, :, H:]
+            d_n = d_new - d_new * z                                                  # d_new (1 - z)
+            torch.mul(d_new, hs[t] - n[t], out=d_xp[t, :, H: 2 * H])                 # dz
+            d_npre = torch.mul(d_n, 1 - n[t] * n[t], out=d_xp[t, :, 2 * H:])        # through tanh
+            torch.mul(d_npre, gh[t, :, 2 * H:], out=d_xp[t, :, :H])                  # dr
+            d_xp[t, :, : 2 * H] *= rz[t] * (1 - rz[t])                               # through sigmoid
+            d_gh[t, :, : 2 * H] = d_xp[t, :, : 2 * H]
+            torch.mul(d_npre, r, out=d_gh[t, :, 2 * H:])
+            through_z = d_new * z if carry is None else torch.addcmul(carry, d_new, z)
+            dh = through_z.add_(d_gh[t] @ wc)
+        flat = d_gh.view(T * B, 3 * H)
+        d_w = (flat.t() @ hs[:T].reshape(T * B, H).to(wc.dtype)).to(w_dtype)
+        d_b = flat.sum(0, dtype=sd).to(b_dtype)
+        return d_xp.to(x_dtype), dh.to(h_dtype), d_w, d_b, None, None
+
+
+def gru_layer(x_proj: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
+              mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One GRU layer over a sequence, time-major: x_proj (T, B, 3H) holds x_t W_ih^T + b_ih for every
+    step, h0 (B, H). mask (T, B) of 0/1: where 0 the state holds still (right padding), so the last
+    state is each row's state after its last real step. Returns states (T, B, H) and last (B, H).
+
+    The hidden state and gates are float32; the per-step product runs in the autocast dtype."""
+    if mask is not None:
+        mask = mask.to(_state_dtype(x_proj))[..., None]
+    return _GRULayer.apply(x_proj, h0, w_hh, b_hh, mask, compute_dtype(x_proj))
+
+
+class GRU(nn.GRU):
+    """torch.nn.GRU with the same parameters and state dict, whose forward runs `gru_layer`.
+
+    Batch-first tensors only (a PackedSequence or batch_first=False goes to torch's own GRU). Extra
+    argument `lengths` (B,): right padding is masked, so h_n is each row's state after its last real
+    token, as with a packed sequence (the reverse direction reads each row backwards from its last
+    real token). Outputs at padded positions are not zeroed.
+    """
+
+    def forward(self, input, hx=None, lengths=None):
+        if isinstance(input, PackedSequence) or not self.batch_first:
+            return super().forward(input, hx)
+        B, T, _ = input.shape
+        D = 2 if self.bidirectional else 1
+        if hx is None:
+            hx = input.new_zeros(self.num_layers * D, B, self.hidden_size, dtype=_state_dtype(input))
+        x = input.transpose(0, 1)                                                  # (T, B, E)
+        steps = torch.arange(T, device=input.device)[:, None]                      # (T, 1)
+        mask = None if lengths is None else steps < lengths.to(input.device)[None, :]  # (T, B)
+        if D == 2:
+            if lengths is None:
+                order = (T - 1 - steps).expand(T, B)
+            else:  # each row read backwards from its last real token; padding stays in place
+                order = torch.where(mask, lengths.to(input.device)[None, :] - 1 - steps, steps)
+
+            def reverse(seq):
+                return seq.gather(0, order[..., None].expand_as(seq))
+        finals = []
+        for layer in range(self.num_layers):
+            outs = []
+            for direction in range(D):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                w_ih, w_hh = getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix)
+                b_ih = getattr(self, "bias_ih" + suffix) if self.bias else None
+                b_hh = getattr(self, "bias_hh" + suffix) if self.bias else w_hh.new_zeros(w_hh.shape[0])
+                x_proj = F.linear(x if direction == 0 else reverse(x), w_ih, b_ih)  # (T, B, 3H)
+                out, last = gru_layer(x_proj, hx[layer * D + direction], w_hh, b_hh, mask)
+                outs.append(out if direction == 0 else reverse(out))
+                finals.append(last)
+            x = outs[0] if D == 1 else torch.cat(outs, dim=-1)
+            if layer < self.num_layers - 1 and self.dropout and self.training:
+                x = F.dropout(x, self.dropout, training=True)
+        return x.transpose(0, 1), torch.stack(finals)
+
+
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Inverted dropout with the mask drawn by torch.rand: 3x faster on the CPU than F.dropout, whose
+    bernoulli_ costs 12 ns an element (2.9 vs 0.9 ms on a (32, 24, 300) batch of embeddings)."""
+    if not training or p == 0:
+        return x
+    keep = torch.rand(x.shape, device=x.device) >= p
+    return x * keep.to(x.dtype).mul_(1.0 / (1.0 - p))
+
+
+class Dropout(nn.Dropout):
+    """torch.nn.Dropout through `dropout` (same arguments, same results in distribution)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training)
