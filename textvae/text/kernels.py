@@ -39,38 +39,41 @@ def _state_dtype(t: torch.Tensor) -> torch.dtype:
 class _LinearLogProb(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, weight, bias, targets, dtype, block):
-        hc, wc, bc = h.to(dtype), weight.to(dtype), bias.to(dtype)
+        full = _state_dtype(h.new_empty(0, dtype=dtype))
+        # (H, V) contiguous: the product runs ~15% faster than against weight.t(); the bias is added in
+        # float32 by the same pass that casts the logits up (no extra pass over (N, V))
+        hc, wt, b = h.to(dtype), weight.to(dtype).t().contiguous(), bias.to(full)
         N, V = h.shape[0], weight.shape[0]
         keep = any(ctx.needs_input_grad[:3])
         logits = torch.empty(N if keep else min(N, block), V, dtype=dtype, device=h.device)
-        out = torch.empty(N, dtype=_state_dtype(logits), device=h.device)
+        out = torch.empty(N, dtype=full, device=h.device)
         for i in range(0, N, block):
             rows = slice(i, min(N, i + block))
             part = logits[rows] if keep else logits[: rows.stop - i]
-            torch.addmm(bc, hc[rows], wc.t(), out=part)                             # (b, V)
-            # cast first: log_softmax(dtype=float32) of bf16 input is 5x slower than the cast and a
-            # float32 log_softmax; logsumexp is slower still
-            out[rows] = torch.log_softmax(part.to(out.dtype), 1).gather(1, targets[rows, None])[:, 0]
+            torch.mm(hc[rows], wt, out=part)                                        # (b, V), no bias
+            # log_softmax of a float32 tensor is one fused pass; log_softmax(dtype=float32) of a bf16
+            # one is 5x slower, and logsumexp slower still
+            out[rows] = torch.log_softmax(torch.add(part, b), 1).gather(1, targets[rows, None])[:, 0]
         if keep:
-            ctx.save_for_backward(hc, wc, targets, logits)
-            ctx.dtypes, ctx.block = (h.dtype, weight.dtype, bias.dtype, out.dtype), block
+            ctx.save_for_backward(hc, wt, b, targets, logits)
+            ctx.dtypes, ctx.block = (h.dtype, weight.dtype, bias.dtype), block
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        hc, wc, targets, logits = ctx.saved_tensors
-        h_dtype, w_dtype, b_dtype, full = ctx.dtypes
-        grad = grad.to(full)
+        hc, wt, b, targets, logits = ctx.saved_tensors
+        h_dtype, w_dtype, b_dtype = ctx.dtypes
+        grad = grad.to(b.dtype)
         dlogits = torch.empty_like(logits)
         for i in range(0, logits.shape[0], ctx.block):
             rows = slice(i, min(logits.shape[0], i + ctx.block))
             # d(log softmax_t)/d logit_j = [j = t] - softmax_j, in float32 before the cast
-            p = torch.softmax(logits[rows].to(full), 1)
+            p = torch.softmax(torch.add(logits[rows], b), 1)
             p.mul_(-grad[rows, None]).scatter_add_(1, targets[rows, None], grad[rows, None])
             dlogits[rows] = p
         dh = dw = db = None
         if ctx.needs_input_grad[0]:
-            dh = (dlogits @ wc).to(h_dtype)
+            dh = (dlogits @ wt.t()).to(h_dtype)
         if ctx.needs_input_grad[1]:
             dw = (dlogits.t() @ hc).to(w_dtype)
         if ctx.needs_input_grad[2]:

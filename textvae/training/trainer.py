@@ -20,7 +20,7 @@ from ..core.elbo_module import ElboModule
 from ..core.schedules import kl_weight
 from ..errors import UserError
 from ..registry import task_class
-from ..runtime import keep_freed_memory
+from ..runtime import keep_freed_memory, seconds_since_start
 from .checkpoints import load_checkpoint, read_state, resolve_resume, save_checkpoint
 from .config import ExperimentConfig, config_to_dict
 
@@ -233,6 +233,10 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
                 state["step"] += 1
                 bar.update(1)
                 step = state["step"]
+                if step == 1 and resume_path is None:  # process start to the end of the first step
+                    startup = seconds_since_start()
+                    if startup is not None:
+                        accelerator.log({"train/seconds_to_first_step": startup}, step=step)
                 if step % tc.log_every == 0 or step == total_steps:
                     # Summed over processes: the logged losses are the global batch's, as with one process.
                     sums = accelerator.reduce(torch.tensor([float(window[k]) for k in ("units", "loss", "rec", "kl", "n")],
