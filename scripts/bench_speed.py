@@ -3,6 +3,7 @@ hand-written PyTorch loop and the machine's own matrix-product peak.
 
     python scripts/bench_speed.py [--ptb ../shared/data/ptb] [--out benchmarks] [--runs runs/bench-speed]
                                   [--steps 300] [--rounds 2] [--eval-sentences 400] [--models NAME ...]
+    python scripts/bench_speed.py --render [benchmarks]     # speed.md again from speed.json
 
 For each model (MODELS) and precision (fp32, bf16), `textvae train` runs exactly as a user runs it
 (a subprocess, the config file plus overrides), then a minimal hand-written loop (plain torch modules:
@@ -115,7 +116,13 @@ def textvae_train(key: str, precision: str, steps: int, folder: Path, data: dict
          f"train.mixed_precision={precision}", "train.progress_bar=false", "train.report_to=[jsonl]",
          "train.threads=2", *extra], stdout=subprocess.DEVNULL)
     speeds, startup = windows(folder / "logs" / "train.jsonl")
-    return {"windows": speeds, "seconds_to_first_step": startup}
+    return {"windows": speeds, "seconds_to_first_step": startup, "val_neg_elbo": final_val(folder)}
+
+
+def final_val(folder: Path) -> float | None:
+    """The validation -ELBO logged at the end of a run (to compare precisions after the same steps)."""
+    records = [json.loads(line) for line in (folder / "logs" / "train.jsonl").read_text().splitlines()]
+    return next((r["val/neg_elbo"] for r in reversed(records) if "val/neg_elbo" in r), None)
 
 
 def hand_train(key: str, precision: str, steps: int, folder: Path, data: dict) -> dict:
@@ -235,7 +242,8 @@ def train_rows(args, data: dict) -> list[dict]:
                          "hand_tokens_per_s": hand, "ratio": tv / hand if hand else None,
                          "textvae_windows": runs["textvae"], "hand_windows": runs["hand"],
                          "flops_per_token": fpt, "gflops": fpt * tv / 1e9, "padding_waste": waste,
-                         "seconds_to_first_step": startup, "model_folder": str(Path(args.runs) / f"{key}-{precision}-0")})
+                         "seconds_to_first_step": startup, "model_folder": str(Path(args.runs) / f"{key}-{precision}-0"),
+                         "val_neg_elbo": final_val(Path(args.runs) / f"{key}-{precision}-0")})
     return rows
 
 
@@ -320,15 +328,17 @@ def markdown(result: dict) -> str:
         "",
         "## Training (real tokens/s, median of windows)",
         "",
-        "| model | precision | textvae train | hand-written loop | ratio | GFLOP/s | share of peak | padding waste |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | precision | textvae train | hand-written loop | ratio | GFLOP/s | share of peak | padding waste "
+        f"| validation -ELBO after {result['steps']} steps |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["train"]:
         peak = m["peak_gflops"]["bfloat16" if r["precision"] == "bf16" else "float32"]
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
         waste = "-" if r["padding_waste"] is None else f"{100 * r['padding_waste']:.1f}%"
         lines.append(f"| {r['name']} | {'fp32' if r['precision'] == 'no' else 'bf16'} | {fmt(r['textvae_tokens_per_s'])} "
-                     f"| {fmt(r['hand_tokens_per_s'])} | {ratio} | {r['gflops']:.0f} | {100 * r['gflops'] / peak:.0f}% | {waste} |")
+                     f"| {fmt(r['hand_tokens_per_s'])} | {ratio} | {r['gflops']:.0f} | {100 * r['gflops'] / peak:.0f}% | {waste} "
+                     f"| {fmt(r.get('val_neg_elbo'), 2)} |")
     lines += ["", "The public Sentence-VAE reimplementation's published anchor on the issue's machine: 2,663 real "
               "tokens/s (fp32, batch 32); 4x that is 10,652.", ""]
     e = result.get("eval")
@@ -358,6 +368,16 @@ def markdown(result: dict) -> str:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--hand-loop":
         hand_loop(sys.argv[2], sys.argv[3], int(sys.argv[4]), *sys.argv[5:8])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--render":  # speed.md again from speed.json (and run folders)
+        out = Path(sys.argv[2] if len(sys.argv) > 2 else "benchmarks")
+        result = json.loads((out / "speed.json").read_text())
+        for r in result["train"]:
+            if r.get("val_neg_elbo") is None and Path(r["model_folder"]).is_dir():
+                r["val_neg_elbo"] = final_val(Path(r["model_folder"]))
+        (out / "speed.json").write_text(json.dumps(result, indent=2) + "\n")
+        (out / "speed.md").write_text(markdown(result))
+        print(markdown(result))
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ptb", default=str(ROOT.parent / "shared" / "data" / "ptb"))

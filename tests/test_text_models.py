@@ -306,6 +306,19 @@ def test_top_p_keeps_the_smallest_nucleus():
     assert kept.tolist() == [[True, True, True, False]]
 
 
+@pytest.mark.parametrize("scale", [0.1, 3.0, 10.0])
+def test_top_p_matches_the_full_sort_on_flat_and_peaked_rows(scale):
+    """The top-k search for the nucleus (k grows from 64) keeps what a sort of the whole vocabulary
+    keeps, whether the nucleus needs a few tokens or most of them (flat rows, k grows to V)."""
+    torch.manual_seed(0)
+    logits = torch.randn(8, 3000, dtype=torch.float64) * scale
+    order = logits.argsort(-1, descending=True)
+    probs = logits.gather(-1, order).softmax(-1)
+    drop_sorted = (probs.cumsum(-1) - probs) >= 0.9
+    expected = ~drop_sorted.scatter(-1, order, drop_sorted)
+    assert torch.equal(torch.isfinite(generation.filter_logits(logits, top_p=0.9)), expected)
+
+
 @pytest.mark.parametrize("bad", ["", "   ", "qwxz zzyzx"])
 def test_unusable_sentences_are_user_errors(tokenizer, bad):
     model = tiny_model(tokenizer)
