@@ -61,6 +61,17 @@ def test_gru_matches_torch_gru_on_padded_batches(bidirectional, layers):
     assert torch.allclose(grads(out_ours.sum(), [h0])[0], grads(out_theirs.sum(), [h0])[0], atol=1e-12)
 
 
+def test_gru_off_the_kernel_device_runs_torch_gru_with_packing():
+    """Off the CPU (cuDNN on a GPU) the module runs torch's GRU; the lengths still mask the padding."""
+    torch.manual_seed(0)
+    gru = GRU(6, 5, batch_first=True, bidirectional=True).double()
+    x, lengths = torch.randn(4, 7, 6, dtype=torch.float64), torch.tensor([7, 3, 5, 1])
+    _, kernel = gru(x, lengths=lengths)
+    gru.use_kernel = "none"  # no device has this type: the torch path, as on a GPU
+    out, fallback = gru(x, lengths=lengths)
+    assert out.shape == (4, 7, 10) and torch.allclose(kernel, fallback, atol=1e-12)
+
+
 def test_gru_under_bf16_autocast_stays_close_to_float32():
     torch.manual_seed(0)
     gru, x = GRU(8, 16, batch_first=True), torch.randn(3, 12, 8)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 
 def compute_dtype(t: torch.Tensor) -> torch.dtype:
@@ -182,7 +182,8 @@ def gru_layer(x_proj: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor, b_hh: 
 
 
 class GRU(nn.GRU):
-    """torch.nn.GRU with the same parameters and state dict, whose forward runs `gru_layer`.
+    """torch.nn.GRU with the same parameters and state dict, whose forward runs `gru_layer` on the CPU
+    (on other devices torch's own GRU, cuDNN on a GPU, is faster and runs instead).
 
     Batch-first tensors only (a PackedSequence or batch_first=False goes to torch's own GRU). Extra
     argument `lengths` (B,): right padding is masked, so h_n is each row's state after its last real
@@ -190,9 +191,17 @@ class GRU(nn.GRU):
     real token). Outputs at padded positions are not zeroed.
     """
 
+    use_kernel = "cpu"  # where gru_layer runs; elsewhere torch's GRU (cuDNN on a GPU) with packing
+
     def forward(self, input, hx=None, lengths=None):
         if isinstance(input, PackedSequence) or not self.batch_first:
             return super().forward(input, hx)
+        if input.device.type != self.use_kernel:
+            if lengths is None:
+                return super().forward(input, hx)
+            packed = pack_padded_sequence(input, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, h_n = super().forward(packed, hx)
+            return pad_packed_sequence(out, batch_first=True, total_length=input.shape[1])[0], h_n
         B, T, _ = input.shape
         D = 2 if self.bidirectional else 1
         if hx is None:
