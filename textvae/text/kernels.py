@@ -38,13 +38,12 @@ def _state_dtype(t: torch.Tensor) -> torch.dtype:
 
 class _LinearLogProb(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, weight, bias, targets, dtype, block):
+    def forward(ctx, h, weight, bias, targets, dtype, block, keep):
         full = _state_dtype(h.new_empty(0, dtype=dtype))
         # (H, V) contiguous: the product runs ~15% faster than against weight.t(); the bias is added in
         # float32 by the same pass that casts the logits up (no extra pass over (N, V))
         hc, wt, b = h.to(dtype), weight.to(dtype).t().contiguous(), bias.to(full)
         N, V = h.shape[0], weight.shape[0]
-        keep = any(ctx.needs_input_grad[:3])
         logits = torch.empty(N if keep else min(N, block), V, dtype=dtype, device=h.device)
         out = torch.empty(N, dtype=full, device=h.device)
         for i in range(0, N, block):
@@ -78,7 +77,7 @@ class _LinearLogProb(torch.autograd.Function):
             dw = (dlogits.t() @ hc).to(w_dtype)
         if ctx.needs_input_grad[2]:
             db = dlogits.sum(0).to(b_dtype)
-        return dh, dw, db, None, None, None
+        return dh, dw, db, None, None, None, None
 
 
 def linear_log_prob(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor,
@@ -90,7 +89,10 @@ def linear_log_prob(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, t
     gradient's softmax in float32. Memory: the (N, V) logits in the product dtype, kept for backward
     only when a gradient is needed (else one block of rows at a time).
     """
-    return _LinearLogProb.apply(h, weight, bias, targets, compute_dtype(h), block)
+    # needs_input_grad is true under no_grad too (parameters require grad): decide here whether
+    # backward can happen, else evaluation would keep (N, V) logits for nothing
+    keep = torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad or bias.requires_grad)
+    return _LinearLogProb.apply(h, weight, bias, targets, compute_dtype(h), block, keep)
 
 
 # -- the GRU --------------------------------------------------------------------------------------------
