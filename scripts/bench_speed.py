@@ -389,6 +389,8 @@ def main() -> None:
     p.add_argument("--eval-sentences", type=int, default=400, help="0: the whole test split")
     p.add_argument("--precision-sentences", type=int, default=100)
     p.add_argument("--skip-eval", action="store_true")
+    p.add_argument("--eval-only", action="store_true",
+                   help="keep the training rows of --out/speed.json; measure evaluation and generation again")
     args = p.parse_args()
 
     import torch
@@ -404,16 +406,19 @@ def main() -> None:
     Path(args.runs).mkdir(parents=True, exist_ok=True)
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    result = {"machine": {"cpu": f"{platform.machine()} {cpu}", "threads": torch.get_num_threads(),
-                          "torch": torch.__version__, "python": platform.python_version(),
-                          "peak_gflops": {d: matmul_peak(d) for d in ("float32", "bfloat16")}},
-              "steps": args.steps, "rounds": args.rounds, "startup": {"help_seconds": help_seconds()}}
-    result["train"] = train_rows(args, data)
+    out = Path(args.out)
+    if args.eval_only:
+        result = json.loads((out / "speed.json").read_text())
+    else:
+        result = {"machine": {"cpu": f"{platform.machine()} {cpu}", "threads": torch.get_num_threads(),
+                              "torch": torch.__version__, "python": platform.python_version(),
+                              "peak_gflops": {d: matmul_peak(d) for d in ("float32", "bfloat16")}},
+                  "steps": args.steps, "rounds": args.rounds, "startup": {"help_seconds": help_seconds()}}
+        result["train"] = train_rows(args, data)
     lstm = next((r for r in result["train"] if r["model"] == "lstm"), result["train"][0])
     if not args.skip_eval:
         result["eval"] = eval_rows(args, data, Path(lstm["model_folder"]))
     result["generation"] = generation_rows(Path(lstm["model_folder"]), data)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "speed.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "speed.md").write_text(markdown(result))
