@@ -47,6 +47,18 @@ PUBLISHED = [  # (model, PPL, NLL, MI, active units); the rows of issue 4, from 
 ]
 
 
+def ptb_files(ptb: Path) -> dict[str, str]:
+    """{train, valid, test} -> the path of ptb.<split>.txt (or .txt.gz) in folder `ptb`; exits with a
+    one-line error when one is missing."""
+    data = {}
+    for split in ("train", "valid", "test"):
+        found = [f for f in (ptb / f"ptb.{split}.txt", ptb / f"ptb.{split}.txt.gz") if f.is_file()]
+        if not found:
+            sys.exit(f"error: no ptb.{split}.txt(.gz) in {ptb}; give the folder with --ptb")
+        data[split] = str(found[0].resolve())
+    return data
+
+
 def run(cmd: list[str]) -> float:
     """Run a command from the project root; its wall time in seconds."""
     print("$ " + shlex.join(cmd), flush=True)
@@ -123,12 +135,7 @@ def main() -> None:
     args = p.parse_args()
 
     ptb = Path(args.ptb)
-    data = {}
-    for split in ("train", "valid", "test"):
-        found = [f for f in (ptb / f"ptb.{split}.txt", ptb / f"ptb.{split}.txt.gz") if f.is_file()]
-        if not found:
-            sys.exit(f"error: no ptb.{split}.txt(.gz) in {ptb}; give the folder with --ptb")
-        data[split] = str(found[0].resolve())
+    data = ptb_files(ptb)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     previous = {}

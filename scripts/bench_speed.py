@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench_ptb import ptb_files  # scripts/ is on sys.path when a script here runs
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = [sys.executable, "-m", "textvae"]
 MODELS = {
@@ -396,13 +398,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(2)
-    ptb = Path(args.ptb)
-    data = {}
-    for split in ("train", "valid", "test"):
-        found = [f for f in (ptb / f"ptb.{split}.txt", ptb / f"ptb.{split}.txt.gz") if f.is_file()]
-        if not found:
-            sys.exit(f"error: no ptb.{split}.txt(.gz) in {ptb}; give the folder with --ptb")
-        data[split] = str(found[0].resolve())
+    data = ptb_files(Path(args.ptb))
     Path(args.runs).mkdir(parents=True, exist_ok=True)
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
