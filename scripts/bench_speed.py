@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
 from bench_ptb import ptb_files  # scripts/ is on sys.path when a script here runs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,14 +212,7 @@ def hand_loop(key: str, precision: str, steps: int, out: str, train_file: str, v
         if step % LOG_EVERY == 0:
             speeds.append(tokens / (time.perf_counter() - t0))
             t0, tokens = time.perf_counter(), 0
-    Path(out).write_text(json.dumps({"windows": speeds[1:], "padding_waste": padded / real - 1,
-                                     "config": config_dict(cfg)}) + "\n")
-
-
-def config_dict(cfg) -> dict:
-    from textvae.training.config import config_to_dict
-
-    return config_to_dict(cfg)
+    Path(out).write_text(json.dumps({"windows": speeds[1:], "padding_waste": padded / real - 1}) + "\n")
 
 
 def train_rows(args, data: dict) -> list[dict]:
@@ -236,7 +230,7 @@ def train_rows(args, data: dict) -> list[dict]:
                     hand = hand_train(key, precision, args.steps, folder, data)
                     runs["hand"] += hand["windows"]
                     waste = hand["padding_waste"]
-                cfg = json.loads(json.dumps(__import__("yaml").safe_load((folder / "train_config.yaml").read_text())))
+                cfg = yaml.safe_load((folder / "train_config.yaml").read_text())
             tv = statistics.median(runs["textvae"])
             hand = statistics.median(runs["hand"]) if runs["hand"] else None
             fpt = flops_per_token(cfg)
@@ -249,12 +243,14 @@ def train_rows(args, data: dict) -> list[dict]:
     return rows
 
 
-def eval_rows(args, data: dict, model_dir: Path) -> dict:
-    import gzip
+def test_sentences(data: dict) -> list[str]:
+    from textvae.text.data import read_sentences
 
-    opener = gzip.open if data["test"].endswith(".gz") else open
-    with opener(data["test"], "rt", encoding="utf-8") as f:
-        test = [line.strip() for line in f if line.strip()]
+    return read_sentences(data["test"], "text", what="--ptb")[0]
+
+
+def eval_rows(args, data: dict, model_dir: Path) -> dict:
+    test = test_sentences(data)
     total_tokens = sum(len(s.split()) + 1 for s in test)
     runs = Path(args.runs)
     res = {"test_sentences": len(test), "test_tokens": total_tokens}
@@ -286,10 +282,7 @@ def generation_rows(model_dir: Path, data: dict, n: int = 512) -> dict:
 
     torch.set_num_threads(2)
     model = load_model(model_dir)
-    import gzip
-
-    with gzip.open(data["test"], "rt") if data["test"].endswith(".gz") else open(data["test"]) as f:
-        sentences = [line.strip() for line in f if line.strip()][: 2 * n]
+    sentences = test_sentences(data)[: 2 * n]
     res = {}
     t0 = time.perf_counter()
     model.encode(sentences, batch_size=64)

@@ -6,9 +6,9 @@
 Why by hand (profiled on PTB shapes, 2 CPU threads, bf16 autocast; see benchmarks/speed.md):
 - `F.cross_entropy(F.linear(h, W, b))` writes a float32 (N, V) log-softmax, a float32 (N, V) gradient
   and a zero-filled one-hot, and casts W every call: 30% of a training step. `linear_log_prob` keeps
-  the logits in the autocast dtype, takes logsumexp and the target's logit in float32 row block by
-  row block, and in backward turns the stored logits into the gradient in place of a new tensor; the
-  three matrix products stay in the autocast dtype.
+  the logits in the autocast dtype, takes the log-softmax at the targets in float32 row block by row
+  block, and in backward writes the gradient (softmax minus one-hot, from float32 blocks) in the
+  autocast dtype; the three matrix products stay in the autocast dtype.
 - torch's CPU GRU records every gate operation of every time step for autograd and casts its weights
   at every step under autocast: 40% of a step. `gru_layer` takes the input projections of all steps as
   one product (done by the caller), runs the recurrence without autograd, and computes the weight
@@ -39,7 +39,7 @@ def _state_dtype(t: torch.Tensor) -> torch.dtype:
 class _LinearLogProb(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, weight, bias, targets, dtype, block, keep):
-        full = _state_dtype(h.new_empty(0, dtype=dtype))
+        full = torch.promote_types(dtype, torch.float32)
         # (H, V) contiguous: the product runs ~15% faster than against weight.t(); the bias is added in
         # float32 by the same pass that casts the logits up (no extra pass over (N, V))
         hc, wt, b = h.to(dtype), weight.to(dtype).t().contiguous(), bias.to(full)
@@ -85,8 +85,8 @@ def linear_log_prob(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, t
     """log softmax(h W^T + b)[target] for each row: h (N, H), weight (V, H), bias (V,), targets (N,)
     -> (N,) float32 (float64 for float64 inputs), differentiable in h, weight and bias.
 
-    Products run in the autocast dtype if autocast is on; logsumexp, the picked logits and the
-    gradient's softmax in float32. Memory: the (N, V) logits in the product dtype, kept for backward
+    Products run in the autocast dtype if autocast is on; the log-softmax and the gradient's softmax
+    in float32. Memory: the (N, V) logits in the product dtype, kept for backward
     only when a gradient is needed (else one block of rows at a time).
     """
     # needs_input_grad is true under no_grad too (parameters require grad): decide here whether
