@@ -65,7 +65,7 @@ class VAE(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"model_type": self.model_type, "config": to_dict(self.config)}
         tmp_config, tmp_weights = directory / (CONFIG_NAME + ".tmp"), directory / (WEIGHTS_NAME + ".tmp")
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        state = {k: v.detach().contiguous().cpu() for k, v in unique_state(self).items()}
         try:  # both written in full before either replaces the old files
             tmp_config.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             save_file(state, str(tmp_weights), metadata={"format": "pt"})
@@ -109,6 +109,19 @@ def read_model_config(directory: Path) -> dict:
     return meta
 
 
+def unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict without aliases: a tensor shared under several names (tied embeddings of a
+    pretrained language model) is kept under the first (safetensors refuses shared tensors)."""
+    seen, out = set(), {}
+    for name, tensor in model.state_dict().items():
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+        if tensor.numel() and key in seen:
+            continue
+        seen.add(key)
+        out[name] = tensor
+    return out
+
+
 def load_weights(model: nn.Module, path: Path, map_location: str = "cpu") -> None:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -119,12 +132,12 @@ def load_weights(model: nn.Module, path: Path, map_location: str = "cpu") -> Non
         state = load_file(str(path), device=map_location)
     except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"model weights {path} are corrupt: {e}") from None
-    own = model.state_dict()
+    own = unique_state(model)  # a tied tensor is saved once, under its first name
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     mismatched = [k for k, v in own.items() if k in state and state[k].shape != v.shape]
     if not (missing or unexpected or mismatched):
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=False)  # the names left out are aliases of loaded tensors
     else:
         detail = "; ".join(s for s in (
             f"missing {', '.join(missing[:3])}" if missing else "",

@@ -15,7 +15,7 @@ import torch
 
 from ..commands import output_path, recorded_data_config
 from ..errors import UserError
-from .data import collate_ids, read_lines, read_sentences, tokenize_sentences
+from .data import read_lines, read_sentences, tokenize_sentences
 
 DEFAULT_MAX_LENGTH = 64
 
@@ -124,12 +124,12 @@ def evaluate(args: argparse.Namespace) -> None:
     sentences, report = read_sentences(data, "auto", recorded.get("text_column", "text"), "--data")
     _log(report.describe("evaluation data"))
     # No length limit: every sentence is scored whole.
-    dataset, _ = tokenize_sentences(sentences, tok)
+    dataset, _ = tokenize_sentences(sentences, tok, encoder_tokenizer=model.encoder_tokenizer)
     iw = args.iw_samples
     batch_size = args.batch_size or (16 if iw else 128)  # k samples of a batch are decoded at once
     accelerator = Accelerator(mixed_precision=getattr(args, "mixed_precision", "no") or "no")
     sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=False, lengths=dataset.lengths)
-    res = evaluate_vae(model, dataset, lambda ex: collate_ids(ex, tok.pad_id, tok.bos_id, tok.eos_id), accelerator,
+    res = evaluate_vae(model, dataset, model.collate, accelerator,
                        iw_samples=iw, batch_size=batch_size, seed=args.seed, batch_sampler=sampler)
     if not accelerator.is_main_process:
         return

@@ -291,17 +291,19 @@ def split_heldout(sentences: list[str], fraction: float, seed: int) -> tuple[lis
 
 # -- tokenizing ------------------------------------------------------------------------------------
 class TokenizedText(Dataset):
-    """Token ids (no bos/eos) per sentence, with the sentence text. Items are lists of ids."""
+    """Token ids (no bos/eos) per sentence, with the sentence text. Items are lists of ids, or with
+    `encoder_ids` (a pretrained encoder's own tokenization, specials included) pairs (ids, encoder ids)."""
 
-    def __init__(self, ids: list[list[int]], texts: list[str]):
+    def __init__(self, ids: list[list[int]], texts: list[str], encoder_ids: list[list[int]] | None = None):
         self.ids = ids
         self.texts = texts
+        self.encoder_ids = encoder_ids
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, i: int) -> list[int]:
-        return self.ids[i]
+    def __getitem__(self, i: int):
+        return self.ids[i] if self.encoder_ids is None else (self.ids[i], self.encoder_ids[i])
 
     @property
     def lengths(self) -> list[int]:
@@ -327,22 +329,28 @@ class TokenizeReport:
         return text
 
 
-def tokenize_sentences(sentences: list[str], tokenizer, max_length: int = 0,
-                       long_policy: str = "truncate") -> tuple[TokenizedText, TokenizeReport]:
+def tokenize_sentences(sentences: list[str], tokenizer, max_length: int = 0, long_policy: str = "truncate",
+                       encoder_tokenizer=None) -> tuple[TokenizedText, TokenizeReport]:
     """Tokenize with `datasets.Dataset.map(batched=True)` and apply the length policy.
 
     Args:
         max_length: most tokens per sentence (0: no limit).
         long_policy: truncate | drop sentences over max_length.
+        encoder_tokenizer: a pretrained encoder's tokenizer (textvae.text.pretrained.HFTokenizer): its
+            ids are kept beside (the length policy counts the decoder's tokens).
     """
     import datasets
 
     def encode(batch):
-        return {"input_ids": tokenizer.encode_batch(batch["text"])}
+        out = {"input_ids": tokenizer.encode_batch(batch["text"])}
+        if encoder_tokenizer is not None:
+            out["encoder_ids"] = encoder_tokenizer.model_inputs(batch["text"])
+        return out
 
     ds = datasets.Dataset.from_dict({"text": sentences})
     # An explicit fingerprint: the tokenizer need not be hashable, and nothing is cached to disk.
-    key = hashlib.sha256(f"{ds._fingerprint}-{tokenizer!r}-{id(tokenizer)}".encode()).hexdigest()[:16]
+    tag = f"{ds._fingerprint}-{tokenizer!r}-{id(tokenizer)}-{id(encoder_tokenizer)}"
+    key = hashlib.sha256(tag.encode()).hexdigest()[:16]
     were_disabled = datasets.utils.are_progress_bars_disabled()
     datasets.utils.disable_progress_bars()  # a fraction of a second per 10k sentences
     try:
@@ -352,17 +360,23 @@ def tokenize_sentences(sentences: list[str], tokenizer, max_length: int = 0,
         if not were_disabled:
             datasets.utils.enable_progress_bars()
     report = TokenizeReport(max_length=max_length)
-    ids, texts = apply_length_policy(list(ds["input_ids"]), sentences, max_length, long_policy, report)
+    # The policy keeps or drops sentence indices; texts and encoder ids follow them.
+    ids, kept = apply_length_policy(list(ds["input_ids"]), list(range(len(sentences))), max_length, long_policy,
+                                    report)
     if not ids:
         raise UserError(f"every sentence is longer than data.max_length={max_length} tokens and "
                         f"long_policy is drop; raise data.max_length or use long_policy: truncate")
-    return TokenizedText(ids, texts), report
+    encoder_ids = None
+    if encoder_tokenizer is not None:
+        column = ds["encoder_ids"]
+        encoder_ids = [list(column[i]) for i in kept]
+    return TokenizedText(ids, [sentences[i] for i in kept], encoder_ids), report
 
 
-def apply_length_policy(rows: list[list[int]], texts: list[str], max_length: int, long_policy: str,
-                        report: TokenizeReport) -> tuple[list[list[int]], list[str]]:
-    """The rows (and their texts) with those over max_length truncated or dropped; counts added to
-    `report`."""
+def apply_length_policy(rows: list[list[int]], texts: list, max_length: int, long_policy: str,
+                        report: TokenizeReport) -> tuple[list[list[int]], list]:
+    """The rows (and their texts, or any tag per row) with those over max_length truncated or dropped;
+    counts added to `report`."""
     ids, kept = [], []
     for text, row in zip(texts, rows):
         if max_length and len(row) > max_length:
@@ -378,9 +392,19 @@ def apply_length_policy(rows: list[list[int]], texts: list[str], max_length: int
     return ids, kept
 
 
-def collate_ids(examples: list[list[int]], pad_id: int, bos_id: int, eos_id: int) -> dict[str, torch.Tensor]:
+def collate_ids(examples: list, pad_id: int, bos_id: int, eos_id: int, encoder_pad_id: int = 0) -> dict[str, torch.Tensor]:
     """Lists of ids -> {"input_ids": (B, T) bos + ids + eos right-padded with pad_id to the batch's
-    longest, "lengths": (B,) counting bos and eos}."""
+    longest, "lengths": (B,) counting bos and eos}. Pairs (ids, encoder ids) add "encoder_input_ids"
+    (B, T') right-padded with encoder_pad_id and "encoder_lengths" (B,)."""
+    if examples and isinstance(examples[0], tuple):
+        batch = collate_ids([ids for ids, _ in examples], pad_id, bos_id, eos_id)
+        enc = [e for _, e in examples]
+        batch["encoder_lengths"] = torch.tensor([len(e) for e in enc], dtype=torch.long)
+        batch["encoder_input_ids"] = torch.full((len(enc), int(batch["encoder_lengths"].max())), encoder_pad_id,
+                                                dtype=torch.long)
+        for i, e in enumerate(enc):
+            batch["encoder_input_ids"][i, : len(e)] = torch.tensor(e, dtype=torch.long)
+        return batch
     lengths = torch.tensor([len(x) + 2 for x in examples], dtype=torch.long)         # (B,)
     input_ids = torch.full((len(examples), int(lengths.max())), pad_id, dtype=torch.long)  # (B, T)
     for i, x in enumerate(examples):

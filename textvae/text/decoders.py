@@ -21,25 +21,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .encoders import sinusoidal_positions, transformer_stack
+from .encoders import check_pretrained_fields, sinusoidal_positions, transformer_stack
 from .kernels import GRU, Dropout, linear_log_prob
 
-DECODER_KINDS = ("lstm", "gru", "transformer")
+DECODER_KINDS = ("lstm", "gru", "transformer", "pretrained")
 
 
 @dataclass
 class DecoderConfig:
     """The sentence decoder.
 
-    kind: lstm | gru | transformer.
+    kind: lstm | gru | transformer | pretrained (a local transformers causal language model with its own
+        tokenizer and output layer: textvae.text.pretrained).
     hidden_size: RNN state size, or the Transformer's model width; the output projection reads it.
     num_layers: stacked RNN layers or Transformer blocks.
     dropout: between RNN layers, or inside the Transformer blocks.
     z_to_initial_state: RNNs: the initial hidden (and cell) state is a linear map of z (else zeros).
     z_to_every_input: RNNs: z is concatenated to the embedding of every input token.
     num_heads, ff_size: Transformer only (hidden_size must be divisible by num_heads).
-    z_as_memory: Transformer: z, mapped to the model width, is a prefix every position attends to.
-    z_added_to_inputs: Transformer: z, mapped to the model width, is added to every input embedding.
+    z_as_memory: Transformer: z, mapped to the model width, is a prefix every position attends to;
+        pretrained: z is mapped to one key/value position in every attention layer (Optimus).
+    z_added_to_inputs: Transformer and pretrained: z, mapped to the model width, is added to every
+        input embedding.
+    path, gguf_file: pretrained: the model folder (or `package:NAME/sub`), and optionally a GGUF file in
+        it (read through the gguf package, dequantized to float32).
+    freeze, lr, gradient_checkpointing: pretrained: as in EncoderConfig. Checkpointing drops
+        transformers' key/value cache, so it needs z_as_memory false.
     """
 
     kind: str = "lstm"
@@ -52,6 +59,11 @@ class DecoderConfig:
     ff_size: int = 1024
     z_as_memory: bool = True
     z_added_to_inputs: bool = False
+    path: str = ""
+    gguf_file: str = ""
+    freeze: bool = False
+    lr: float = 0.0
+    gradient_checkpointing: bool = False
 
     def __post_init__(self):
         if self.kind not in DECODER_KINDS:
@@ -63,11 +75,15 @@ class DecoderConfig:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
         if self.kind == "transformer" and self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
+        check_pretrained_fields(self)
+        if self.gradient_checkpointing and self.z_as_memory:
+            raise ValueError("gradient_checkpointing drops the key/value memory that z_as_memory writes; "
+                             "set one of them to false")
 
     @property
     def z_options(self) -> tuple[str, ...]:
         """The switches that feed z to this kind of decoder."""
-        return ("z_as_memory", "z_added_to_inputs") if self.kind == "transformer" else \
+        return ("z_as_memory", "z_added_to_inputs") if self.kind in ("transformer", "pretrained") else \
             ("z_to_initial_state", "z_to_every_input")
 
     @property
@@ -231,8 +247,15 @@ class TransformerDecoder(Decoder):
 DECODERS = {"lstm": RNNDecoder, "gru": RNNDecoder, "transformer": TransformerDecoder}
 
 
-def build_decoder(embedding: nn.Embedding, latent_size: int, config: DecoderConfig, embed_dropout: float = 0.0,
-                  output_dropout: float = 0.0, tie_embeddings: bool = False) -> Decoder:
-    """The decoder for `config.kind`, reading `embedding` and writing logits over its vocabulary."""
+def build_decoder(embedding: nn.Embedding | None, latent_size: int, config: DecoderConfig, embed_dropout: float = 0.0,
+                  output_dropout: float = 0.0, tie_embeddings: bool = False, folder=None) -> Decoder:
+    """The decoder for `config.kind`, reading `embedding` and writing logits over its vocabulary. A
+    pretrained decoder brings its own embedding and output layer (from config.path, or the architecture
+    in a saved VAE's `folder`)."""
+    if config.kind == "pretrained":
+        from .pretrained import PretrainedDecoder
+
+        return PretrainedDecoder(latent_size, config, embed_dropout=embed_dropout, output_dropout=output_dropout,
+                                 folder=folder)
     return DECODERS[config.kind](embedding, latent_size, config, embed_dropout=embed_dropout,
                                  output_dropout=output_dropout, tie_embeddings=tie_embeddings)

@@ -14,7 +14,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from .kernels import GRU
 
-ENCODER_KINDS = ("lstm", "gru", "transformer", "none")
+ENCODER_KINDS = ("lstm", "gru", "transformer", "pretrained", "none")
 POOLINGS = ("mean", "first", "max")
 
 
@@ -22,7 +22,8 @@ POOLINGS = ("mean", "first", "max")
 class EncoderConfig:
     """The sentence encoder.
 
-    kind: lstm | gru | transformer | none. none makes the model a language model: q(z|x) is the prior
+    kind: lstm | gru | transformer | pretrained | none. pretrained: a local transformers encoder
+        (textvae.text.pretrained) reading its own tokenizer's ids. none makes the model a language model: q(z|x) is the prior
         N(0, I) for every sentence and the decoder must not read z (so the importance-weighted bound
         is log p(x) exactly, with any number of samples), a baseline trained by the same code.
     hidden_size: RNN state size per direction, or the Transformer's model width.
@@ -30,7 +31,12 @@ class EncoderConfig:
     bidirectional: RNNs only; the summary concatenates the final states of both directions.
     dropout: between RNN layers, or inside the Transformer blocks.
     num_heads, ff_size: Transformer only (hidden_size must be divisible by num_heads).
-    pooling: Transformer only: mean over real tokens | first (the bos position) | max over real tokens.
+    pooling: Transformer and pretrained: mean over real tokens | first (the bos or [CLS] position) | max
+        over real tokens.
+    path: pretrained: the model folder, or `package:NAME/sub` inside an installed Python package.
+    freeze: pretrained: the backbone's weights are not trained (and it runs without dropout).
+    lr: pretrained: the backbone's learning rate (0: train.lr), following train.lr's schedule.
+    gradient_checkpointing: pretrained: recompute activations in backward to save memory.
     """
 
     kind: str = "lstm"
@@ -41,6 +47,10 @@ class EncoderConfig:
     num_heads: int = 4
     ff_size: int = 1024
     pooling: str = "mean"
+    path: str = ""
+    freeze: bool = False
+    lr: float = 0.0
+    gradient_checkpointing: bool = False
 
     def __post_init__(self):
         if self.kind not in ENCODER_KINDS:
@@ -54,6 +64,29 @@ class EncoderConfig:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
         if self.kind == "transformer" and self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
+        check_pretrained_fields(self)
+
+
+def check_pretrained_fields(config) -> None:
+    """Encoder and decoder configs: path, lr and the like belong to kind pretrained."""
+    if config.kind == "pretrained" and not config.path:
+        raise ValueError("kind pretrained needs path: a local transformers model folder (or package:NAME/sub)")
+    if config.lr < 0:
+        raise ValueError(f"lr must be >= 0, not {config.lr}")
+    if config.kind != "pretrained":
+        for name in ("path", "freeze", "lr", "gradient_checkpointing", "gguf_file"):
+            if getattr(config, name, None):
+                raise ValueError(f"{name} applies to kind pretrained only, not {config.kind}")
+
+
+def pool(h: torch.Tensor, pad: torch.Tensor, how: str) -> torch.Tensor:
+    """h (B, T, H) with pad (B, T) True at padding -> (B, H): mean or max over real positions, or first."""
+    if how == "first":
+        return h[:, 0]
+    if how == "max":
+        return h.masked_fill(pad[..., None], float("-inf")).amax(1)
+    real = (~pad).to(h.dtype)[..., None]                                            # (B, T, 1)
+    return (h * real).sum(1) / real.sum(1)
 
 
 def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:
@@ -122,18 +155,18 @@ class TransformerEncoder(nn.Module):
         x = x + sinusoidal_positions(T, x.shape[-1], x.device).to(x.dtype)
         pad = torch.arange(T, device=x.device)[None, :] >= lengths[:, None]         # (B, T) True at padding
         h = self.blocks(x, src_key_padding_mask=pad)                                # (B, T, H)
-        if self.pooling == "first":
-            return h[:, 0]
-        if self.pooling == "max":
-            return h.masked_fill(pad[..., None], float("-inf")).amax(1)
-        real = (~pad).to(h.dtype)[..., None]                                        # (B, T, 1)
-        return (h * real).sum(1) / real.sum(1)
+        return pool(h, pad, self.pooling)
 
 
 ENCODERS = {"lstm": RNNEncoder, "gru": RNNEncoder, "transformer": TransformerEncoder}
 
 
-def build_encoder(input_size: int, config: EncoderConfig) -> nn.Module | None:
+def build_encoder(input_size: int, config: EncoderConfig, folder=None) -> nn.Module | None:
     """The encoder module for `config.kind` (None for kind none); it exposes `output_size`, the
-    summary's width."""
+    summary's width. A pretrained encoder is read from config.path, or, given the `folder` of a saved
+    VAE's encoder, built from its architecture (weights loaded afterwards)."""
+    if config.kind == "pretrained":
+        from .pretrained import PretrainedEncoder
+
+        return PretrainedEncoder(config, folder)
     return None if config.kind == "none" else ENCODERS[config.kind](input_size, config)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Iterator
@@ -24,6 +25,7 @@ from ..core.interpolation import interpolate as interpolate_codes
 from ..core.model import VAE
 from ..errors import UserError
 from .decoders import DecoderConfig, build_decoder
+from .data import collate_ids
 from .encoders import EncoderConfig, build_encoder
 from .generation import check_generation_args, generate
 from .kernels import Dropout
@@ -42,8 +44,12 @@ class TextModelConfig:
     embed_dropout: dropout on token embeddings (encoder and decoder).
     output_dropout: dropout on the decoder's features before the output projection.
     tie_embeddings: the output projection reuses the decoder's embedding matrix (Press & Wolf 2017);
-        needs decoder.hidden_size == embed_size.
-    share_embeddings: encoder and decoder read one embedding matrix.
+        needs decoder.hidden_size == embed_size. (A pretrained decoder keeps its own choice.)
+    share_embeddings: encoder and decoder read one embedding matrix (a pretrained decoder's, if it
+        is one; else the encoder has its own, embed_size wide, over the decoder's vocabulary).
+
+    With a pretrained decoder the vocabulary and special ids are its tokenizer's; with a pretrained
+    encoder, the encoder reads its own tokenizer's ids (textvae.text.pretrained).
     """
 
     vocab_size: int = 0
@@ -77,6 +83,9 @@ class TextModelConfig:
                              f"(or encoder.kind: none for a language model)")
         if self.vocab_size < 0:
             raise ValueError(f"vocab_size must be >= 0, not {self.vocab_size}")
+        if self.tie_embeddings and self.decoder.kind == "pretrained":
+            raise ValueError("tie_embeddings does not apply to a pretrained decoder (it keeps its own output "
+                             "layer); set tie_embeddings: false")
         if self.tie_embeddings and self.decoder.hidden_size != self.embed_size:
             raise ValueError(f"tie_embeddings needs decoder.hidden_size ({self.decoder.hidden_size}) == "
                              f"embed_size ({self.embed_size}); make them equal or set tie_embeddings: false")
@@ -85,8 +94,9 @@ class TextModelConfig:
             for name, value in ids.items():
                 if not 0 <= value < self.vocab_size:
                     raise ValueError(f"{name} {value} is outside the vocabulary of {self.vocab_size}")
-            if len(set(ids.values())) < 4:
-                raise ValueError(f"pad, bos, eos and unk need distinct ids, not {ids}")
+            # pad may be unk (a pretrained tokenizer may have no pad token): padding is masked anyway
+            if len({self.bos_id, self.eos_id, self.pad_id}) < 3 or len({self.bos_id, self.eos_id, self.unk_id}) < 3:
+                raise ValueError(f"bos and eos need ids distinct from each other and from pad and unk, not {ids}")
 
     def for_tokenizer(self, tokenizer) -> "TextModelConfig":
         """A copy with the vocabulary size and special ids of `tokenizer`."""
@@ -102,30 +112,50 @@ class TextVAE(VAE):
         tokenizer: turns strings into ids and back (textvae.text.tokenizers); needed by the string API
             and saved beside the weights. The contract methods work on batches without it.
 
+        encoder_tokenizer: a pretrained encoder's tokenizer (loaded from its config when not given).
+        folder: a saved model folder: pretrained parts are built from its `encoder/` and `decoder/`
+            (architecture and tokenizer; weights come from model.safetensors) instead of their paths.
+
     Batches are dicts with `input_ids` (B, T) = bos + tokens + eos, right-padded with pad_id, and
-    `lengths` (B,) counting bos and eos.
+    `lengths` (B,) counting bos and eos; with a pretrained encoder also `encoder_input_ids` and
+    `encoder_lengths`, the same sentences in the encoder's tokenization.
     """
 
     model_type: ClassVar[str] = "text_vae"
     config_class: ClassVar[type] = TextModelConfig
     task_name: ClassVar[str] = "text"
 
-    def __init__(self, config: TextModelConfig, tokenizer=None):
+    def __init__(self, config: TextModelConfig, tokenizer=None, encoder_tokenizer=None, folder: Path | None = None):
+        from .pretrained import HFTokenizer
+
+        parts = {name: None if folder is None else Path(folder) / name for name in ("encoder", "decoder")}
+        if tokenizer is None and config.decoder.kind == "pretrained":
+            tokenizer = HFTokenizer.load(config.decoder, parts["decoder"])
+        if encoder_tokenizer is None and config.encoder.kind == "pretrained":
+            encoder_tokenizer = HFTokenizer.load(config.encoder, parts["encoder"])
         if tokenizer is not None:
             config = _check_tokenizer(config, tokenizer)
         if config.vocab_size == 0:
             raise UserError("the model's vocab_size is 0: give a tokenizer or set model.vocab_size")
         super().__init__(config)
-        self.tokenizer = tokenizer
+        self.tokenizer, self.encoder_tokenizer = tokenizer, encoder_tokenizer
         c = config
-        dec_embedding = _embedding(c.vocab_size, c.embed_size, c.pad_id)
+        decoder = functools.partial(build_decoder, latent_size=c.latent_size, config=c.decoder,
+                                    embed_dropout=c.embed_dropout, output_dropout=c.output_dropout,
+                                    tie_embeddings=c.tie_embeddings, folder=parts["decoder"])
+        if c.decoder.kind == "pretrained":  # built first: its embedding is the one an encoder may share
+            self.decoder = decoder(None)
+            dec_embedding = self.decoder.embedding
+        else:  # (the order of random initialisation of earlier versions)
+            dec_embedding = _embedding(c.vocab_size, c.embed_size, c.pad_id)
         # Shared: the encoder reads the decoder's module (one tensor in the state dict).
         self.enc_embedding = None if c.share_embeddings else _embedding(c.vocab_size, c.embed_size, c.pad_id)
         self.embed_dropout = Dropout(c.embed_dropout)
-        self.encoder = build_encoder(c.embed_size, c.encoder)  # None: a language model, q(z|x) = p(z)
+        enc_input = (dec_embedding if self.enc_embedding is None else self.enc_embedding).embedding_dim
+        self.encoder = build_encoder(enc_input, c.encoder, folder=parts["encoder"])  # None: a language model
         self.to_posterior = None if self.encoder is None else nn.Linear(self.encoder.output_size, 2 * c.latent_size)
-        self.decoder = build_decoder(dec_embedding, c.latent_size, c.decoder, embed_dropout=c.embed_dropout,
-                                     output_dropout=c.output_dropout, tie_embeddings=c.tie_embeddings)
+        if c.decoder.kind != "pretrained":
+            self.decoder = decoder(dec_embedding)
 
     @property
     def device(self) -> torch.device:
@@ -143,8 +173,11 @@ class TextVAE(VAE):
         if self.encoder is None:  # language model: the posterior is the prior, KL 0
             zeros = torch.zeros(ids.shape[0], self.config.latent_size, device=ids.device)
             return DiagonalGaussian(zeros, zeros.clone())
-        embedding = self.decoder.embedding if self.enc_embedding is None else self.enc_embedding
-        summary = self.encoder(self.embed_dropout(embedding(ids)), lengths)        # (B, H_enc)
+        if getattr(self.encoder, "reads_ids", False):  # a pretrained encoder with its own tokenization
+            summary = self.encoder(batch["encoder_input_ids"], batch["encoder_lengths"])   # (B, H_enc)
+        else:
+            embedding = self.decoder.embedding if self.enc_embedding is None else self.enc_embedding
+            summary = self.encoder(self.embed_dropout(embedding(ids)), lengths)    # (B, H_enc)
         mean, logvar = self.to_posterior(summary).float().chunk(2, dim=-1)         # (B, D) each
         return DiagonalGaussian(mean, logvar)
 
@@ -176,14 +209,38 @@ class TextVAE(VAE):
 
     # -- saving and loading ----------------------------------------------------------------------
     def save_extras(self, directory: Path) -> None:
-        if self.tokenizer is not None:
+        if self.config.encoder.kind == "pretrained":
+            self.encoder.save(directory / "encoder", self.encoder_tokenizer)
+        if self.config.decoder.kind == "pretrained":
+            self.decoder.save(directory / "decoder", self.tokenizer)
+        elif self.tokenizer is not None:
             self.tokenizer.save(directory)
 
     @classmethod
     def build_from_folder(cls, config: TextModelConfig, directory: Path) -> "TextVAE":
         from .tokenizers import load_tokenizer
 
-        return cls(config, load_tokenizer(directory))
+        tokenizer = None if config.decoder.kind == "pretrained" else load_tokenizer(directory)
+        return cls(config, tokenizer, folder=directory)
+
+    # -- training ----------------------------------------------------------------------------------
+    def parameter_groups(self, lr: float) -> list[dict]:
+        """Trainable parameters for the optimizer: each pretrained backbone with its own learning rate
+        (config lr, 0 meaning `lr`), the rest at `lr`. `lr_scale` is the group's rate over `lr`, kept
+        by the trainer's schedule."""
+        groups, seen = [], set()
+        for part in (self.encoder, self.decoder):
+            part_lr = getattr(getattr(self.config, "encoder" if part is self.encoder else "decoder"), "lr", 0.0)
+            backbone = getattr(part, "backbone", None)
+            if backbone is None:
+                continue
+            params = [p for p in backbone.parameters() if p.requires_grad]
+            seen.update(id(p) for p in backbone.parameters())
+            if params:
+                scale = (part_lr or lr) / lr
+                groups.append({"params": params, "lr": lr * scale, "lr_scale": scale})
+        rest = [p for p in self.parameters() if id(p) not in seen and p.requires_grad]
+        return [{"params": rest, "lr": lr, "lr_scale": 1.0}, *groups]
 
     # -- the user API on strings -------------------------------------------------------------------
     @contextlib.contextmanager
@@ -216,13 +273,15 @@ class TextVAE(VAE):
                 raise UserError(f"sentence {i} is empty; give at least one word")
             if all(t == c.unk_id for t in ids):
                 raise UserError(f"sentence {i} ({text!r}) has only words unknown to the model's vocabulary")
-            rows.append([c.bos_id, *ids, c.eos_id])
-        T = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), T), c.pad_id, dtype=torch.long)
-        for i, r in enumerate(rows):
-            input_ids[i, : len(r)] = torch.tensor(r)
-        lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
-        return {"input_ids": input_ids.to(self.device), "lengths": lengths.to(self.device)}
+            rows.append(ids)
+        if self.encoder_tokenizer is not None:
+            rows = list(zip(rows, self.encoder_tokenizer.model_inputs(sentences)))
+        return {k: v.to(self.device) for k, v in self.collate(rows).items()}
+
+    def collate(self, items: list) -> dict[str, torch.Tensor]:
+        """Dataset items (ids, or (ids, encoder ids) with a pretrained encoder) -> a padded batch."""
+        enc_pad = 0 if self.encoder_tokenizer is None else self.encoder_tokenizer.input_pad_id
+        return collate_ids(items, self.config.pad_id, self.config.bos_id, self.config.eos_id, enc_pad)
 
     def encode_sentences(self, sentences: list[str], batch_size: int = 64) -> torch.Tensor:
         """Posterior means of sentences.

@@ -13,6 +13,7 @@ from .data import (TextDataConfig, TokenizedText, collate_ids, read_sentences, s
                    tokenizer_settings, train_tokenizer)
 from .model import TextModelConfig, TextVAE
 from .streaming import SentenceStream, first_sentences, open_stream
+from .pretrained import HFTokenizer
 from .tokenizers import SPECIALS, load_tokenizer
 
 SETTINGS_NAME = "settings.json"
@@ -27,7 +28,11 @@ class TextTask(Task):
     def setup(self, accelerator) -> None:
         """Read the sentences, train (or reuse) the tokenizer in <output_dir>/tokenizer, tokenize."""
         d: TextDataConfig = self.config.data
+        m: TextModelConfig = self.config.model
         log = accelerator.print
+        if d.streaming and m.encoder.kind == "pretrained":
+            raise UserError("data.streaming does not support a pretrained encoder yet (batches would need both "
+                            "tokenizations); read the file into memory (data.streaming=false)")
         # The main process reads first, so `datasets` builds its cache and the tokenizer is written once.
         self.stream = None
         with accelerator.main_process_first():
@@ -49,11 +54,20 @@ class TextTask(Task):
                 train_texts, valid_texts = split_heldout(train_texts, d.valid_fraction, d.split_seed)
                 log(f"validation data: {len(valid_texts):,} sentences held out of the training file "
                     f"(valid_fraction {d.valid_fraction}, split_seed {d.split_seed})")
-            folder = Path(self.config.train.output_dir) / "tokenizer"
-            self.tokenizer = self._tokenizer(folder, train_texts, accelerator)
-        self.train_data, treport = tokenize_sentences(train_texts, self.tokenizer, d.max_length, d.long_policy)
-        self.valid_data, vreport = tokenize_sentences(valid_texts, self.tokenizer, d.max_length, d.long_policy)
-        log(f"tokenizer: {self.tokenizer.kind}, {self.tokenizer.vocab_size:,} entries{_smaller_than_asked(d.tokenizer, self.tokenizer)}")
+            if m.decoder.kind == "pretrained":  # the decoder's own tokenizer; nothing to train
+                self.tokenizer = HFTokenizer.load(m.decoder)
+            else:
+                self.tokenizer = self._tokenizer(Path(self.config.train.output_dir) / "tokenizer", train_texts,
+                                                 accelerator)
+            self.encoder_tokenizer = HFTokenizer.load(m.encoder) if m.encoder.kind == "pretrained" else None
+        self.train_data, treport = tokenize_sentences(train_texts, self.tokenizer, d.max_length, d.long_policy,
+                                                      self.encoder_tokenizer)
+        self.valid_data, vreport = tokenize_sentences(valid_texts, self.tokenizer, d.max_length, d.long_policy,
+                                                      self.encoder_tokenizer)
+        note = "" if m.decoder.kind == "pretrained" else _smaller_than_asked(d.tokenizer, self.tokenizer)
+        log(f"tokenizer: {self.tokenizer.kind}, {self.tokenizer.vocab_size:,} entries{note}")
+        if self.encoder_tokenizer is not None:
+            log(f"encoder tokenizer: {self.encoder_tokenizer.kind}, {self.encoder_tokenizer.vocab_size:,} entries")
         log(f"training{' (the tokenizer sample)' if d.streaming else ''}: {treport.describe()}")
         log(f"validation: {vreport.describe()}")
 
@@ -88,7 +102,7 @@ class TextTask(Task):
 
     def build_model(self) -> TextVAE:
         self.config.model = self.config.model.for_tokenizer(self.tokenizer)  # recorded in train_config.yaml
-        return TextVAE(self.config.model, self.tokenizer)
+        return TextVAE(self.config.model, self.tokenizer, self.encoder_tokenizer)
 
     def train_dataset(self) -> TokenizedText:
         return self.train_data
@@ -104,8 +118,8 @@ class TextTask(Task):
         return self.valid_data
 
     def collate(self, examples: list[list[int]], train: bool) -> dict[str, torch.Tensor]:
-        tok = self.tokenizer
-        return collate_ids(examples, tok.pad_id, tok.bos_id, tok.eos_id)
+        tok, enc = self.tokenizer, self.encoder_tokenizer
+        return collate_ids(examples, tok.pad_id, tok.bos_id, tok.eos_id, 0 if enc is None else enc.input_pad_id)
 
     def lengths(self, dataset: TokenizedText) -> list[int]:
         return dataset.lengths

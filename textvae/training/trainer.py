@@ -112,7 +112,10 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
     task.setup(accelerator)
     vae = task.build_model()
     module = ElboModule(vae)
-    optimizer = make_optimizer(module.parameters(), tc)
+    # A model may give parameter groups (pretrained parts with their own rates); frozen ones are left out.
+    groups = vae.parameter_groups(tc.lr) if hasattr(vae, "parameter_groups") else \
+        [{"params": [p for p in vae.parameters() if p.requires_grad]}]
+    optimizer = make_optimizer(groups, tc)
 
     eval_ds = task.eval_dataset()
     eval_sampler = task.batch_sampler(eval_ds, tc.eval_batch_size, shuffle=False, seed=0)
@@ -147,7 +150,8 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
                                                encoding="utf-8")
     accelerator.init_trackers("train", config=_flat(config_to_dict(cfg)))
     accelerator.print(
-        f"training {type(vae).__name__}: {sum(p.numel() for p in vae.parameters()):,} parameters, "
+        f"training {type(vae).__name__}: {sum(p.numel() for p in vae.parameters()):,} parameters "
+        f"({sum(p.numel() for g in optimizer.param_groups for p in g['params']):,} trained), "
         f"{data_text}, {total_steps:,} steps "
         f"({f'{steps_per_epoch:,}' if steps_per_epoch else 'unknown'} per epoch, global batch {tc.batch_size * tc.grad_accum * accelerator.num_processes}), "
         f"{accelerator.num_processes} process(es), precision {tc.mixed_precision}")
@@ -219,7 +223,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
                         if nonfinite_steps > (MAX_SKIPPED_FP16_STEPS if tc.mixed_precision == "fp16" else 0):
                             raise UserError(_diverged(state["step"], f"gradient norm {float(norm)}", ckpt_root))
                         for group in optimizer.param_groups:
-                            group["lr"] = lr_at(tc, state["step"], total_steps)
+                            group["lr"] = lr_at(tc, state["step"], total_steps) * group.get("lr_scale", 1.0)
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
                 state["batches_in_epoch"] += 1
