@@ -127,6 +127,14 @@ def main() -> None:
         write_markdown(results, out / "snli.md")
 
 
+def command_lines(results: dict) -> list[str]:
+    """Markdown lines listing each run's commands (`results[name]["commands"]`) as an indented block."""
+    lines = ["", "Commands (from the project root):", ""]
+    for name, r in results.items():
+        lines += [f"    # {name}"] + [f"    python {c}" for c in r["commands"]]
+    return lines
+
+
 def write_markdown(results: dict, path: Path) -> None:
     lines = ["# SNLI: latent use of the default configs and the collapse-defence ablation", "",
              "Validation: the 10,000 sentences of textvae/data/snli/valid.txt; one-sample -ELBO split into "
@@ -141,9 +149,7 @@ def write_markdown(results: dict, path: Path) -> None:
                      f"{r['active_units']}/{r['latent_size']} | {r['posterior_mean_bleu']:.1f} | "
                      f"{r['posterior_mean_word_acc']:.3f} | {r['prior_sample_bleu']:.1f} | "
                      f"{r['prior_sample_word_acc']:.3f} |")
-    lines += ["", "Commands (from the project root):", ""]
-    for name, r in results.items():
-        lines += [f"    # {name}"] + [f"    python {c}" for c in r["commands"]]
+    lines += command_lines(results)
     for name in ("lstm", "transformer"):
         if name in results:
             lines += ["", f"Interpolation written by the `{name}` run (interpolation.txt in its folder):", "",
