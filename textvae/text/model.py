@@ -229,15 +229,14 @@ class TextVAE(VAE):
         (config lr, 0 meaning `lr`), the rest at `lr`. `lr_scale` is the group's rate over `lr`, kept
         by the trainer's schedule."""
         groups, seen = [], set()
-        for part in (self.encoder, self.decoder):
-            part_lr = getattr(getattr(self.config, "encoder" if part is self.encoder else "decoder"), "lr", 0.0)
+        for part, part_config in ((self.encoder, self.config.encoder), (self.decoder, self.config.decoder)):
             backbone = getattr(part, "backbone", None)
             if backbone is None:
                 continue
-            params = [p for p in backbone.parameters() if p.requires_grad]
             seen.update(id(p) for p in backbone.parameters())
+            params = [p for p in backbone.parameters() if p.requires_grad]
             if params:
-                scale = (part_lr or lr) / lr
+                scale = (part_config.lr or lr) / lr
                 groups.append({"params": params, "lr": lr * scale, "lr_scale": scale})
         rest = [p for p in self.parameters() if id(p) not in seen and p.requires_grad]
         return [{"params": rest, "lr": lr, "lr_scale": 1.0}, *groups]
