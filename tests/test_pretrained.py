@@ -127,7 +127,10 @@ def test_parameter_groups_leave_frozen_parts_out_and_keep_their_rates(tiny_llama
     groups = model.parameter_groups(1e-3)
     trained = {id(p) for g in groups for p in g["params"]}
     assert not any(id(p) in trained for p in model.decoder.backbone.parameters())
-    assert all(id(p) in trained for p in model.encoder.backbone.parameters())
+    encoder = dict(model.encoder.backbone.named_parameters())
+    # BERT's pooler never reaches the token states the encoder pools: left out (DDP needs every
+    # trained parameter to get a gradient), everything else trained
+    assert {n for n, p in encoder.items() if id(p) not in trained} == {"pooler.dense.weight", "pooler.dense.bias"}
     assert id(model.decoder.z_memory.weight) in trained
     assert [g["lr"] for g in groups] == [1e-3, 1e-3]  # the rest, then the encoder at train.lr
     model = TextVAE(model_config(tiny_llama, lr=1e-5))
@@ -293,3 +296,17 @@ def test_smollm2_from_gguf_starts_from_the_language_model_and_trains_in_bf16():
     optimizer.step()
     assert torch.isfinite(ll).all() and torch.equal(model.decoder.output_weights()[0], head)
     assert not torch.equal(model.decoder.z_memory.weight, memory)
+
+
+def test_two_processes_train_a_pretrained_model(corpus, tiny_llama, tmp_path):
+    """DDP over gloo with a frozen decoder backbone (its parameters need no gradient) and a fine-tuned
+    encoder."""
+    from conftest import LAUNCH_2
+
+    out = tmp_path / "ddp"
+    proc = run_cli("train", "--config", ROOT / "configs/text/snli-pretrained.yaml", "--output-dir", out,
+                   *tiny_run(corpus, tiny_llama), "model.decoder.freeze=true", launcher=LAUNCH_2, timeout=600)
+    assert "2 process(es)" in proc.stdout and (out / "decoder" / "config.json").is_file()
+    losses = [r["train/loss"] for r in map(json.loads, (out / "logs/train.jsonl").read_text().splitlines())
+              if "train/loss" in r]
+    assert len(losses) == 2 and np.isfinite(losses).all()

@@ -151,6 +151,19 @@ class HFTokenizer(Tokenizer):
         return f"HFTokenizer({type(self.hf).__name__}, vocab_size={self.vocab_size})"
 
 
+def _freeze_unreached(backbone: nn.Module) -> None:
+    """Mark frozen the parameters that never reach the token states (BERT's pooler): they would get no
+    gradient, which DistributedDataParallel refuses. Found by one backward from a one-token input."""
+    params = [p for p in backbone.parameters() if p.requires_grad]
+    ids = torch.zeros(1, 1, dtype=torch.long)
+    with torch.enable_grad():
+        states = backbone(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+        grads = torch.autograd.grad(states.sum(), params, allow_unused=True)
+    for p, g in zip(params, grads):
+        if g is None:
+            p.requires_grad_(False)
+
+
 class PretrainedEncoder(nn.Module):
     """A transformers encoder over its own token ids, pooled over real tokens into (B, hidden)."""
 
@@ -160,6 +173,8 @@ class PretrainedEncoder(nn.Module):
         super().__init__()
         self.backbone = load_backbone("AutoModel", config, folder)
         self.frozen, self.pooling = config.freeze, config.pooling
+        if not self.frozen:
+            _freeze_unreached(self.backbone)
         self.output_size = self.backbone.config.hidden_size
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
