@@ -398,18 +398,19 @@ def collate_ids(examples: list, pad_id: int, bos_id: int, eos_id: int, encoder_p
     (B, T') right-padded with encoder_pad_id and "encoder_lengths" (B,)."""
     if examples and isinstance(examples[0], tuple):
         batch = collate_ids([ids for ids, _ in examples], pad_id, bos_id, eos_id)
-        enc = [e for _, e in examples]
-        batch["encoder_lengths"] = torch.tensor([len(e) for e in enc], dtype=torch.long)
-        batch["encoder_input_ids"] = torch.full((len(enc), int(batch["encoder_lengths"].max())), encoder_pad_id,
-                                                dtype=torch.long)
-        for i, e in enumerate(enc):
-            batch["encoder_input_ids"][i, : len(e)] = torch.tensor(e, dtype=torch.long)
+        batch["encoder_input_ids"], batch["encoder_lengths"] = _pad([e for _, e in examples], encoder_pad_id)
         return batch
-    lengths = torch.tensor([len(x) + 2 for x in examples], dtype=torch.long)         # (B,)
-    input_ids = torch.full((len(examples), int(lengths.max())), pad_id, dtype=torch.long)  # (B, T)
-    for i, x in enumerate(examples):
-        input_ids[i, : len(x) + 2] = torch.tensor([bos_id, *x, eos_id], dtype=torch.long)
+    input_ids, lengths = _pad([[bos_id, *x, eos_id] for x in examples], pad_id)
     return {"input_ids": input_ids, "lengths": lengths}
+
+
+def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of ids -> (B, T) right-padded with pad_id to the longest, and the lengths (B,)."""
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)                # (B,)
+    ids = torch.full((len(rows), int(lengths.max())), pad_id, dtype=torch.long)       # (B, T)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return ids, lengths
 
 
 def train_tokenizer(sentences: list[str], cfg: TokenizerConfig, lowercase: bool = False, seed: int = 0):

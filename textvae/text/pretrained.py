@@ -164,7 +164,25 @@ def _freeze_unreached(backbone: nn.Module) -> None:
             p.requires_grad_(False)
 
 
-class PretrainedEncoder(nn.Module):
+class BackbonePart(nn.Module):
+    """What the pretrained encoder and decoder share: a `backbone`, maybe `frozen`, saved as its
+    architecture and tokenizer."""
+
+    backbone: nn.Module
+    frozen: bool
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen:  # a frozen backbone computes what it was trained to: no dropout
+            self.backbone.eval()
+        return self
+
+    def save(self, directory: Path, tokenizer: HFTokenizer) -> None:
+        self.backbone.config.save_pretrained(str(directory))
+        tokenizer.save(directory)
+
+
+class PretrainedEncoder(BackbonePart):
     """A transformers encoder over its own token ids, pooled over real tokens into (B, hidden)."""
 
     reads_ids = True  # TextVAE passes the batch's encoder ids, not embedded decoder tokens
@@ -186,18 +204,9 @@ class PretrainedEncoder(nn.Module):
             h = self.backbone(input_ids=input_ids, attention_mask=real.long()).last_hidden_state  # (B, T, H)
         return pool(h, ~real, self.pooling)
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.frozen:  # a frozen backbone computes what it was trained to: no dropout
-            self.backbone.eval()
-        return self
-
-    def save(self, directory: Path, tokenizer: HFTokenizer) -> None:
-        self.backbone.config.save_pretrained(str(directory))
-        tokenizer.save(directory)
 
 
-class PretrainedDecoder(Decoder):
+class PretrainedDecoder(BackbonePart, Decoder):
     """A transformers causal language model reading z (Optimus): added to every input embedding
     (z_added_to_inputs) and/or as one key/value "memory" position in every layer's attention
     (z_as_memory; the tokens then start at position 1). Output through the model's own head.
@@ -279,12 +288,3 @@ class PretrainedDecoder(Decoder):
         state["cache"].reorder_cache(index)
         return {"z": state["z"][index], "cache": state["cache"]}
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.frozen:
-            self.backbone.eval()
-        return self
-
-    def save(self, directory: Path, tokenizer: HFTokenizer) -> None:
-        self.backbone.config.save_pretrained(str(directory))
-        tokenizer.save(directory)
