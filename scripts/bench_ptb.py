@@ -36,6 +36,8 @@ RUNS = {
 ABLATIONS = {
     "vae-no-word-dropout": ("LSTM VAE, no word dropout", "configs/text/ptb-lstm.yaml", ["model.word_dropout=0"]),
     "vae-free-bits-0.25": ("LSTM VAE, free bits 0.25", "configs/text/ptb-lstm.yaml", ["loss.free_bits=0.25"]),
+    "vae-free-bits-0.3-no-word-dropout": ("LSTM VAE, free bits 0.3, no word dropout", "configs/text/ptb-lstm.yaml",
+                                          ["loss.free_bits=0.3", "model.word_dropout=0"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
                         ["model.embed_dropout=0.25", "model.output_dropout=0.25"]),
 }

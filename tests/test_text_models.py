@@ -368,3 +368,35 @@ def test_tokenizer_must_match_the_config(tokenizer):
                             eos_id=config.eos_id, unk_id=config.unk_id), tokenizer)
     with pytest.raises(UserError, match="vocab_size is 0"):
         TextVAE(tiny_config())
+
+
+@pytest.mark.parametrize("decoder", ["lstm", "gru"])
+def test_weight_drop_masks_only_the_recurrent_weights_in_training(tokenizer, decoder):
+    """DropConnect (AWD-LSTM): in training the RNN runs on masked hidden-to-hidden weights, one mask for
+    all steps, and their dropped entries get no gradient; in evaluation the model is the undropped one,
+    and the parameters (the state dict) are the same as without it."""
+    plain = tiny_model(tokenizer, "lstm", decoder)
+    config = dataclasses.replace(plain.config, decoder=dataclasses.replace(plain.config.decoder, weight_drop=0.5))
+    dropped = TextVAE(config, tokenizer)
+    dropped.load_state_dict(plain.state_dict())
+    batch = plain.batch_from_sentences(SENTENCES[:6])
+    ids, z = batch["input_ids"][:, :-1], torch.randn(6, plain.latent_size)
+    plain.eval(), dropped.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(dropped.decoder(ids, z), plain.decoder(ids, z), atol=0, rtol=0)
+    dropped.train()
+    torch.manual_seed(1)
+    first = dropped.decoder(ids, z)
+    torch.manual_seed(2)
+    second = dropped.decoder(ids, z)
+    assert not torch.allclose(first, second)
+    w_hh = dropped.decoder.rnn.weight_hh_l0
+    torch.manual_seed(3)
+    dropped.decoder(ids, z).sum().backward()
+    zero = (w_hh.grad == 0).float().mean().item()
+    assert 0.35 < zero < 0.65                                                   # about half dropped
+    assert dropped.decoder.rnn.weight_ih_l0.grad.ne(0).float().mean() > 0.9      # inputs not dropped
+    with pytest.raises(ValueError, match="weight_drop"):
+        DecoderConfig(kind="transformer", weight_drop=0.3)
+    with pytest.raises(ValueError, match="weight_drop must be in"):
+        DecoderConfig(kind="lstm", weight_drop=1.0)

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from .encoders import check_pretrained_fields, sinusoidal_positions, transformer_stack
-from .kernels import GRU, Dropout, linear_log_prob
+from .kernels import GRU, Dropout, dropout, linear_log_prob
 
 DECODER_KINDS = ("lstm", "gru", "transformer", "pretrained")
 
@@ -36,6 +37,9 @@ class DecoderConfig:
     hidden_size: RNN state size, or the Transformer's model width; the output projection reads it.
     num_layers: stacked RNN layers or Transformer blocks.
     dropout: between RNN layers, or inside the Transformer blocks.
+    weight_drop: RNNs: DropConnect on the hidden-to-hidden weights (Merity et al. 2018, AWD-LSTM): in
+        training, each recurrent weight is dropped with this probability, one mask per batch shared
+        by all time steps.
     z_to_initial_state: RNNs: the initial hidden (and cell) state is a linear map of z (else zeros).
     z_to_every_input: RNNs: z is concatenated to the embedding of every input token.
     num_heads, ff_size: Transformer only (hidden_size must be divisible by num_heads).
@@ -53,6 +57,7 @@ class DecoderConfig:
     hidden_size: int = 512
     num_layers: int = 1
     dropout: float = 0.0
+    weight_drop: float = 0.0
     z_to_initial_state: bool = True
     z_to_every_input: bool = False
     num_heads: int = 4
@@ -71,8 +76,11 @@ class DecoderConfig:
         for name in ("hidden_size", "num_layers", "num_heads", "ff_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+        for name in ("dropout", "weight_drop"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
+        if self.weight_drop and self.kind not in ("lstm", "gru"):
+            raise ValueError(f"weight_drop applies to lstm and gru decoders, not {self.kind!r}")
         if self.kind == "transformer" and self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
         check_pretrained_fields(self)
@@ -147,6 +155,7 @@ class RNNDecoder(Decoder):
         self.is_lstm = config.kind == "lstm"
         self.num_layers, self.hidden_size = config.num_layers, config.hidden_size
         self.z_to_every_input = config.z_to_every_input
+        self.weight_drop = config.weight_drop
         input_size = embedding.embedding_dim + (latent_size if self.z_to_every_input else 0)
         rnn = nn.LSTM if self.is_lstm else GRU
         self.rnn = rnn(input_size, config.hidden_size, config.num_layers, batch_first=True,
@@ -176,6 +185,10 @@ class RNNDecoder(Decoder):
     def _run(self, x: torch.Tensor, state):
         # Under autocast the initial state must match the RNN's input dtype.
         state = tuple(s.to(x.dtype) for s in state) if self.is_lstm else state.to(x.dtype)
+        if self.training and self.weight_drop:  # DropConnect: the RNN runs on masked recurrent weights
+            names = [f"weight_hh_l{layer}" for layer in range(self.num_layers)]
+            masked = {n: dropout(getattr(self.rnn, n), self.weight_drop, True) for n in names}
+            return functional_call(self.rnn, masked, (x, state))
         return self.rnn(x, state)
 
     def features(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
