@@ -38,6 +38,11 @@ ABLATIONS = {
     "vae-free-bits-0.25": ("LSTM VAE, free bits 0.25", "configs/text/ptb-lstm.yaml", ["loss.free_bits=0.25"]),
     "vae-free-bits-0.3-no-word-dropout": ("LSTM VAE, free bits 0.3, no word dropout", "configs/text/ptb-lstm.yaml",
                                           ["loss.free_bits=0.3", "model.word_dropout=0"]),
+    "vae-weight-drop-0.25": ("LSTM VAE, free bits 0.3, no word dropout, weight drop 0.25",
+                             "configs/text/ptb-lstm.yaml",
+                             ["loss.free_bits=0.3", "model.word_dropout=0", "model.decoder.weight_drop=0.25"]),
+    "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
+                            ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
                         ["model.embed_dropout=0.25", "model.output_dropout=0.25"]),
 }

@@ -100,3 +100,29 @@ def test_two_processes_train_one_text_model(corpus, tmp_path):
     records = [json.loads(line) for line in (out / "logs" / "train.jsonl").read_text().splitlines()]
     # one writer: each step logged once (step 5, and the last partial window at step 6)
     assert [r["step"] for r in records if "train/loss" in r] == [5, 6]
+
+
+def test_init_from_copies_the_chosen_parts_of_a_saved_model(model_dir, corpus, tmp_path):
+    """Li et al. 2019's start: the encoder of a trained model, a fresh decoder. With a learning rate of
+    1e-12 one step leaves the copied tensors as they were saved."""
+    out = tmp_path / "init"
+    proc = run_cli("train", "--config", CONFIG, "--output-dir", out, *tiny(corpus), "train.max_steps=1",
+                   "train.lr=1e-12", "train.lr_warmup_steps=0", f"train.init_from={model_dir}",
+                   "train.init_parts=[encoder,to_posterior]")
+    assert "initialised" in proc.stdout and "(encoder, to_posterior)" in proc.stdout
+    source, started = load_file(str(model_dir / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    copied = [k for k in source if k.startswith(("encoder.", "to_posterior."))]
+    assert copied and all(torch.allclose(started[k], source[k], atol=1e-6) for k in copied)
+    assert not torch.allclose(started["decoder.rnn.weight_hh_l0"], source["decoder.rnn.weight_hh_l0"], atol=1e-3)
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["train.init_parts=[encoderz]"], "names no parameter of this model; its parts are"),
+    (["data.tokenizer.max_size=50"], "another tokenizer"),
+    (["model.latent_size=4"], "other shapes: to_posterior"),
+])
+def test_init_from_refuses_weights_that_do_not_fit_in_one_line(model_dir, corpus, tmp_path, extra, message):
+    proc = run_cli("train", "--config", CONFIG, "--output-dir", tmp_path / "bad", *tiny(corpus), "train.max_steps=1",
+                   f"train.init_from={model_dir}", *extra, check=False)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

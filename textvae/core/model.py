@@ -122,16 +122,45 @@ def unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_weights(model: nn.Module, path: Path, map_location: str = "cpu") -> None:
+def read_weights(path: Path, map_location: str = "cpu") -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; a missing or damaged file is a one-line UserError."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     if not path.exists():
         raise UserError(f"model weights {path} are missing")
     try:
-        state = load_file(str(path), device=map_location)
+        return load_file(str(path), device=map_location)
     except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"model weights {path} are corrupt: {e}") from None
+
+
+def init_from_folder(model: nn.Module, folder: Path, parts: list[str] = ()) -> list[str]:
+    """Copy into `model` the weights of the saved model in `folder` whose names start with one of
+    `parts` (a name or a dotted prefix; none: all). Every chosen tensor must exist there with the same
+    shape, else a one-line UserError. Returns the names copied."""
+    state = read_weights(Path(folder) / WEIGHTS_NAME)
+    own = unique_state(model)
+    chosen = [k for k in own if not parts or any(k == p or k.startswith(p + ".") for p in parts)]
+    if not chosen:
+        tops = sorted({k.split(".")[0] for k in own})
+        raise UserError(f"train.init_parts {list(parts)} names no parameter of this model; its parts are "
+                        f"{', '.join(tops)}")
+    missing = [k for k in chosen if k not in state]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in chosen
+                  if k in state and state[k].shape != own[k].shape]
+    if missing or mismatched:
+        detail = "; ".join(s for s in (f"missing {', '.join(missing[:3])}" if missing else "",
+                                       f"other shapes: {', '.join(mismatched[:3])}" if mismatched else "") if s)
+        raise UserError(f"train.init_from: {folder} does not have this model's {detail}")
+    with torch.no_grad():
+        for k in chosen:
+            own[k].copy_(state[k])
+    return chosen
+
+
+def load_weights(model: nn.Module, path: Path, map_location: str = "cpu") -> None:
+    state = read_weights(path, map_location)
     own = unique_state(model)  # a tied tensor is saved once, under its first name
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

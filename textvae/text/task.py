@@ -100,6 +100,17 @@ class TextTask(Task):
         (folder / SETTINGS_NAME).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         return tokenizer
 
+    def check_init_from(self, folder: Path) -> None:
+        if self.config.model.decoder.kind == "pretrained":
+            return  # the backbone's own tokenizer, the same in every run
+        theirs = folder / "tokenizer"
+        if not theirs.is_dir():
+            raise UserError(f"train.init_from: {folder} has no tokenizer/ folder; is it a text model folder?")
+        if load_tokenizer(theirs)._serialize() != self.tokenizer._serialize():
+            raise UserError(f"train.init_from: {folder} was trained with another tokenizer than this run's "
+                            f"(other data or data.tokenizer settings), so its embeddings would be read with "
+                            f"other ids; train both on the same data and tokenizer settings")
+
     def build_model(self) -> TextVAE:
         self.config.model = self.config.model.for_tokenizer(self.tokenizer)  # recorded in train_config.yaml
         return TextVAE(self.config.model, self.tokenizer, self.encoder_tokenizer)

@@ -35,6 +35,10 @@ class TrainConfig:
     batch_size * grad_accum * num_processes. max_steps > 0 overrides epochs. Steps count optimizer
     updates. eval_every/save_every: 0 means at the end of each epoch / only at the end.
     select_best: the final model folder holds the weights with the best validation -ELBO.
+    init_from: a saved model folder whose weights start this run (before training; a resumed run
+        reads its checkpoint instead). init_parts: the parameter names to take from it, by prefix
+        ("encoder", "to_posterior", "decoder.rnn", ...); empty takes every parameter. Li et al. 2019
+        start a VAE's encoder from an autoencoder's: init_parts [encoder, to_posterior].
     """
 
     output_dir: str = "runs/default"
@@ -59,6 +63,8 @@ class TrainConfig:
     report_to: list[str] = field(default_factory=lambda: ["jsonl", "tensorboard"])
     progress_bar: bool = True
     threads: int = 0
+    init_from: str = ""
+    init_parts: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         for name in ("batch_size", "eval_batch_size", "grad_accum"):
@@ -80,6 +86,8 @@ class TrainConfig:
             raise ValueError(f"mixed_precision must be no, bf16 or fp16, not {self.mixed_precision!r}")
         if self.clip_grad_norm < 0:
             raise ValueError(f"clip_grad_norm must be >= 0, not {self.clip_grad_norm}")
+        if self.init_parts and not self.init_from:
+            raise ValueError("init_parts needs init_from (the model folder to take them from)")
         unknown = set(self.report_to) - {"jsonl", "tensorboard"}
         if unknown:
             raise ValueError(f"report_to accepts jsonl and tensorboard, not {sorted(unknown)}")

@@ -32,6 +32,10 @@ class Task:
     def build_model(self) -> VAE:
         raise NotImplementedError
 
+    def check_init_from(self, folder: Path) -> None:
+        """Refuse (UserError) a model folder whose weights would mean something else to this run
+        (text: another vocabulary); called before train.init_from's weights are copied."""
+
     def train_dataset(self) -> Dataset:
         raise NotImplementedError
 

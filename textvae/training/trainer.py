@@ -17,6 +17,7 @@ import yaml
 from torch.utils.data import DataLoader
 
 from ..core.elbo_module import ElboModule
+from ..core.model import init_from_folder
 from ..core.schedules import kl_weight
 from ..errors import UserError
 from ..registry import task_class
@@ -111,6 +112,11 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
     task = task_class(cfg.task)(cfg)
     task.setup(accelerator)
     vae = task.build_model()
+    if tc.init_from and not resume_path:  # a resumed run reads every weight from its checkpoint
+        task.check_init_from(Path(tc.init_from))
+        copied = init_from_folder(vae, Path(tc.init_from), tc.init_parts)
+        accelerator.print(f"initialised {len(copied)} tensors ({', '.join(tc.init_parts) or 'all'}) from "
+                          f"{tc.init_from}")
     module = ElboModule(vae)
     # A model may give parameter groups (pretrained parts with their own rates); frozen ones are left out.
     groups = vae.parameter_groups(tc.lr) if hasattr(vae, "parameter_groups") else \
