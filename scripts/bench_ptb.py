@@ -2,6 +2,7 @@
 
     python scripts/bench_ptb.py [--ptb ../shared/data/ptb] [--out benchmarks] [--runs runs/bench-ptb]
                                 [--only NAME ...] [--reuse] [--iw-samples 500] [--eval-precision no]
+                                [--table-only]
 
 Every model is trained by `textvae train` on ptb.train, selected on ptb.valid (best validation
 -ELBO), and evaluated by `textvae evaluate` on ptb.test: NLL per sentence from the importance-weighted
@@ -102,10 +103,22 @@ def bench(key: str, args, data: dict) -> dict:
     if not (args.reuse and result_file.is_file() and done.get("iw_samples_used") == k):
         eval_s = run([*py, "evaluate", str(folder), "--data", data["test"], "--iw-samples", str(k),
                       "--mixed-precision", args.eval_precision, "--output", str(result_file)])
-        done = {"eval_seconds": round(eval_s, 1), "iw_samples_used": k, "eval_precision": args.eval_precision}
+        done = {"eval_seconds": round(eval_s, 1), "iw_samples_used": k, "eval_precision": args.eval_precision,
+                "measured": f"{time.strftime('%Y-%m-%d')}, {machine_name()}"}
         timing.write_text(json.dumps(done, indent=2) + "\n")
     return {"key": key, "model": name, **json.loads(trained.read_text()), **done,
             **json.loads(result_file.read_text())}
+
+
+def machine_name() -> str:
+    """The processor's model name (times of rows measured on different machines are not comparable)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def fmt(x, digits=2):
@@ -115,16 +128,16 @@ def fmt(x, digits=2):
 def markdown(rows: list[dict], header: str) -> str:
     out = [header, "",
            "| model (latent 32, LSTM 256) | PPL | NLL | KL | MI | active units | BLEU | train (min) | eval (min) "
-           "| train tokens/s |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "| train tokens/s | measured |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         au = f"{r['active_units']}/{r['latent_size']}" if not r["key"].startswith("lm") else "-"
         mi = fmt(r["mi"]) if not r["key"].startswith("lm") else "-"
         out.append(f"| {r['model']} | {fmt(r['perplexity'])} | {fmt(r['nll'])} | {fmt(r['kl'])} | {mi} | {au} "
                    f"| {fmt(r['bleu'], 1)} | {fmt(r['train_seconds'] / 60, 1)} | {fmt(r['eval_seconds'] / 60, 1)} "
-                   f"| {fmt(r['train_tokens_per_s'], 0)} |")
+                   f"| {fmt(r['train_tokens_per_s'], 0)} | {r.get('measured', '-')} |")
     for name, ppl, nll, mi, au in PUBLISHED:
-        out.append(f"| {name} | {fmt(ppl)} | {fmt(nll)} | - | {fmt(mi)} | {fmt(au)} | - | - | - | - |")
+        out.append(f"| {name} | {fmt(ppl)} | {fmt(nll)} | - | {fmt(mi)} | {fmt(au)} | - | - | - | - | paper |")
     return "\n".join(out) + "\n"
 
 
@@ -136,6 +149,7 @@ def main() -> None:
     p.add_argument("--runs", default="runs/bench-ptb")
     p.add_argument("--only", nargs="+", choices=[*RUNS, *ABLATIONS], default=list(RUNS))
     p.add_argument("--reuse", action="store_true", help="reuse runs that were already evaluated")
+    p.add_argument("--table-only", action="store_true", help="only rewrite ptb.md from ptb.json")
     p.add_argument("--iw-samples", type=int, default=500)
     p.add_argument("--eval-precision", choices=["no", "bf16"], default="no")
     p.add_argument("overrides", nargs="*", help="key=value overrides for every training run")
@@ -149,7 +163,7 @@ def main() -> None:
     if (out / "ptb.json").is_file():  # keep rows of runs not redone this time
         previous = {r["key"]: r for r in json.loads((out / "ptb.json").read_text())["rows"]}
     t0 = time.perf_counter()
-    for key in args.only:
+    for key in [] if args.table_only else args.only:
         previous[key] = bench(key, args, data)
     order = [*RUNS, *ABLATIONS]
     rows = sorted(previous.values(), key=lambda r: order.index(r["key"]))
@@ -167,9 +181,12 @@ def main() -> None:
         "- PPL = exp(total NLL / (words + sentences)), one end-of-sentence per sentence.\n"
         "- KL: nats per sentence; MI: He et al. 2019, aggregate posterior over the whole test set; "
         "active units: Cov_x(E[z]) > 0.01; BLEU: greedy decodes of the posterior means (sacrebleu).\n"
-        "- train/eval minutes: wall time of `textvae train` / `textvae evaluate` on this machine; tokens/s: "
-        "median of the logged training windows (real tokens, eos included).\n\n"
-        "Commands: `python scripts/bench_ptb.py` (configs in each row's JSON entry).")
+        "- train/eval minutes: wall time of `textvae train` / `textvae evaluate`; tokens/s: median of the "
+        "logged training windows (real tokens, eos included); measured: the date and processor of the row "
+        "(times are comparable only between rows of the same processor and day).\n\n"
+        "Commands: `python scripts/bench_ptb.py` (the LM and VAE rows); an ablation row: `python "
+        "scripts/bench_ptb.py --only KEY --eval-precision bf16` (KEY, config, overrides and evaluation precision "
+        "are in each row's ptb.json entry).")
     (out / "ptb.json").write_text(json.dumps({"machine": machine, "rows": rows,
                                               "published": [dict(zip(("model", "perplexity", "nll", "mi",
                                                                       "active_units"), p)) for p in PUBLISHED]},
