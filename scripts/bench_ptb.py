@@ -42,10 +42,22 @@ ABLATIONS = {
     "vae-weight-drop-0.25": ("LSTM VAE, free bits 0.3, no word dropout, weight drop 0.25",
                              "configs/text/ptb-lstm.yaml",
                              ["loss.free_bits=0.3", "model.word_dropout=0", "model.decoder.weight_drop=0.25"]),
+    "vae-ae-pretrained": ("LSTM VAE, encoder pre-trained as an autoencoder (Li et al. 2019), free bits 0.3, "
+                          "no word dropout", "configs/text/ptb-lstm.yaml",
+                          ["loss.free_bits=0.3", "model.word_dropout=0",
+                           # the embedding is shared with the encoder (it lives in the decoder)
+                           "train.init_parts=[encoder,to_posterior,decoder.embedding]"]),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
                         ["model.embed_dropout=0.25", "model.output_dropout=0.25"]),
+}
+# Two-stage runs: the first stage (these overrides of the same config) is trained into <key>.pretrain and
+# the row's run starts from it (train.init_from); the row's training time is the sum of both stages. The
+# autoencoder stage (KL weight 0) keeps its last weights: its -ELBO, with an unpenalised KL, says nothing.
+PRETRAIN = {
+    "vae-ae-pretrained": ["loss.kl.kind=constant", "loss.kl.max_weight=0", "loss.free_bits=0",
+                          "model.word_dropout=0", "train.epochs=10", "train.select_best=false"],
 }
 PUBLISHED = [  # (model, PPL, NLL, MI, active units); the rows of issue 4, from the papers
     ("LSTM language model (published)", 100.47, 101.04, None, None),
@@ -91,9 +103,15 @@ def bench(key: str, args, data: dict) -> dict:
     trained, result_file = folder / "train_timing.json", folder / "test.json"
     py = [sys.executable, "-m", "textvae"]
     if not (args.reuse and trained.is_file()):
-        train_s = run([*py, "train", "--config", config, "--output-dir", str(folder),
-                       f"data.train_file={data['train']}", f"data.valid_file={data['valid']}",
-                       "train.progress_bar=false", *extra, *args.overrides])
+        common = [f"data.train_file={data['train']}", f"data.valid_file={data['valid']}", "train.progress_bar=false"]
+        pre_s = 0.0
+        if key in PRETRAIN:
+            pre = folder.with_name(key + ".pretrain")
+            pre_s = run([*py, "train", "--config", config, "--output-dir", str(pre), *common, *PRETRAIN[key],
+                         *args.overrides])
+            extra = [*extra, f"train.init_from={pre}"]
+        train_s = pre_s + run([*py, "train", "--config", config, "--output-dir", str(folder), *common, *extra,
+                               *args.overrides])
         trained.write_text(json.dumps({"config": config, "overrides": extra + list(args.overrides),
                                        "train_seconds": round(train_s, 1),
                                        "train_tokens_per_s": training_speed(folder)}, indent=2) + "\n")
