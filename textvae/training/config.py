@@ -38,7 +38,8 @@ class TrainConfig:
     init_from: a saved model folder whose weights start this run (before training; a resumed run
         reads its checkpoint instead). init_parts: the parameter names to take from it, by prefix
         ("encoder", "to_posterior", "decoder.rnn", ...); empty takes every parameter. Li et al. 2019
-        start a VAE's encoder from an autoencoder's: init_parts [encoder, to_posterior].
+        start a VAE's encoder from an autoencoder's: init_parts [encoder, to_posterior], plus
+        decoder.embedding when the embedding is shared (it lives in the decoder).
     """
 
     output_dir: str = "runs/default"
