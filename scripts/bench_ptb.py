@@ -105,8 +105,13 @@ def bench(key: str, args, data: dict) -> dict:
         pre_s = 0.0
         if key in PRETRAIN:
             pre = folder.with_name(key + ".pretrain")
-            pre_s = run([*py, "train", "--config", config, "--output-dir", str(pre), *common, *PRETRAIN[key],
-                         *args.overrides])
+            pre_timing = pre / "train_timing.json"
+            if not (args.reuse and pre_timing.is_file()):  # --reuse keeps a finished first stage
+                pre_timing.parent.mkdir(parents=True, exist_ok=True)
+                pre_timing.write_text(json.dumps({"train_seconds": run(
+                    [*py, "train", "--config", config, "--output-dir", str(pre), *common, *PRETRAIN[key],
+                     *args.overrides])}) + "\n")
+            pre_s = json.loads(pre_timing.read_text())["train_seconds"]
             extra = [*extra, f"train.init_from={pre}"]
         train_s = pre_s + run([*py, "train", "--config", config, "--output-dir", str(folder), *common, *extra,
                                *args.overrides])
