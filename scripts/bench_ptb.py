@@ -10,7 +10,8 @@ bound (k = --iw-samples; for the language model q(z|x) = p(z) and the decoder ig
 gives log p(x) exactly), perplexity over words plus one end-of-sentence per sentence, KL, mutual
 information, active units, and reconstruction BLEU of greedy decodes of the posterior means.
 Wall times and training tokens/s are measured on the machine that runs it. Writes ptb.json and
-ptb.md under --out; a run already evaluated is reused with --reuse.
+ptb.md under --out; a run already evaluated is reused with --reuse, and an unfinished one continues from its
+latest checkpoint.
 
 Runs:
   lm       configs/text/ptb-lm.yaml     the decoder alone (encoder.kind none), the LM baseline
@@ -29,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+from textvae.training.checkpoints import latest_checkpoint, read_state
+
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = {
     "lm": ("LSTM language model (textvae)", "configs/text/ptb-lm.yaml", []),
@@ -45,6 +48,11 @@ ABLATIONS = {  # overrides of the rows' configs
                           "configs/text/ptb-lstm.yaml",
                           # the embedding is shared with the encoder (it lives in the decoder)
                           ["train.init_parts=[encoder,to_posterior,decoder.embedding]"]),
+    # Longer training with stronger dropout (Li et al. train 100 epochs with dropout 0.5); a checkpoint each
+    # epoch (658 steps), so that --reuse continues the run after an interruption.
+    "vae-dropout-0.5-epochs-40": ("LSTM VAE, dropout 0.5, 40 epochs", "configs/text/ptb-lstm.yaml",
+                                  ["model.embed_dropout=0.5", "model.output_dropout=0.5", "train.epochs=40",
+                                   "train.save_every=658"]),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
@@ -113,8 +121,13 @@ def bench(key: str, args, data: dict) -> dict:
                      *args.overrides])}) + "\n")
             pre_s = json.loads(pre_timing.read_text())["train_seconds"]
             extra = [*extra, f"train.init_from={pre}"]
-        train_s = pre_s + run([*py, "train", "--config", config, "--output-dir", str(folder), *common, *extra,
-                               *args.overrides])
+        # --reuse continues an unfinished run from its latest checkpoint (train.save_every makes them),
+        # counting the time its earlier parts took up to that checkpoint.
+        resume, before_s = [], 0.0
+        if args.reuse and (last := latest_checkpoint(folder / "checkpoints")) is not None:
+            resume, before_s = ["--resume", str(last)], read_state(last).get("train_seconds", 0.0)
+        train_s = pre_s + before_s + run([*py, "train", "--config", config, "--output-dir", str(folder), *resume,
+                                          *common, *extra, *args.overrides])
         trained.write_text(json.dumps({"config": config, "overrides": extra + list(args.overrides),
                                        "train_seconds": round(train_s, 1),
                                        "train_tokens_per_s": training_speed(folder)}, indent=2) + "\n")

@@ -90,8 +90,14 @@ def test_a_stop_signal_saves_a_checkpoint_and_resume_finishes_exactly(tmp_path, 
     saved = [p.name for p in (stopped / "checkpoints").iterdir()]
     last = max(int(name.split("-")[1]) for name in saved)
     assert 8 <= last < 60 and "checkpoint saved to" in out and "Traceback" not in err
-    assert (stopped / "checkpoints" / f"step-{last}" / "trainer_state.json").is_file()
+    state_file = stopped / "checkpoints" / f"step-{last}" / "trainer_state.json"
+    assert json.loads(state_file.read_text())["train_seconds"] > 0
+    # The run's wall time adds up over its parts: planted as 1000 s at the checkpoint, it goes on from there.
+    state_file.write_text(json.dumps({**json.loads(state_file.read_text()), "train_seconds": 1000.0}))
+    t0 = time.time()
     run_cli(*args, "--output-dir", stopped, "--resume")
+    seconds = json.loads((stopped / "checkpoints" / "step-60" / "trainer_state.json").read_text())["train_seconds"]
+    assert 1000.0 < seconds < 1000.0 + time.time() - t0
     assert_same_weights(full, stopped)
 
 

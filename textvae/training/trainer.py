@@ -145,7 +145,8 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
         steps_per_epoch = None
         data_text = "streamed training data"
     total_steps = tc.max_steps or tc.epochs * steps_per_epoch
-    state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "best_val": None}
+    # train_seconds: wall time of the run so far, summed over its resumed parts (up to the checkpoint).
+    state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "best_val": None, "train_seconds": 0.0}
     if resume_path is not None:
         load_checkpoint(accelerator, resume_path)
         state.update(read_state(resume_path))
@@ -184,6 +185,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
         accelerator.wait_for_everyone()
 
     def checkpoint() -> Path:
+        state["train_seconds"] = round(seconds_before + time.perf_counter() - t_started, 1)
         return save_checkpoint(accelerator, ckpt_root, dict(state), tc.keep_last)
 
     def maybe_eval(force: bool = False) -> None:
@@ -199,6 +201,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
     bar = tqdm(total=total_steps, initial=state["step"], disable=not (main and tc.progress_bar), unit="step",
                dynamic_ncols=True, desc="train")
     module.train()
+    seconds_before, t_started = state["train_seconds"], time.perf_counter()
     window = {"units": 0, "t0": time.perf_counter(), "loss": 0.0, "rec": 0.0, "kl": 0.0, "n": 0}
     stopped_by = None
     nonfinite_steps = 0
