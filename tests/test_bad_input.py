@@ -77,6 +77,9 @@ def test_a_vocabulary_larger_than_the_corpus_allows_is_said_and_trains(corpus, o
     ("loss.free_bits=-1", "free_bits"),
     ("train.batch_size=0", "batch_size must be >= 1"),
     ("model.encoder.kind=cnn", "encoder"),
+    ("train.optimizer=adam", "optimizer must be adamw or sgd"),
+    ("train.momentum=0.9", "momentum is an option of optimizer sgd"),
+    ("train.ema_decay=1", "ema_decay must be in [0, 1)"),
 ])
 def test_out_of_range_values_are_refused(corpus, override, message):
     proc = run_cli("train", "--config", TEXT, "--output-dir", corpus / "run", *text_tiny(corpus), override)

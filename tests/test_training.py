@@ -137,3 +137,36 @@ def test_bad_config_is_one_line_error(tmp_path, extra, message):
 def test_missing_config_file(tmp_path):
     proc = run_cli("train", "--config", tmp_path / "nope.yaml", check=False)
     assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_weight_average_follows_the_trained_weights_is_saved_and_resumes_exactly(tmp_path):
+    """train.ema_decay: the saved model is e_t = d e_(t-1) + (1 - d) w_t over the trained weights w_t of
+    every step (e_1 = w_1), and a run resumed mid-way continues the average exactly."""
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    args = ["train", "--config", CONFIG, *TINY, "train.max_steps=8", "train.save_every=1", "train.keep_last=8",
+            "train.ema_decay=0.75"]
+    run_cli(*args, "--output-dir", full)
+    average = None
+    for step in range(1, 9):  # the checkpoints hold the trained weights (of the wrapper: "vae." + name)
+        trained = {k.removeprefix("vae."): v.double()
+                   for k, v in load_file(str(full / "checkpoints" / f"step-{step}" / "model.safetensors")).items()}
+        average = trained if average is None else {k: 0.75 * average[k] + 0.25 * trained[k] for k in trained}
+    saved = weights(full)
+    assert saved.keys() == average.keys()
+    for k in saved:
+        torch.testing.assert_close(saved[k].double(), average[k], rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(saved[k].double(), trained[k]) for k in saved)  # not the last trained weights
+    run_cli(*args, "--output-dir", resumed, "--resume", full / "checkpoints" / "step-4")
+    assert_same_weights(full, resumed)
+
+
+def test_sgd_with_momentum_is_the_optimizer_when_asked_and_trains(tmp_path):
+    out = tmp_path / "run"
+    run_cli("train", "--config", CONFIG, *TINY, "--output-dir", out, "train.max_steps=20", "train.optimizer=sgd",
+            "train.momentum=0.9", "train.lr=0.05")
+    state = torch.load(out / "checkpoints" / "step-20" / "optimizer.bin", weights_only=True)
+    assert state["param_groups"][0]["momentum"] == 0.9
+    assert all("momentum_buffer" in s and "exp_avg" not in s for s in state["state"].values())
+    losses = [r["train/loss"] for r in map(json.loads, (out / "logs" / "train.jsonl").read_text().splitlines())
+              if "train/loss" in r]
+    assert losses[-1] < losses[0]

@@ -40,6 +40,11 @@ class TrainConfig:
         ("encoder", "to_posterior", "decoder.rnn", ...); empty takes every parameter. Li et al. 2019
         start a VAE's encoder from an autoencoder's: init_parts [encoder, to_posterior], plus
         decoder.embedding when the embedding is shared (it lives in the decoder).
+    optimizer: adamw (fused on CPU when available) or sgd (with `momentum`; Zaremba et al. and Li et al.
+        train LSTM language models with plain SGD at lr 1.0).
+    ema_decay: > 0 keeps an exponential moving average of the weights (decay per optimizer step, e.g.
+        0.999) next to the trained ones; validation, best-model selection and the saved model use the
+        average. It is part of each checkpoint, so a resumed run continues it exactly.
     """
 
     output_dir: str = "runs/default"
@@ -66,6 +71,9 @@ class TrainConfig:
     threads: int = 0
     init_from: str = ""
     init_parts: list[str] = field(default_factory=list)
+    optimizer: str = "adamw"
+    momentum: float = 0.0
+    ema_decay: float = 0.0
 
     def __post_init__(self):
         for name in ("batch_size", "eval_batch_size", "grad_accum"):
@@ -89,6 +97,14 @@ class TrainConfig:
             raise ValueError(f"clip_grad_norm must be >= 0, not {self.clip_grad_norm}")
         if self.init_parts and not self.init_from:
             raise ValueError("init_parts needs init_from (the model folder to take them from)")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ValueError(f"optimizer must be adamw or sgd, not {self.optimizer!r}")
+        if self.momentum and self.optimizer != "sgd":
+            raise ValueError("momentum is an option of optimizer sgd")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), not {self.momentum}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1) (0: off), not {self.ema_decay}")
         unknown = set(self.report_to) - {"jsonl", "tensorboard"}
         if unknown:
             raise ValueError(f"report_to accepts jsonl and tensorboard, not {sorted(unknown)}")

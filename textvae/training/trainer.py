@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import signal
 import time
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def lr_at(cfg, step: int, total_steps: int) -> float:
 
 def make_optimizer(params, cfg):
     kwargs = dict(lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, momentum=cfg.momentum, **kwargs)
     try:  # the fused kernel is ~4x faster per step on CPU (measured on PTB-sized models)
         return torch.optim.AdamW(params, fused=True, **kwargs)
     except (RuntimeError, TypeError):
@@ -145,6 +148,13 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
         steps_per_epoch = None
         data_text = "streamed training data"
     total_steps = tc.max_steps or tc.epochs * steps_per_epoch
+    ema = None
+    if tc.ema_decay:  # a copy of the bare model (no DDP or autocast wrapper), checkpointed with the rest
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(vae, multi_avg_fn=get_ema_multi_avg_fn(tc.ema_decay), use_buffers=True)
+        ema.requires_grad_(False).eval()
+        accelerator.register_for_checkpointing(ema)
     # train_seconds: wall time of the run so far, summed over its resumed parts (up to the checkpoint).
     state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "best_val": None, "train_seconds": 0.0}
     if resume_path is not None:
@@ -165,10 +175,12 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
 
     def evaluate() -> dict:
         module.eval()
+        # The average, when kept, is what is validated and saved (autocast as the prepared module has it).
+        scored, context = (module, nullcontext()) if ema is None else (ElboModule(ema.module), accelerator.autocast())
         rec, kl, n = 0.0, 0.0, 0
-        with torch.no_grad():
+        with torch.no_grad(), context:
             for batch in eval_loader:
-                res = module(batch, 1.0, 0.0)
+                res = scored(batch, 1.0, 0.0)
                 each = accelerator.gather_for_metrics({"rec": res["rec_each"], "kl": res["kl_each"]})
                 rec += float(each["rec"].double().sum())
                 kl += float(each["kl"].double().sum())
@@ -179,7 +191,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
     def save_model(tag: str) -> None:
         if main:
             try:  # written under temporary names and renamed: a failed write leaves the old model
-                accelerator.unwrap_model(module).vae.save_pretrained(out)
+                (accelerator.unwrap_model(module).vae if ema is None else ema.module).save_pretrained(out)
             except (OSError, SafetensorError) as e:
                 raise UserError(f"could not save the {tag} model to {out} ({getattr(e, 'strerror', None) or e})") from None
         accelerator.wait_for_everyone()
@@ -244,6 +256,8 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
                 if not accelerator.sync_gradients:
                     continue
                 state["step"] += 1
+                if ema is not None:
+                    ema.update_parameters(vae)
                 bar.update(1)
                 step = state["step"]
                 if step == 1 and resume_path is None:  # process start to the end of the first step
