@@ -10,7 +10,8 @@ bound (k = --iw-samples; for the language model q(z|x) = p(z) and the decoder ig
 gives log p(x) exactly), perplexity over words plus one end-of-sentence per sentence, KL, mutual
 information, active units, and reconstruction BLEU of greedy decodes of the posterior means.
 Wall times and training tokens/s are measured on the machine that runs it. Writes ptb.json and
-ptb.md under --out; a run already evaluated is reused with --reuse, and an unfinished one continues from its
+ptb.md (and ptb-curves.png, the training curves of the rows whose runs are on disk) under --out; a run
+already evaluated is reused with --reuse, and an unfinished one continues from its
 latest checkpoint.
 
 Runs:
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 
 from textvae.training.checkpoints import latest_checkpoint, read_state
+from textvae.training.curves import plot_curves
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = {
@@ -53,6 +55,9 @@ ABLATIONS = {  # overrides of the rows' configs
     "vae-dropout-0.5-epochs-40": ("LSTM VAE, dropout 0.5, 40 epochs", "configs/text/ptb-lstm.yaml",
                                   ["model.embed_dropout=0.5", "model.output_dropout=0.5", "train.epochs=40",
                                    "train.save_every=658"]),
+    "lm-dropout-0.5-epochs-40": ("LSTM language model, dropout 0.5, 40 epochs", "configs/text/ptb-lm.yaml",
+                                 ["model.embed_dropout=0.5", "model.output_dropout=0.5", "train.epochs=40",
+                                  "train.save_every=658"]),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
@@ -226,6 +231,10 @@ def main() -> None:
                                                                       "active_units"), p)) for p in PUBLISHED]},
                                              indent=2) + "\n")
     (out / "ptb.md").write_text(markdown(rows, header))
+    # The training curves of the rows whose runs are on this disk.
+    logged = [r["key"] for r in rows if (Path(args.runs) / r["key"] / "logs" / "train.jsonl").is_file()]
+    if logged:
+        plot_curves([Path(args.runs) / key for key in logged], out / "ptb-curves.png")
     print(markdown(rows, header))
     print(f"done in {(time.perf_counter() - t0) / 60:.1f} min")
 

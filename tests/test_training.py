@@ -170,3 +170,16 @@ def test_sgd_with_momentum_is_the_optimizer_when_asked_and_trains(tmp_path):
     losses = [r["train/loss"] for r in map(json.loads, (out / "logs" / "train.jsonl").read_text().splitlines())
               if "train/loss" in r]
     assert losses[-1] < losses[0]
+
+
+def test_curves_plots_runs_and_names_their_best_validation(tmp_path):
+    out = tmp_path / "run"
+    run_cli("train", "--config", CONFIG, *TINY, "--output-dir", out, "train.max_steps=6", "train.eval_every=2")
+    records = [json.loads(line) for line in (out / "logs" / "train.jsonl").read_text().splitlines()]
+    best = min((r["val/neg_elbo"], r["step"]) for r in records if "val/neg_elbo" in r)
+    png = tmp_path / "plots" / "curves.png"
+    proc = run_cli("curves", out, out, "--output", png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"{out}: best validation -ELBO {best[0]:.3f} at step {best[1]}" in proc.stdout
+    refused = run_cli("curves", tmp_path / "plots", "--output", tmp_path / "x.png", check=False)
+    assert refused.returncode == 2 and "no training log" in refused.stderr and "Traceback" not in refused.stderr

@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from the latest checkpoint in the output folder, or from the given one")
     p.add_argument("overrides", nargs="*", metavar="key=value")
 
+    p = sub.add_parser("curves", help="plot training curves of one or more runs into a PNG",
+                       description="Validation -ELBO, validation KL and training loss against the step, a line "
+                                   "per run, read from each run folder's logs/train.jsonl.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="output folders of `textvae train`")
+    p.add_argument("--output", default="curves.png", help="PNG path (default: curves.png)")
+
     p = sub.add_parser("evaluate", help="importance-weighted NLL, KL, MI, active units (and PPL, BLEU for text)")
     p.add_argument("model_dir")
     p.add_argument("--data", help="file to evaluate on (text: one sentence a line; images: idx/npz/folder)")
@@ -91,6 +97,17 @@ def run(args: argparse.Namespace) -> None:
         if args.output_dir:
             overrides.append(f"train.output_dir={args.output_dir}")
         train(load_config(args.config, overrides), resume=args.resume)
+        return
+    if args.verb == "curves":
+        from .commands import output_path
+        from .training.curves import best_validation, plot_curves, read_log
+
+        path = plot_curves(args.runs, output_path(args.output, "--output"))
+        for run in args.runs:
+            best = best_validation(read_log(run))
+            said = f"best validation -ELBO {best[1]:.3f} at step {best[0]}" if best else "no validation yet"
+            print(f"{run}: {said}")
+        print(f"curves written to {path}")
         return
     commands, modality = _commands_for(args.model_dir)
     fn = getattr(commands, args.verb, None)
