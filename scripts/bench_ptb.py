@@ -55,6 +55,10 @@ ABLATIONS = {  # overrides of the rows' configs
     "vae-dropout-0.5-epochs-40": ("LSTM VAE, dropout 0.5, 40 epochs", "configs/text/ptb-lstm.yaml",
                                   ["model.embed_dropout=0.5", "model.output_dropout=0.5", "train.epochs=40",
                                    "train.save_every=658"]),
+    "vae-ae-pretrained-dropout-0.5-epochs-40": (
+        "LSTM VAE, dropout 0.5, 40 epochs, encoder pre-trained as an autoencoder", "configs/text/ptb-lstm.yaml",
+        ["model.embed_dropout=0.5", "model.output_dropout=0.5", "train.epochs=40", "train.save_every=658",
+         "train.init_parts=[encoder,to_posterior,decoder.embedding]"]),
     "lm-dropout-0.5-epochs-40": ("LSTM language model, dropout 0.5, 40 epochs", "configs/text/ptb-lm.yaml",
                                  ["model.embed_dropout=0.5", "model.output_dropout=0.5", "train.epochs=40",
                                   "train.save_every=658"]),
@@ -69,6 +73,9 @@ ABLATIONS = {  # overrides of the rows' configs
 PRETRAIN = {
     "vae-ae-pretrained": ["loss.kl.kind=constant", "loss.kl.max_weight=0", "loss.free_bits=0", "train.epochs=10",
                           "train.select_best=false"],
+    "vae-ae-pretrained-dropout-0.5-epochs-40": ["loss.kl.kind=constant", "loss.kl.max_weight=0", "loss.free_bits=0",
+                                                "train.epochs=10", "train.select_best=false",
+                                                "model.embed_dropout=0.5", "model.output_dropout=0.5"],
 }
 PUBLISHED = [  # (model, PPL, NLL, MI, active units); the rows of issue 4, from the papers
     ("LSTM language model (published)", 100.47, 101.04, None, None),
