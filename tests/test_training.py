@@ -180,6 +180,11 @@ def test_curves_plots_runs_and_names_their_best_validation(tmp_path):
     png = tmp_path / "plots" / "curves.png"
     proc = run_cli("curves", out, out, "--output", png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert f"{out}: best validation -ELBO {best[0]:.3f} at step {best[1]}" in proc.stdout
+    assert f"{out}: best validation -ELBO {best[0]:.3f} at step {best[1]}\n" in proc.stdout
+    # a run killed mid-write leaves half a line; the rest of the log is still drawn
+    with open(out / "logs" / "train.jsonl", "a") as log:
+        log.write('{"step": 7, "val/neg_elbo": 1')
+    proc = run_cli("curves", out, "--output", png)
+    assert f"best validation -ELBO {best[0]:.3f} at step {best[1]} (1 broken log line(s) skipped)" in proc.stdout
     refused = run_cli("curves", tmp_path / "plots", "--output", tmp_path / "x.png", check=False)
     assert refused.returncode == 2 and "no training log" in refused.stderr and "Traceback" not in refused.stderr

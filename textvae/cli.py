@@ -104,9 +104,10 @@ def run(args: argparse.Namespace) -> None:
 
         path = plot_curves(args.runs, output_path(args.output, "--output"))
         for run in args.runs:
-            best = best_validation(read_log(run))
+            series, skipped = read_log(run)
+            best = best_validation(series)
             said = f"best validation -ELBO {best[1]:.3f} at step {best[0]}" if best else "no validation yet"
-            print(f"{run}: {said}")
+            print(f"{run}: {said}" + (f" ({skipped} broken log line(s) skipped)" if skipped else ""))
         print(f"curves written to {path}")
         return
     commands, modality = _commands_for(args.model_dir)

@@ -11,9 +11,10 @@ PANELS = (("val/neg_elbo", "validation -ELBO (nats)"), ("val/kl", "validation KL
           ("train/loss", "training loss (nats, KL weighted; running mean of 5 logs)"))
 
 
-def read_log(run: str | Path) -> dict[str, list[tuple[int, float]]]:
-    """{metric: [(step, value), ...]} of a run folder's logs/train.jsonl, sorted by step. A run resumed
-    from a checkpoint logs the steps after it again: the last value logged for a step is kept.
+def read_log(run: str | Path) -> tuple[dict[str, list[tuple[int, float]]], int]:
+    """({metric: [(step, value), ...]}, lines skipped) of a run folder's logs/train.jsonl, sorted by step.
+    A run resumed from a checkpoint logs the steps after it again: the last value logged for a step is
+    kept. A run killed mid-write leaves a broken line: lines that are not JSON are skipped and counted.
 
     Raises:
         UserError: no log, or a log with no metric of PANELS.
@@ -22,17 +23,19 @@ def read_log(run: str | Path) -> dict[str, list[tuple[int, float]]]:
     if not path.is_file():
         raise UserError(f"{run}: no training log (logs/train.jsonl); give the output folder of `textvae train`")
     series: dict[str, dict[int, float]] = {name: {} for name, _ in PANELS}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    skipped = 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            raise UserError(f"{path}, line {number}: not JSON") from None
+            skipped += 1
+            continue
         for name in series:
             if name in record and record.get("step") is not None:
                 series[name][int(record["step"])] = float(record[name])
     if not any(series.values()):
         raise UserError(f"{path}: no logged metric yet ({', '.join(series)})")
-    return {name: sorted(points.items()) for name, points in series.items()}
+    return {name: sorted(points.items()) for name, points in series.items()}, skipped
 
 
 def best_validation(series: dict[str, list[tuple[int, float]]]) -> tuple[int, float] | None:
@@ -49,7 +52,7 @@ def plot_curves(runs: list[str | Path], path: str | Path, labels: list[str] | No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    logs = [read_log(run) for run in runs]
+    logs = [read_log(run)[0] for run in runs]
     labels = labels or [Path(run).name for run in runs]
     fig, axes = plt.subplots(1, len(PANELS), figsize=(5.2 * len(PANELS), 4.2), dpi=100)
     for ax, (name, title) in zip(axes, PANELS):
