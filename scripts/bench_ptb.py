@@ -39,6 +39,12 @@ RUNS = {
     "lm": ("LSTM language model (textvae)", "configs/text/ptb-lm.yaml", []),
     "vae": ("LSTM VAE (textvae)", "configs/text/ptb-lstm.yaml", []),
 }
+# Longer training with stronger dropout (Li et al. train 100 epochs with dropout 0.5); a checkpoint each
+# epoch (658 steps), so that --reuse continues the run after an interruption.
+LONG = ["model.embed_dropout=0.5", "model.output_dropout=0.5", "train.epochs=40", "train.save_every=658"]
+# Li et al.'s start: the encoder, the posterior head and the embedding (shared with the encoder, it lives in
+# the decoder) from an autoencoder trained first (see PRETRAIN).
+AE_PARTS = "train.init_parts=[encoder,to_posterior,decoder.embedding]"
 ABLATIONS = {  # overrides of the rows' configs
     "vae-free-bits-0.5-word-dropout-0.1": ("LSTM VAE, free bits 0.5, word dropout 0.1 (the config until 2026-11-26)",
                                            "configs/text/ptb-lstm.yaml",
@@ -47,21 +53,12 @@ ABLATIONS = {  # overrides of the rows' configs
     "vae-weight-drop-0.25": ("LSTM VAE, weight drop 0.25", "configs/text/ptb-lstm.yaml",
                              ["model.decoder.weight_drop=0.25"]),
     "vae-ae-pretrained": ("LSTM VAE, encoder pre-trained as an autoencoder (Li et al. 2019)",
-                          "configs/text/ptb-lstm.yaml",
-                          # the embedding is shared with the encoder (it lives in the decoder)
-                          ["train.init_parts=[encoder,to_posterior,decoder.embedding]"]),
-    # Longer training with stronger dropout (Li et al. train 100 epochs with dropout 0.5); a checkpoint each
-    # epoch (658 steps), so that --reuse continues the run after an interruption.
-    "vae-dropout-0.5-epochs-40": ("LSTM VAE, dropout 0.5, 40 epochs", "configs/text/ptb-lstm.yaml",
-                                  ["model.embed_dropout=0.5", "model.output_dropout=0.5", "train.epochs=40",
-                                   "train.save_every=658"]),
+                          "configs/text/ptb-lstm.yaml", [AE_PARTS]),
+    "vae-dropout-0.5-epochs-40": ("LSTM VAE, dropout 0.5, 40 epochs", "configs/text/ptb-lstm.yaml", LONG),
     "vae-ae-pretrained-dropout-0.5-epochs-40": (
         "LSTM VAE, dropout 0.5, 40 epochs, encoder pre-trained as an autoencoder", "configs/text/ptb-lstm.yaml",
-        ["model.embed_dropout=0.5", "model.output_dropout=0.5", "train.epochs=40", "train.save_every=658",
-         "train.init_parts=[encoder,to_posterior,decoder.embedding]"]),
-    "lm-dropout-0.5-epochs-40": ("LSTM language model, dropout 0.5, 40 epochs", "configs/text/ptb-lm.yaml",
-                                 ["model.embed_dropout=0.5", "model.output_dropout=0.5", "train.epochs=40",
-                                  "train.save_every=658"]),
+        [*LONG, AE_PARTS]),
+    "lm-dropout-0.5-epochs-40": ("LSTM language model, dropout 0.5, 40 epochs", "configs/text/ptb-lm.yaml", LONG),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
@@ -70,12 +67,11 @@ ABLATIONS = {  # overrides of the rows' configs
 # Two-stage runs: the first stage (these overrides of the same config) is trained into <key>.pretrain and
 # the row's run starts from it (train.init_from); the row's training time is the sum of both stages. The
 # autoencoder stage (KL weight 0) keeps its last weights: its -ELBO, with an unpenalised KL, says nothing.
+AE_STAGE = ["loss.kl.kind=constant", "loss.kl.max_weight=0", "loss.free_bits=0", "train.epochs=10",
+            "train.select_best=false"]
 PRETRAIN = {
-    "vae-ae-pretrained": ["loss.kl.kind=constant", "loss.kl.max_weight=0", "loss.free_bits=0", "train.epochs=10",
-                          "train.select_best=false"],
-    "vae-ae-pretrained-dropout-0.5-epochs-40": ["loss.kl.kind=constant", "loss.kl.max_weight=0", "loss.free_bits=0",
-                                                "train.epochs=10", "train.select_best=false",
-                                                "model.embed_dropout=0.5", "model.output_dropout=0.5"],
+    "vae-ae-pretrained": AE_STAGE,
+    "vae-ae-pretrained-dropout-0.5-epochs-40": [*AE_STAGE, "model.embed_dropout=0.5", "model.output_dropout=0.5"],
 }
 PUBLISHED = [  # (model, PPL, NLL, MI, active units); the rows of issue 4, from the papers
     ("LSTM language model (published)", 100.47, 101.04, None, None),
