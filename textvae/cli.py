@@ -102,9 +102,9 @@ def run(args: argparse.Namespace) -> None:
         from .commands import output_path
         from .training.curves import best_validation, plot_curves, read_log
 
-        path = plot_curves(args.runs, output_path(args.output, "--output"))
-        for run in args.runs:
-            series, skipped = read_log(run)
+        logs = [read_log(run) for run in args.runs]
+        path = plot_curves(args.runs, output_path(args.output, "--output"), [series for series, _ in logs])
+        for run, (series, skipped) in zip(args.runs, logs):
             best = best_validation(series)
             said = f"best validation -ELBO {best[1]:.3f} at step {best[0]}" if best else "no validation yet"
             print(f"{run}: {said}" + (f" ({skipped} broken log line(s) skipped)" if skipped else ""))

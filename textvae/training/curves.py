@@ -44,16 +44,16 @@ def best_validation(series: dict[str, list[tuple[int, float]]]) -> tuple[int, fl
     return min(points, key=lambda p: p[1]) if points else None
 
 
-def plot_curves(runs: list[str | Path], path: str | Path, labels: list[str] | None = None) -> Path:
-    """One PNG with a panel per metric of PANELS and a line per run (labelled by folder name or
-    `labels`); the validation -ELBO panel marks each run's best point."""
+def plot_curves(runs: list[str | Path], path: str | Path, logs: list[dict] | None = None) -> Path:
+    """One PNG with a panel per metric of PANELS and a line per run, labelled by folder name; the
+    validation -ELBO panel marks each run's best point. `logs`: the runs' series, when already read."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    logs = [read_log(run)[0] for run in runs]
-    labels = labels or [Path(run).name for run in runs]
+    logs = logs or [read_log(run)[0] for run in runs]
+    labels = [Path(run).name for run in runs]
     fig, axes = plt.subplots(1, len(PANELS), figsize=(5.2 * len(PANELS), 4.2), dpi=100)
     for ax, (name, title) in zip(axes, PANELS):
         for k, (series, label) in enumerate(zip(logs, labels)):
