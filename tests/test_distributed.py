@@ -77,6 +77,16 @@ def test_evaluation_under_two_processes_counts_each_sentence_once(one_and_two, c
     assert two["active_units"] == one["active_units"]
 
 
+def test_evaluation_under_two_processes_exits_cleanly_every_time(one_and_two, corpus, tmp_path):
+    """The second process used to return as soon as its share was scored, while the main one still
+    decoded and wrote; about one such run in six then aborted at exit (SIGABRT, "terminate called without
+    an active exception"). Every process now waits for the others and closes the group."""
+    for attempt in range(4):
+        proc = run_cli("evaluate", one_and_two[0], "--data", corpus / "valid.txt", "--iw-samples", 2,
+                       "--batch-size", 8, "--output", tmp_path / f"{attempt}.json", launcher=LAUNCH_2, check=False)
+        assert proc.returncode == 0 and "terminate called" not in proc.stderr, proc.stderr[-2000:]
+
+
 def test_a_stream_is_sharded_into_disjoint_equal_shares(corpus):
     sentences = (corpus / "train.txt").read_text(encoding="utf-8").splitlines()
     tok = WordTokenizer.train(sentences)

@@ -40,3 +40,11 @@ def seconds_since_start() -> float | None:
         return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+
+
+def finish_processes(accelerator) -> None:
+    """Every process, at the end of a command: wait for the others, then close the process group. A
+    process that exits while another still works (the main one writing results) aborts now and then
+    under gloo ("terminate called without an active exception")."""
+    accelerator.wait_for_everyone()
+    accelerator.end_training()

@@ -10,6 +10,7 @@ import torch
 
 from ..commands import output_path, recorded_data_config
 from ..errors import UserError
+from ..runtime import finish_processes
 
 
 def _log(message: str) -> None:
@@ -48,32 +49,35 @@ def evaluate(args: argparse.Namespace) -> None:
     accelerator = Accelerator(mixed_precision=args.mixed_precision or "no")
     res = evaluate_vae(model, test, batcher(test, data_cfg, model.config, train=False), accelerator,
                        iw_samples=args.iw_samples, batch_size=args.batch_size or 100, seed=args.seed)
-    if not accelerator.is_main_process:
-        return
-    summary = {"model_dir": str(args.model_dir), "data": data_cfg.path, "split": "test", **scalars(res)}
-    dims = model.config.num_pixels
-    if model.config.likelihood == "gaussian":
-        # A density on dequantized pixels (x + u) / 256 bounds the probability of the 8-bit image:
-        # log P(x) >= E_u log p((x + u) / 256) - D log 256 (Theis et al. 2016).
-        shift = dims * math.log(256)
-        for key in ("nll", "neg_elbo", "rec"):
-            if summary.get(key) is not None:
-                summary[key] += shift
-        summary["likelihood_note"] = "nats of 8-bit images: the dequantized density plus D*log(256)"
-    else:
-        summary["likelihood_note"] = "nats of the binarized test images (one fixed binarization, seed 0)"
-    rows = {"images": summary["num_examples"]}
-    if summary.get("nll") is not None:
-        summary["bits_per_dim"] = summary["nll"] / (dims * math.log(2))
-        rows[f"NLL (nats/image, k={args.iw_samples})"] = summary["nll"]
-        rows["bits per dimension"] = summary["bits_per_dim"]
-    rows.update({"-ELBO": summary["neg_elbo"], "reconstruction": summary["rec"], "KL": summary["kl"],
-                 "mutual information": summary["mi"],
-                 "active units": f"{summary['active_units']}/{summary['latent_size']}"})
-    print(format_table(rows, title=f"{args.model_dir} on the test split"))
-    if out is not None:
-        out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        _log(f"wrote {out}")
+    try:
+        if not accelerator.is_main_process:
+            return
+        summary = {"model_dir": str(args.model_dir), "data": data_cfg.path, "split": "test", **scalars(res)}
+        dims = model.config.num_pixels
+        if model.config.likelihood == "gaussian":
+            # A density on dequantized pixels (x + u) / 256 bounds the probability of the 8-bit image:
+            # log P(x) >= E_u log p((x + u) / 256) - D log 256 (Theis et al. 2016).
+            shift = dims * math.log(256)
+            for key in ("nll", "neg_elbo", "rec"):
+                if summary.get(key) is not None:
+                    summary[key] += shift
+            summary["likelihood_note"] = "nats of 8-bit images: the dequantized density plus D*log(256)"
+        else:
+            summary["likelihood_note"] = "nats of the binarized test images (one fixed binarization, seed 0)"
+        rows = {"images": summary["num_examples"]}
+        if summary.get("nll") is not None:
+            summary["bits_per_dim"] = summary["nll"] / (dims * math.log(2))
+            rows[f"NLL (nats/image, k={args.iw_samples})"] = summary["nll"]
+            rows["bits per dimension"] = summary["bits_per_dim"]
+        rows.update({"-ELBO": summary["neg_elbo"], "reconstruction": summary["rec"], "KL": summary["kl"],
+                     "mutual information": summary["mi"],
+                     "active units": f"{summary['active_units']}/{summary['latent_size']}"})
+        print(format_table(rows, title=f"{args.model_dir} on the test split"))
+        if out is not None:
+            out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+            _log(f"wrote {out}")
+    finally:  # every process meets here, the main one after writing its results
+        finish_processes(accelerator)
 
 
 def sample(args: argparse.Namespace) -> None:

@@ -15,6 +15,7 @@ import torch
 
 from ..commands import output_path, recorded_data_config
 from ..errors import UserError
+from ..runtime import finish_processes
 from .data import read_lines, read_sentences, tokenize_sentences
 
 DEFAULT_MAX_LENGTH = 64
@@ -131,33 +132,36 @@ def evaluate(args: argparse.Namespace) -> None:
     sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=False, lengths=dataset.lengths)
     res = evaluate_vae(model, dataset, model.collate, accelerator,
                        iw_samples=iw, batch_size=batch_size, seed=args.seed, batch_sampler=sampler)
-    if not accelerator.is_main_process:
-        return
+    try:
+        if not accelerator.is_main_process:
+            return
 
-    words = sum(len(s.split()) for s in dataset.texts)
-    n = len(dataset)
-    summary = {"model_dir": str(args.model_dir), "data": str(data), "sentences": n, "words": words,
-               "blank_lines_skipped": report.blank, "bad_utf8_lines": report.bad_utf8}
-    summary.update(scalars(res))
-    if iw:
-        # per word, each sentence's end counting as one word (Mikolov et al.; Bowman et al. 2016)
-        summary["perplexity"] = math.exp(-float(res["log_px"].double().sum()) / (words + n))
-        summary["perplexity_note"] = ("exp(-sum of log p(x) / (words + sentences)); words split on whitespace, "
-                                      f"log p(x) the importance-weighted bound with k={iw}")
+        words = sum(len(s.split()) for s in dataset.texts)
+        n = len(dataset)
+        summary = {"model_dir": str(args.model_dir), "data": str(data), "sentences": n, "words": words,
+                   "blank_lines_skipped": report.blank, "bad_utf8_lines": report.bad_utf8}
+        summary.update(scalars(res))
+        if iw:
+            # per word, each sentence's end counting as one word (Mikolov et al.; Bowman et al. 2016)
+            summary["perplexity"] = math.exp(-float(res["log_px"].double().sum()) / (words + n))
+            summary["perplexity_note"] = ("exp(-sum of log p(x) / (words + sentences)); words split on whitespace, "
+                                          f"log p(x) the importance-weighted bound with k={iw}")
 
-    summary.update(_reconstruction_scores(model, res["means"], dataset, max(batch_size, 64)))
-    rows = {"sentences": n, "words": words}
-    if iw:
-        rows[f"NLL (nats/sentence, k={iw})"] = summary["nll"]
-        rows["perplexity (per word)"] = summary["perplexity"]
-    rows.update({"-ELBO": summary["neg_elbo"], "reconstruction": summary["rec"], "KL": summary["kl"],
-                 "mutual information": summary["mi"],
-                 "active units": f"{summary['active_units']}/{summary['latent_size']}",
-                 "reconstruction BLEU": summary["bleu"], "exact match": summary["exact_match"]})
-    print(format_table(rows, title=f"{args.model_dir} on {data}"))
-    if out is not None:
-        out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        _log(f"wrote {out}")
+        summary.update(_reconstruction_scores(model, res["means"], dataset, max(batch_size, 64)))
+        rows = {"sentences": n, "words": words}
+        if iw:
+            rows[f"NLL (nats/sentence, k={iw})"] = summary["nll"]
+            rows["perplexity (per word)"] = summary["perplexity"]
+        rows.update({"-ELBO": summary["neg_elbo"], "reconstruction": summary["rec"], "KL": summary["kl"],
+                     "mutual information": summary["mi"],
+                     "active units": f"{summary['active_units']}/{summary['latent_size']}",
+                     "reconstruction BLEU": summary["bleu"], "exact match": summary["exact_match"]})
+        print(format_table(rows, title=f"{args.model_dir} on {data}"))
+        if out is not None:
+            out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+            _log(f"wrote {out}")
+    finally:  # every process meets here, the main one after writing its results
+        finish_processes(accelerator)
 
 
 def _reconstruction_scores(model, means: torch.Tensor, dataset, batch_size: int) -> dict:

@@ -22,7 +22,7 @@ from ..core.model import init_from_folder
 from ..core.schedules import kl_weight
 from ..errors import UserError
 from ..registry import task_class
-from ..runtime import keep_freed_memory, seconds_since_start
+from ..runtime import finish_processes, keep_freed_memory, seconds_since_start
 from .checkpoints import load_checkpoint, read_state, resolve_resume, save_checkpoint
 from .config import ExperimentConfig, config_to_dict
 
@@ -296,8 +296,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
             path = checkpoint()
             accelerator.print(f"stopped by signal {stopped_by} at step {state['step']}; checkpoint saved to {path}; "
                               f"continue with --resume auto")
-            accelerator.wait_for_everyone()
-            accelerator.end_training()
+            finish_processes(accelerator)
             raise SystemExit(128 + int(stopped_by))
         maybe_eval()
         if not tc.select_best:
@@ -308,8 +307,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
 
         task.after_training(load_model(out), out, accelerator)
         accelerator.print(f"model saved to {out}")
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
+    finish_processes(accelerator)
     return out
 
 
