@@ -43,6 +43,13 @@ def test_wrong_types_rejected(raw, msg):
         from_dict(Outer, raw)
 
 
+def test_training_refuses_a_mixture_prior():
+    from textvae.training.config import build_config
+
+    with pytest.raises(UserError, match=r"textvae fit-prior"):
+        build_config({"task": "text", "model": {"prior_components": 4}})
+
+
 def test_out_of_range_value_is_one_line_user_error():
     with pytest.raises(UserError, match=r"train: lr must be > 0"):
         from_dict(TrainConfig, {"lr": -1.0}, prefix="train.")

@@ -164,6 +164,79 @@ def test_iw_chunking_equals_one_pass():
     assert torch.allclose(torch.logsumexp(w, 0) - math.log(60), one)
 
 
+# -- the fitted mixture prior ---------------------------------------------------------------------
+def _mixture(d=3, seed=0):
+    from textvae.core.priors import GaussianMixturePrior
+
+    g = torch.Generator().manual_seed(seed)
+    prior = GaussianMixturePrior(2, d).double()
+    prior.logits.copy_(torch.tensor([0.3, 0.7], dtype=torch.float64).log())
+    prior.means.copy_(torch.randn(2, d, generator=g, dtype=torch.float64))
+    tril = torch.tril(0.3 * torch.randn(2, d, d, generator=g, dtype=torch.float64), -1)
+    prior.scale_tril.copy_(tril + torch.diag_embed(torch.tensor([[1.2, 0.5, 0.8], [0.6, 1.1, 0.9]],
+                                                                   dtype=torch.float64)[:, :d]))
+    return prior
+
+
+def test_mixture_log_prob_by_hand():
+    prior = _mixture()
+    z = torch.randn(4, 5, 3, dtype=torch.float64)
+    by_hand = []
+    for k in range(2):
+        cov = prior.scale_tril[k] @ prior.scale_tril[k].T
+        diff = z - prior.means[k]
+        maha = (diff @ torch.linalg.inv(cov) * diff).sum(-1)
+        by_hand.append(math.log([0.3, 0.7][k]) - 0.5 * (3 * math.log(2 * math.pi) + torch.logdet(cov) + maha))
+    assert torch.allclose(prior.log_prob(z), torch.logaddexp(*by_hand), atol=1e-10)
+
+
+def test_mixture_samples_have_the_mixture_moments_and_are_seeded():
+    prior = _mixture()
+    z = prior.sample(200_000, torch.Generator().manual_seed(0)).double()
+    w = torch.tensor([0.3, 0.7], dtype=torch.float64)
+    mean = w @ prior.means
+    covs = prior.scale_tril @ prior.scale_tril.transpose(1, 2)
+    second = (w[:, None, None] * (covs + prior.means[:, :, None] * prior.means[:, None, :])).sum(0)
+    assert torch.allclose(z.mean(0), mean, atol=0.02)
+    assert torch.allclose(torch.cov(z.T), second - torch.outer(mean, mean), atol=0.03)
+    assert torch.equal(prior.sample(5, torch.Generator().manual_seed(1)), prior.sample(5, torch.Generator().manual_seed(1)))
+
+
+def test_iw_bound_uses_the_models_prior():
+    """With a mixture prior, x's marginal is a mixture of Gaussians in closed form; the bound must approach
+    it, not the marginal under N(0, I)."""
+    W, b, s, x, _ = _linear_gaussian(seed=4)
+    model = LinearGaussianVAE(W, b, s)  # the (distorted) N(0, I) posterior: now only a proposal
+    model.prior = _mixture(seed=5)
+    comps = []
+    for k in range(2):
+        cov_z = model.prior.scale_tril[k] @ model.prior.scale_tril[k].T
+        cov = W @ cov_z @ W.T + s**2 * torch.eye(W.shape[0], dtype=torch.float64)
+        comps.append(model.prior.logits[k] + torch.distributions.MultivariateNormal(
+            W @ model.prior.means[k] + b, covariance_matrix=cov).log_prob(x))
+    exact = torch.logaddexp(*comps)
+    torch.manual_seed(0)
+    est = torch.stack([iw_log_marginal(model, {"x": x}, 2000, chunk_size=500) for _ in range(5)]).mean(0)
+    assert (exact - est).abs().max() < 0.06 and (exact - est).mean().abs() < 0.02, (exact - est)
+    model.prior = None  # N(0, I): a different marginal, far from this one
+    assert (exact - iw_log_marginal(model, {"x": x}, 2000, chunk_size=500)).abs().mean() > 0.2
+
+
+def test_mixture_fit_recovers_a_known_mixture():
+    from textvae.core.priors import GaussianMixturePrior
+
+    truth = _mixture(seed=6)
+    truth.means.mul_(4)  # well separated
+    codes = truth.sample(20_000, torch.Generator().manual_seed(0))
+    fitted = GaussianMixturePrior(2, 3)
+    report = fitted.fit(codes)
+    order = torch.argsort(fitted.logits)
+    assert torch.allclose(torch.softmax(fitted.logits, 0)[order].double(), torch.tensor([0.3, 0.7], dtype=torch.float64),
+                          atol=0.02)
+    assert torch.allclose(fitted.means[order].double(), truth.means, atol=0.08)
+    assert report["converged"] and report["log_p_fitted"] > report["log_p_standard_normal"]
+
+
 # -- interpolation --------------------------------------------------------------------------------
 def test_slerp_endpoints_and_norm():
     a = torch.tensor([3.0, 0.0, 0.0], dtype=torch.float64)

@@ -168,6 +168,22 @@ def test_sample_writes_a_png_grid(trained, tmp_path):
         assert im.format == "PNG"
 
 
+def test_fit_prior_on_the_training_images_and_sample_from_it(trained, tmp_path):
+    from textvae.registry import load_model
+
+    out = tmp_path / "fitted"
+    run_cli("fit-prior", trained, "--components", "2", "--output", out)
+    report = json.loads((out / "prior_fit.json").read_text())
+    assert report["log_p_fitted"] > report["log_p_standard_normal"] and report["codes"] % 4 == 0
+    assert load_model(out).prior.means.shape == (2, 2)
+    ev = tmp_path / "eval.json"
+    run_cli("evaluate", out, "--iw-samples", "5", "--output", ev)
+    assert json.loads(ev.read_text())["prior"].startswith("Gaussian mixture, 2")
+    run_cli("sample", out, "-n", "4", "--output", tmp_path / "s.png")
+    with Image.open(tmp_path / "s.png") as im:
+        assert im.format == "PNG"
+
+
 @pytest.mark.parametrize("args,message", [
     (["sample", "{model}", "--output", "{tmp}"], "is a directory"),
     (["sample", "{model}", "-n", "0"], "-n must be >= 1"),

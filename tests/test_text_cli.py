@@ -66,7 +66,42 @@ def test_evaluate_on_the_recorded_validation_file(model_dir, tmp_path):
     assert res["perplexity"] == pytest.approx(np.exp(res["nll"] * 61 / (res["words"] + 61)), rel=1e-6)
 
 
+def test_fit_prior_writes_a_model_whose_prior_evaluate_and_sample_use(model_dir, tmp_path):
+    from textvae.registry import load_model
+
+    out = tmp_path / "fitted"
+    proc = run_cli("fit-prior", model_dir, "--components", "3", "--samples-per-example", "2", "--output", out)
+    assert "fitted mixture" in proc.stdout
+    report = json.loads((out / "prior_fit.json").read_text())
+    assert report["codes"] == 2 * 320 and report["log_p_fitted"] > report["log_p_standard_normal"]
+    fitted, plain = load_model(out), load_model(model_dir)
+    assert fitted.config.prior_components == 3 and plain.prior is None
+    weights = load_file(str(out / "model.safetensors"))
+    assert torch.equal(weights["prior.means"], fitted.prior.means) and weights["prior.means"].shape == (3, 8)
+    for name, tensor in plain.state_dict().items():  # encoder and decoder untouched
+        assert torch.equal(tensor, fitted.state_dict()[name]), name
+    # evaluate: the bound and the KL use the fitted prior, reconstruction is the same
+    a, b = tmp_path / "plain.json", tmp_path / "fitted.json"
+    run_cli("evaluate", model_dir, "--iw-samples", "5", "--output", a)
+    run_cli("evaluate", out, "--iw-samples", "5", "--output", b)
+    a, b = json.loads(a.read_text()), json.loads(b.read_text())
+    assert b["prior"].startswith("Gaussian mixture, 3") and a["prior"].startswith("standard normal")
+    assert a["rec"] == pytest.approx(b["rec"]) and a["nll"] != b["nll"] and a["kl"] != b["kl"]
+    assert a["mi"] == pytest.approx(b["mi"]) and a["active_units"] == b["active_units"]
+    # sampling draws from the mixture, seeded
+    z = fitted.sample_prior(4000, torch.Generator().manual_seed(0))
+    assert torch.allclose(z.mean(0), torch.softmax(fitted.prior.logits, 0) @ fitted.prior.means, atol=0.1)
+    first = run_cli("sample", out, "-n", "3", "--seed", "2").stdout
+    assert len(first.splitlines()) == 3 and first == run_cli("sample", out, "-n", "3", "--seed", "2").stdout
+    proc = run_cli("fit-prior", model_dir, "--components", "400", "--samples-per-example", "1", "--output",
+                   tmp_path / "too-many", check=False)
+    assert proc.returncode == 2 and "too few codes" in proc.stderr.splitlines()[-1]
+    assert not (tmp_path / "too-many").exists()
+
+
 @pytest.mark.parametrize("args,message", [
+    (["fit-prior", "{model}", "--output", "{model}"], "is the model folder itself"),
+    (["fit-prior", "{model}", "--components", "0"], "--components must be >= 1"),
     (["encode", "{model}", "--input", "{tmp}/empty.txt", "--output", "{tmp}/c.npy"], "is empty"),
     (["interpolate", "{model}", "", "a man ."], "empty"),
     (["reconstruct", "{model}", "zzzq qqqz"], "unknown"),

@@ -49,6 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="write the numbers to this JSON file")
     p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no")
 
+    p = sub.add_parser("fit-prior", help="fit a Gaussian-mixture prior to a trained model's aggregate posterior",
+                       description="Encode the training data (or --data), draw codes z ~ q(z|x), fit a mixture of "
+                                   "full-covariance Gaussians to them (EM), and save the model with it as its prior "
+                                   "to a new folder: evaluate and sample then use it instead of N(0, I).")
+    p.add_argument("model_dir")
+    p.add_argument("--components", type=int, default=16, help="mixture components (default: 16)")
+    p.add_argument("--data", help="examples to encode (default: the training data the model was trained on)")
+    p.add_argument("--samples-per-example", type=int, default=4, help="codes drawn from each q(z|x) (default: 4)")
+    p.add_argument("--output", help="new model folder (default: MODEL_DIR-gmmK beside the model)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+
     p = sub.add_parser("sample", help="draw from the prior: sentences, or an image grid")
     p.add_argument("model_dir")
     p.add_argument("-n", type=int, default=10)
@@ -111,7 +123,7 @@ def run(args: argparse.Namespace) -> None:
         print(f"curves written to {path}")
         return
     commands, modality = _commands_for(args.model_dir)
-    fn = getattr(commands, args.verb, None)
+    fn = getattr(commands, args.verb.replace("-", "_"), None)
     if fn is None:
         raise UserError(f"`textvae {args.verb}` is not available for {modality} models ({args.model_dir})")
     fn(args)

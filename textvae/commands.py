@@ -25,3 +25,59 @@ def recorded_data_config(model_dir: str | Path) -> dict:
     except (OSError, yaml.YAMLError, AttributeError, UnicodeDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def fit_prior_output(args) -> Path:
+    """Check `textvae fit-prior`'s options before any work; returns the folder to write (default:
+    MODEL_DIR-gmmK beside the model)."""
+    if args.components < 1:
+        raise UserError(f"--components must be >= 1, not {args.components}")
+    if args.samples_per_example < 1:
+        raise UserError(f"--samples-per-example must be >= 1, not {args.samples_per_example}")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, not {args.batch_size}")
+    source = Path(args.model_dir)
+    out = Path(args.output) if args.output else source.with_name(f"{source.name}-gmm{args.components}")
+    if out.resolve() == source.resolve():
+        raise UserError(f"--output {out} is the model folder itself; give a new folder (the N(0, I) model is kept)")
+    if out.is_file():
+        raise UserError(f"--output {out} is a file; give a folder")
+    return out
+
+
+def fit_prior_and_save(args, out: Path, model, dataset, collate_fn, batch_sampler=None, what: str = "examples") -> None:
+    """`textvae fit-prior`, whatever the modality: codes z ~ q(z|x) of every example of `dataset`
+    (args.samples_per_example each), a Gaussian mixture of args.components fitted to them, and the model
+    saved with it to `out` (from fit_prior_output), the run's train_config.yaml copied beside it."""
+    import json
+    import shutil
+    import sys
+
+    from .core.priors import GaussianMixturePrior
+    from .evaluation import posterior_codes
+
+    source = Path(args.model_dir)
+    needed = 2 * args.components
+    if len(dataset) * args.samples_per_example < needed:
+        raise UserError(f"{len(dataset)} {what} x {args.samples_per_example} sample(s) are too few codes for "
+                        f"{args.components} components (at least {needed})")
+    codes = posterior_codes(model, dataset, collate_fn, batch_size=args.batch_size, batch_sampler=batch_sampler,
+                            samples_per_example=args.samples_per_example, seed=args.seed)
+    print(f"fitting a {args.components}-component Gaussian mixture to {codes.shape[0]:,} codes "
+          f"({len(dataset):,} {what} x {args.samples_per_example})", file=sys.stderr)
+    prior = GaussianMixturePrior(args.components, model.latent_size)
+    report = prior.fit(codes, seed=args.seed, verbose=True)
+    if not report["converged"]:
+        print(f"warning: EM did not converge in {report['em_iterations']} iterations; the fit is used as it is",
+              file=sys.stderr)
+    model.prior = prior
+    model.config.prior_components = args.components
+    model.save_pretrained(out)
+    recorded = source / "train_config.yaml"
+    if recorded.exists():
+        shutil.copyfile(recorded, out / "train_config.yaml")
+    report.update({"model_dir": str(source), "output": str(out)})
+    (out / "prior_fit.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"average log p(z) of the codes: N(0, I) {report['log_p_standard_normal']:.3f}, fitted mixture "
+          f"{report['log_p_fitted']:.3f} nats (+{report['log_p_fitted'] - report['log_p_standard_normal']:.3f})")
+    print(f"wrote the model with its fitted prior to {out}")

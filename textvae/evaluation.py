@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from .core.distributions import DiagonalGaussian
 from .core.metrics import active_units, kl_per_dimension, mutual_information
 from .core.objectives import iw_log_marginal
+from .core.priors import describe_prior, monte_carlo_kl
 from .runtime import keep_freed_memory
 
 MI_NOTE = ("I(x;z) estimated as in He et al. 2019, with the aggregate posterior q(z) taken over ALL "
@@ -72,6 +73,8 @@ def evaluate_vae(model, dataset, collate_fn, accelerator, iw_samples: int = 500,
     model = model.to(accelerator.device).eval()
     loader = accelerator.prepare_data_loader(make_eval_loader(dataset, collate_fn, batch_size, batch_sampler))
     torch.manual_seed(seed + accelerator.process_index)
+    # the mixture prior's Monte Carlo KL draws from its own stream: the other numbers stay those of N(0, I)
+    kl_generator = torch.Generator(accelerator.device).manual_seed(seed + 1000 + accelerator.process_index)
     keys = ("index", "log_px", "rec_each", "kl_each", "means", "logvars")
     parts = {k: [] for k in keys}
     bar = tqdm(loader, desc=desc, disable=not (progress and accelerator.is_main_process), unit="batch",
@@ -85,9 +88,9 @@ def evaluate_vae(model, dataset, collate_fn, accelerator, iw_samples: int = 500,
                 log_px = iw_log_marginal(model, batch, iw_samples, chunk_size, posterior)
             else:
                 log_px = torch.full_like(rec, float("nan"))
+        full = DiagonalGaussian(posterior.mean.float(), posterior.logvar.float())
         out = {"index": batch["index"], "log_px": log_px.float(), "rec_each": rec,
-               "kl_each": DiagonalGaussian(posterior.mean.float(), posterior.logvar.float()).kl(), "means": posterior.mean.float(),
-               "logvars": posterior.logvar.float()}
+               "kl_each": monte_carlo_kl(model, full, generator=kl_generator), "means": full.mean, "logvars": full.logvar}
         gathered = accelerator.gather_for_metrics(out)
         for k in keys:
             parts[k].append(gathered[k].cpu())
@@ -109,10 +112,33 @@ def evaluate_vae(model, dataset, collate_fn, accelerator, iw_samples: int = 500,
         "active_units": au,
         "latent_size": int(res["means"].shape[1]),
         "kl_per_dim": [round(float(x), 5) for x in kl_per_dimension(res["means"], res["logvars"])],
+        "prior": describe_prior(model),
     }
+    if model.prior is not None:
+        summary["kl_note"] = ("kl: mean of log q(z|x) - log p(z) over 64 draws from q(z|x) per example (the "
+                              "mixture prior has no closed form); kl_per_dim: against N(0, I), in closed form")
     summary["elbo"] = -summary["neg_elbo"]
     summary.update(res)
     return summary
+
+
+@torch.no_grad()
+def posterior_codes(model, dataset, collate_fn, batch_size: int = 256, batch_sampler=None,
+                    samples_per_example: int = 1, seed: int = 0, progress: bool = True) -> torch.Tensor:
+    """Codes z ~ q(z|x), samples_per_example for each example of `dataset`, on the CPU in float32:
+    (N * samples_per_example, D). One process; the encoder runs in float32."""
+    from tqdm.auto import tqdm
+
+    model = model.eval()
+    g = torch.Generator().manual_seed(seed)
+    codes = []
+    for batch in tqdm(make_eval_loader(dataset, collate_fn, batch_size, batch_sampler), desc="encode",
+                      disable=not progress, unit="batch", dynamic_ncols=True):
+        q = model.encode(batch)
+        mean, std = q.mean.float().cpu(), q.std.float().cpu()
+        eps = torch.randn(samples_per_example, *mean.shape, generator=g)
+        codes.append((mean + eps * std).reshape(-1, mean.shape[-1]))
+    return torch.cat(codes)
 
 
 def scalars(result: dict) -> dict:

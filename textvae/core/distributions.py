@@ -26,10 +26,10 @@ class DiagonalGaussian:
     def std(self) -> torch.Tensor:
         return torch.exp(0.5 * self.logvar)
 
-    def rsample(self, num_samples: int | None = None) -> torch.Tensor:
+    def rsample(self, num_samples: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
         """Reparametrized sample: (B, D), or (S, B, D) when num_samples is given."""
         shape = self.mean.shape if num_samples is None else (num_samples, *self.mean.shape)
-        eps = torch.randn(shape, dtype=self.mean.dtype, device=self.mean.device)
+        eps = torch.randn(shape, dtype=self.mean.dtype, device=self.mean.device, generator=generator)
         return self.mean + eps * self.std
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:

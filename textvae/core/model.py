@@ -24,6 +24,7 @@ from torch import nn
 
 from ..errors import UserError
 from .distributions import DiagonalGaussian
+from .priors import build_prior
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -36,6 +37,9 @@ class VAE(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.config = config
+        # N(0, I) unless `textvae fit-prior` has fitted a mixture (config.prior_components > 0)
+        components = getattr(config, "prior_components", 0)
+        self.prior = build_prior(components, config.latent_size) if components else None
 
     @property
     def latent_size(self) -> int:
@@ -46,6 +50,12 @@ class VAE(nn.Module):
 
     def log_likelihood(self, z: torch.Tensor, batch) -> torch.Tensor:
         raise NotImplementedError
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n codes (n, D) drawn from the prior (N(0, I) or the fitted mixture), on the CPU."""
+        from .priors import sample_prior
+
+        return sample_prior(self, n, generator)
 
     # -- saving and loading -------------------------------------------------------------------
     def save_extras(self, directory: Path) -> None:

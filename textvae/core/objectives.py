@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .distributions import DiagonalGaussian, standard_normal_log_prob
+from .distributions import DiagonalGaussian
+from .priors import prior_log_prob
 
 
 def _full(x: torch.Tensor) -> torch.Tensor:
@@ -55,10 +56,11 @@ def elbo_loss(log_px_z: torch.Tensor, posterior: DiagonalGaussian, kl_weight: fl
 
 
 def iw_log_weights(model, batch, posterior: DiagonalGaussian, num_samples: int) -> torch.Tensor:
-    """log p(x, z_k) - log q(z_k|x) for num_samples fresh samples: (num_samples, B)."""
+    """log p(x, z_k) - log q(z_k|x) for num_samples fresh samples: (num_samples, B); p(z) is the
+    model's prior (textvae.core.priors)."""
     z = posterior.rsample(num_samples)                       # (S, B, D)
     log_px_z = _full(model.log_likelihood(z, batch))         # (S, B)
-    return log_px_z + standard_normal_log_prob(_full(z)) - _full(posterior.log_prob(z))
+    return log_px_z + prior_log_prob(model, _full(z)) - _full(posterior.log_prob(z))
 
 
 @torch.no_grad()

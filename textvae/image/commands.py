@@ -80,6 +80,27 @@ def evaluate(args: argparse.Namespace) -> None:
         finish_processes(accelerator)
 
 
+def fit_prior(args: argparse.Namespace) -> None:
+    """Fit a Gaussian-mixture prior to the codes of the training images (of the recorded data, or of
+    --data); write the model with it to a new folder."""
+    from ..commands import fit_prior_and_save, fit_prior_output
+    from ..config import from_dict
+    from ..registry import load_model
+    from .data import ImageDataConfig, ImageDataset, load_splits
+    from .task import batcher, check_pairing
+
+    out = fit_prior_output(args)
+    model = load_model(args.model_dir)
+    raw = recorded_data_config(args.model_dir)
+    if args.data:
+        raw = {**raw, "path": args.data, "format": "auto"}
+    data_cfg = from_dict(ImageDataConfig, raw, "data.")
+    check_pairing(data_cfg, model.config)
+    train = ImageDataset(*load_splits(data_cfg).train)
+    _log(f"the {len(train):,} training images of {data_cfg.path or 'the default Fashion-MNIST'}")
+    fit_prior_and_save(args, out, model, train, batcher(train, data_cfg, model.config, train=False), what="images")
+
+
 def sample(args: argparse.Namespace) -> None:
     """A PNG grid of args.n mean images decoded from codes drawn from the prior."""
     from ..registry import load_model

@@ -27,6 +27,7 @@ class ImageModelConfig:
     hidden_size: int = 512  # the dense layer (conv) or the one hidden layer (mlp)
     conv_channels: int = 32  # conv: the first convolution's width; the second has twice as many
     likelihood: str = "bernoulli"  # bernoulli | gaussian
+    prior_components: int = 0  # 0: N(0, I); K: the Gaussian mixture `textvae fit-prior` fitted
 
     def __post_init__(self):
         if self.kind not in ("conv", "mlp"):
@@ -36,6 +37,8 @@ class ImageModelConfig:
         for name in ("channels", "image_size", "latent_size", "hidden_size", "conv_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if self.prior_components < 0:
+            raise ValueError(f"prior_components must be >= 0, not {self.prior_components}")
         if self.kind == "conv" and self.image_size % 4:
             raise ValueError(f"the conv model needs image_size divisible by 4, not {self.image_size}")
 

@@ -72,8 +72,9 @@ def reconstructions(model, inputs: torch.Tensor, shown: torch.Tensor, path, per_
 
 def prior_samples(model, path, n: int = 64, seed: int = 0, ncol: int = 8) -> Path:
     g = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, model.latent_size, generator=g)
-    return save_grid(path, model.decode_mean(z), ncol, f"Mean images of p(x|z), z ~ N(0, I) (seed {seed})")
+    z = model.sample_prior(n, g)
+    where = "N(0, I)" if model.prior is None else "the fitted prior"
+    return save_grid(path, model.decode_mean(z), ncol, f"Mean images of p(x|z), z ~ {where} (seed {seed})")
 
 
 def interpolations(model, inputs: torch.Tensor, shown: torch.Tensor, labels: torch.Tensor, class_names: list[str],

@@ -164,6 +164,26 @@ def evaluate(args: argparse.Namespace) -> None:
         finish_processes(accelerator)
 
 
+def fit_prior(args: argparse.Namespace) -> None:
+    """Fit a Gaussian-mixture prior to the codes of the training sentences (or --data); write the model
+    with it to a new folder."""
+    from ..commands import fit_prior_and_save, fit_prior_output
+    from ..training.batching import EpochBatchSampler
+
+    out = fit_prior_output(args)
+    model = _load(args)
+    data = args.data or recorded_data_config(args.model_dir).get("train_file")
+    if not data:
+        raise UserError(f"give the sentences to fit the prior to with --data FILE ({args.model_dir}/"
+                        f"train_config.yaml records no training file)")
+    sentences, report = read_sentences(data, "auto", recorded_data_config(args.model_dir).get("text_column", "text"),
+                                       "--data")
+    _log(report.describe("sentences"))
+    dataset, _ = tokenize_sentences(sentences, model.tokenizer, encoder_tokenizer=model.encoder_tokenizer)
+    sampler = EpochBatchSampler(len(dataset), args.batch_size, shuffle=False, lengths=dataset.lengths)
+    fit_prior_and_save(args, out, model, dataset, model.collate, sampler, what="sentences")
+
+
 def _reconstruction_scores(model, means: torch.Tensor, dataset, batch_size: int) -> dict:
     """Corpus BLEU and exact match of the greedy decoding of each posterior mean (N, D) against the
     input as the tokenizer sees it (lower-cased if it lower-cases, out-of-vocabulary words as <unk>)."""

@@ -47,6 +47,8 @@ class TextModelConfig:
         needs decoder.hidden_size == embed_size. (A pretrained decoder keeps its own choice.)
     share_embeddings: encoder and decoder read one embedding matrix (a pretrained decoder's, if it
         is one; else the encoder has its own, embed_size wide, over the decoder's vocabulary).
+    prior_components: 0 for the prior N(0, I) (training always uses it); K > 0 once `textvae fit-prior`
+        has fitted a K-component Gaussian mixture to the aggregate posterior (textvae.core.priors).
 
     With a pretrained decoder the vocabulary and special ids are its tokenizer's; with a pretrained
     encoder, the encoder reads its own tokenizer's ids (textvae.text.pretrained).
@@ -66,11 +68,14 @@ class TextModelConfig:
     output_dropout: float = 0.0
     tie_embeddings: bool = False
     share_embeddings: bool = True
+    prior_components: int = 0
 
     def __post_init__(self):
         for name in ("embed_size", "latent_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if self.prior_components < 0:
+            raise ValueError(f"prior_components must be >= 0, not {self.prior_components}")
         for name in ("word_dropout", "embed_dropout", "output_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
@@ -346,12 +351,12 @@ class TextVAE(VAE):
         return self.decode(self.encode_sentences(sentences, batch_size), batch_size=batch_size, **generation)
 
     def sample(self, n: int, seed: int | None = None, **generation) -> list[str]:
-        """n sentences decoded from codes drawn from the prior N(0, I); `generation` as in decode."""
+        """n sentences decoded from codes drawn from the prior (N(0, I) or the fitted mixture);
+        `generation` as in decode."""
         if n < 1:
             raise UserError(f"the number of samples must be >= 1, not {n}")
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = torch.randn(n, self.config.latent_size, generator=generator)
-        return self.decode(z, seed=seed, **generation)
+        return self.decode(self.sample_prior(n, generator), seed=seed, **generation)
 
     def interpolate(self, a: str, b: str, steps: int = 5, method: str = "slerp", **generation) -> list[str]:
         """Decodes along the path between the posterior means of sentences a and b.

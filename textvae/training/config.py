@@ -133,6 +133,10 @@ def build_config(raw: dict) -> ExperimentConfig:
     if "task" not in raw:
         raise UserError("the config must name a task: 'task: text' or 'task: image'")
     task = task_class(raw["task"])
+    model_raw = raw.get("model") or {}
+    if isinstance(model_raw, dict) and model_raw.get("prior_components"):
+        raise UserError("model.prior_components: training uses the prior N(0, I); fit a mixture prior to a trained "
+                        "model with `textvae fit-prior MODEL_DIR --components K`")
     return ExperimentConfig(
         task=raw["task"],
         data=from_dict(task.data_config_class, raw.get("data") or {}, "data."),
