@@ -42,6 +42,8 @@ RUNS = {
 # Longer training with stronger dropout (Li et al. train 100 epochs with dropout 0.5); a checkpoint each
 # epoch (658 steps), so that --reuse continues the run after an interruption.
 LONG = ["model.embed_dropout=0.5", "model.output_dropout=0.5", "train.epochs=40", "train.save_every=658"]
+# Longer still, with validation and the saved model on an exponential moving average of the weights.
+LONGER_EMA = [*LONG[:2], "train.epochs=60", LONG[3], "train.ema_decay=0.999"]
 # Li et al.'s start: the encoder, the posterior head and the embedding (shared with the encoder, it lives in
 # the decoder) from an autoencoder trained first (see PRETRAIN).
 AE_PARTS = "train.init_parts=[encoder,to_posterior,decoder.embedding]"
@@ -59,6 +61,12 @@ ABLATIONS = {  # overrides of the rows' configs
         "LSTM VAE, dropout 0.5, 40 epochs, encoder pre-trained as an autoencoder", "configs/text/ptb-lstm.yaml",
         [*LONG, AE_PARTS]),
     "lm-dropout-0.5-epochs-40": ("LSTM language model, dropout 0.5, 40 epochs", "configs/text/ptb-lm.yaml", LONG),
+    "vae-ae-pretrained-dropout-0.5-epochs-60-ema": (
+        "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, encoder pre-trained as an autoencoder",
+        "configs/text/ptb-lstm.yaml", [*LONGER_EMA, AE_PARTS]),
+    "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16": (
+        "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, AE pre-trained, + fitted prior (GMM, 16)",
+        "configs/text/ptb-lstm.yaml", [*LONGER_EMA, AE_PARTS]),
     "vae-dropout-0.5-epochs-40-gmm16": (
         "LSTM VAE, dropout 0.5, 40 epochs, + prior fitted after training (Gaussian mixture, 16 components)",
         "configs/text/ptb-lstm.yaml", LONG),
@@ -75,11 +83,14 @@ AE_STAGE = ["loss.kl.kind=constant", "loss.kl.max_weight=0", "loss.free_bits=0",
 PRETRAIN = {
     "vae-ae-pretrained": AE_STAGE,
     "vae-ae-pretrained-dropout-0.5-epochs-40": [*AE_STAGE, "model.embed_dropout=0.5", "model.output_dropout=0.5"],
+    "vae-ae-pretrained-dropout-0.5-epochs-60-ema": [*AE_STAGE, "model.embed_dropout=0.5",
+                                                    "model.output_dropout=0.5"],
 }
 # Rows of a trained run with a prior fitted after training (`textvae fit-prior`, on ptb.train): key -> (the
 # trained run's key, mixture components). The encoder and decoder are the trained run's; the row's training
 # time is that run's plus the fit's.
-FIT_PRIOR = {"vae-dropout-0.5-epochs-40-gmm16": ("vae-dropout-0.5-epochs-40", 16)}
+FIT_PRIOR = {"vae-dropout-0.5-epochs-40-gmm16": ("vae-dropout-0.5-epochs-40", 16),
+             "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16": ("vae-ae-pretrained-dropout-0.5-epochs-60-ema", 16)}
 PUBLISHED = [  # (model, PPL, NLL, MI, active units); the rows of issue 4, from the papers
     ("LSTM language model (published)", 100.47, 101.04, None, None),
     ("VAE + monotonic annealing (published)", 101.40, None, 0.00, 0),
