@@ -90,6 +90,17 @@ def test_dropout_keeps_expectation_and_is_identity_in_eval():
     assert dropout(x, 0.3, training=False) is x and dropout(x, 0.0, training=True) is x
 
 
+def test_locked_dropout_shares_each_rows_mask_over_time():
+    torch.manual_seed(0)
+    x = torch.ones(400, 7, 50)
+    y = dropout(x, 0.4, training=True, locked=True)
+    assert torch.equal(y, y[:, :1].expand_as(y))                     # the same mask at every position
+    assert not torch.equal(y[0, 0], y[1, 0])                         # but not the same for every row
+    assert abs(float((y == 0).float().mean()) - 0.4) < 0.02 and abs(float(y.mean()) - 1.0) < 0.03
+    with pytest.raises(ValueError, match="locked dropout needs"):
+        dropout(torch.ones(3, 4), 0.4, training=True, locked=True)
+
+
 def test_linear_log_prob_without_grad_holds_one_block_of_logits():
     """Under no_grad (evaluation) the parameters still require grad; the (N, V) logits must not be
     kept then (they were: 350 MB a chunk of a k=500 PTB evaluation)."""

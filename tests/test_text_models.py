@@ -12,6 +12,7 @@ from textvae.core.objectives import elbo_loss
 from textvae.errors import UserError
 from textvae.registry import load_model
 from textvae.text import generation
+from textvae.text.kernels import Dropout
 from textvae.text.decoders import DecoderConfig
 from textvae.text.encoders import EncoderConfig
 from textvae.text.model import TextModelConfig, TextVAE
@@ -170,6 +171,26 @@ def test_word_dropout_reaches_the_likelihood_only_in_training(tokenizer):
     model.train()
     torch.manual_seed(1)
     assert not torch.equal(model.log_likelihood(z, batch), model.log_likelihood(z, batch))
+
+
+@pytest.mark.parametrize("decoder", KINDS)
+def test_locked_dropout_masks_each_sentence_once(tokenizer, decoder):
+    """With locked dropout a repeated token has the same dropped embedding at every position; the
+    likelihood trains (output dropout on the padded features) and is deterministic in evaluation."""
+    model = tiny_model(tokenizer, "lstm", decoder, embed_dropout=0.5, output_dropout=0.5, locked_dropout=True)
+    assert all(m.locked for m in model.modules() if isinstance(m, Dropout))
+    ids = torch.full((4, 9), tokenizer.encode("a")[0])
+    model.train()
+    torch.manual_seed(0)
+    emb = model.decoder.embed(ids)
+    assert torch.equal(emb, emb[:, :1].expand_as(emb)) and (emb == 0).any()
+    batch = model.batch_from_sentences(SENTENCES[:6])
+    z = torch.randn(2, 6, model.latent_size)
+    ll = model.log_likelihood(z, batch)
+    assert ll.shape == (2, 6) and torch.isfinite(ll).all()
+    ll.sum().backward()
+    model.eval()
+    assert torch.equal(model.log_likelihood(z, batch), model.log_likelihood(z, batch))
 
 
 @pytest.mark.parametrize("decoder", KINDS)

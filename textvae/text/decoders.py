@@ -129,11 +129,13 @@ class Decoder(nn.Module):
         """Features (..., H) -> logits (..., V)."""
         return F.linear(self.output_dropout(h), *self.output_weights())
 
-    def target_log_probs(self, h: torch.Tensor, targets: torch.Tensor, block: int = 256) -> torch.Tensor:
+    def target_log_probs(self, h: torch.Tensor, targets: torch.Tensor, block: int = 256,
+                         dropout: bool = True) -> torch.Tensor:
         """log p(target | features): h (N, H), targets (N,) -> (N,) float32, with output dropout in
-        training. The output layer and log-softmax run fused (textvae.text.kernels.linear_log_prob):
-        no (N, V) float32 tensor is written, in training or evaluation."""
-        return linear_log_prob(self.output_dropout(h), *self.output_weights(), targets, block)
+        training (unless `dropout` is False: the caller applied it). The output layer and log-softmax run
+        fused (textvae.text.kernels.linear_log_prob): no (N, V) float32 tensor is written, in training or
+        evaluation."""
+        return linear_log_prob(self.output_dropout(h) if dropout else h, *self.output_weights(), targets, block)
 
     def features(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

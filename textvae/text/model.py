@@ -47,6 +47,9 @@ class TextModelConfig:
         needs decoder.hidden_size == embed_size. (A pretrained decoder keeps its own choice.)
     share_embeddings: encoder and decoder read one embedding matrix (a pretrained decoder's, if it
         is one; else the encoder has its own, embed_size wide, over the decoder's vocabulary).
+    locked_dropout: embed_dropout and output_dropout draw one mask per sentence, the same at every
+        position (variational dropout, Gal & Ghahramani 2016; AWD-LSTM's "locked" dropout), instead of
+        one per token.
     prior_components: 0 for the prior N(0, I) (training always uses it); K > 0 once `textvae fit-prior`
         has fitted a K-component Gaussian mixture to the aggregate posterior (textvae.core.priors).
 
@@ -68,6 +71,7 @@ class TextModelConfig:
     output_dropout: float = 0.0
     tie_embeddings: bool = False
     share_embeddings: bool = True
+    locked_dropout: bool = False
     prior_components: int = 0
 
     def __post_init__(self):
@@ -161,6 +165,9 @@ class TextVAE(VAE):
         self.to_posterior = None if self.encoder is None else nn.Linear(self.encoder.output_size, 2 * c.latent_size)
         if c.decoder.kind != "pretrained":
             self.decoder = decoder(dec_embedding)
+        for module in self.modules():  # the token-feature dropouts of encoder and decoder
+            if isinstance(module, Dropout):
+                module.locked = c.locked_dropout
 
     @property
     def device(self) -> torch.device:
@@ -196,8 +203,11 @@ class TextVAE(VAE):
         if S > 1:  # every sample decodes the whole batch: (S * B, ...) rows, sample-major
             inputs, targets, real = inputs.repeat(S, 1), targets.repeat(S, 1), real.repeat(S, 1)
         h = self.decoder.features(inputs, z.reshape(S * B, -1))                    # (S*B, T-1, H)
+        locked = self.config.locked_dropout
+        if locked:  # one mask per sentence: drawn on (S*B, T-1, H), before the real positions are picked
+            h = self.decoder.output_dropout(h)
         # The output softmax dominates the cost: compute it only at real positions.
-        token_ll = self.decoder.target_log_probs(h[real], targets[real])           # (N,)
+        token_ll = self.decoder.target_log_probs(h[real], targets[real], dropout=not locked)  # (N,)
         rows = torch.arange(S * B, device=ids.device)[:, None].expand_as(real)[real]  # (N,)
         ll = torch.zeros(S * B, device=ids.device, dtype=torch.float32).index_add_(0, rows, token_ll)
         return ll.view(S, B)
