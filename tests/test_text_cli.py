@@ -97,6 +97,8 @@ def test_fit_prior_writes_a_model_whose_prior_evaluate_and_sample_use(model_dir,
                    tmp_path / "too-many", check=False)
     assert proc.returncode == 2 and "too few codes" in proc.stderr.splitlines()[-1]
     assert not (tmp_path / "too-many").exists()
+    proc = run_cli("fit-prior", model_dir, "--output", tmp_path / "two", check=False, env_extra={"WORLD_SIZE": "2"})
+    assert proc.returncode == 2 and "without `accelerate launch`" in proc.stderr and not (tmp_path / "two").exists()
 
 
 @pytest.mark.parametrize("args,message", [

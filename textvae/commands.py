@@ -30,6 +30,10 @@ def recorded_data_config(model_dir: str | Path) -> dict:
 def fit_prior_output(args) -> Path:
     """Check `textvae fit-prior`'s options before any work; returns the folder to write (default:
     MODEL_DIR-gmmK beside the model)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # several processes would write one folder at once
+        raise UserError("fit-prior runs in one process: run `textvae fit-prior` without `accelerate launch`")
     if args.components < 1:
         raise UserError(f"--components must be >= 1, not {args.components}")
     if args.samples_per_example < 1:
