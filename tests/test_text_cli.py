@@ -64,6 +64,11 @@ def test_evaluate_on_the_recorded_validation_file(model_dir, tmp_path):
     res = json.loads(out.read_text())
     assert res["sentences"] == 61 and res["num_examples"] == 61
     assert res["perplexity"] == pytest.approx(np.exp(res["nll"] * 61 / (res["words"] + 61)), rel=1e-6)
+    refined = tmp_path / "refined.json"
+    run_cli("evaluate", model_dir, "--iw-samples", "5", "--refine-steps", "3", "--output", refined)
+    refined = json.loads(refined.read_text())
+    assert refined["refine_steps"] == 3 and refined["nll"] != res["nll"]
+    assert refined["neg_elbo"] == pytest.approx(res["neg_elbo"]) and refined["mi"] == pytest.approx(res["mi"])
 
 
 def test_fit_prior_writes_a_model_whose_prior_evaluate_and_sample_use(model_dir, tmp_path):

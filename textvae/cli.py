@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir")
     p.add_argument("--data", help="file to evaluate on (text: one sentence a line; images: idx/npz/folder)")
     p.add_argument("--iw-samples", type=int, default=500)
+    p.add_argument("--refine-steps", type=int, default=0,
+                   help="Adam steps on each example's own q(z|x) before the bound (semi-amortized; default 0)")
+    p.add_argument("--refine-lr", type=float, default=0.02, help="their learning rate (default 0.02)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", help="write the numbers to this JSON file")

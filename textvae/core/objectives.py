@@ -55,10 +55,11 @@ def elbo_loss(log_px_z: torch.Tensor, posterior: DiagonalGaussian, kl_weight: fl
                      kl_per_dim=kl_dims.mean(0).detach())
 
 
-def iw_log_weights(model, batch, posterior: DiagonalGaussian, num_samples: int) -> torch.Tensor:
+def iw_log_weights(model, batch, posterior: DiagonalGaussian, num_samples: int,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
     """log p(x, z_k) - log q(z_k|x) for num_samples fresh samples: (num_samples, B); p(z) is the
     model's prior (textvae.core.priors)."""
-    z = posterior.rsample(num_samples)                       # (S, B, D)
+    z = posterior.rsample(num_samples, generator)            # (S, B, D)
     log_px_z = _full(model.log_likelihood(z, batch))         # (S, B)
     return log_px_z + prior_log_prob(model, _full(z)) - _full(posterior.log_prob(z))
 
@@ -84,3 +85,27 @@ def iw_log_marginal(model, batch, num_samples: int = 500, chunk_size: int = 50,
         total = lse if total is None else torch.logaddexp(total, lse)
         done += s
     return total - math.log(num_samples)
+
+
+def refine_posterior(model, batch, posterior: DiagonalGaussian, steps: int, lr: float = 0.02,
+                     num_samples: int = 4, generator: torch.Generator | None = None) -> DiagonalGaussian:
+    """Semi-amortized inference (Kim et al. 2018; Marino et al. 2018): starting from the encoder's
+    q(z|x), `steps` Adam steps on each example's own mean and log-variance, ascending its
+    importance-weighted bound with `num_samples` samples (1: the ELBO). The model is not changed; the
+    result is a better proposal for the bound (any q gives a valid bound on log p(x)). Samples come from
+    `generator` if given (else torch's global stream).
+    """
+    if steps < 1:
+        return posterior
+    mean = _full(posterior.mean.detach()).clone().requires_grad_(True)
+    logvar = _full(posterior.logvar.detach()).clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([mean, logvar], lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            log_w = iw_log_weights(model, batch, DiagonalGaussian(mean, logvar), num_samples, generator)  # (S, B)
+            bound = torch.logsumexp(log_w, dim=0).sum()   # each example's bound depends on its own parameters
+            grads = torch.autograd.grad(-bound, [mean, logvar])
+            for p, g in zip((mean, logvar), grads):
+                p.grad = g
+            optimizer.step()
+    return DiagonalGaussian(mean.detach(), logvar.detach())

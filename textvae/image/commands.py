@@ -31,6 +31,10 @@ def evaluate(args: argparse.Namespace) -> None:
     out = output_path(args.output, "--output") if args.output else None
     if args.iw_samples < 0:
         raise UserError(f"--iw-samples must be >= 0, not {args.iw_samples}")
+    if args.refine_steps < 0:
+        raise UserError(f"--refine-steps must be >= 0, not {args.refine_steps}")
+    if args.refine_lr <= 0:
+        raise UserError(f"--refine-lr must be > 0, not {args.refine_lr}")
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, not {args.batch_size}")
     model = load_model(args.model_dir)
@@ -48,7 +52,8 @@ def evaluate(args: argparse.Namespace) -> None:
     _log(f"evaluation data: the {len(test):,} test images of {data_cfg.path or 'the default Fashion-MNIST'}")
     accelerator = Accelerator(mixed_precision=args.mixed_precision or "no")
     res = evaluate_vae(model, test, batcher(test, data_cfg, model.config, train=False), accelerator,
-                       iw_samples=args.iw_samples, batch_size=args.batch_size or 100, seed=args.seed)
+                       iw_samples=args.iw_samples, batch_size=args.batch_size or 100, seed=args.seed,
+                       refine_steps=args.refine_steps, refine_lr=args.refine_lr)
     try:
         if not accelerator.is_main_process:
             return

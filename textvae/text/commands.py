@@ -115,6 +115,10 @@ def evaluate(args: argparse.Namespace) -> None:
         raise UserError(f"--batch-size must be >= 1, not {args.batch_size}")
     if args.iw_samples < 0:
         raise UserError(f"--iw-samples must be >= 0, not {args.iw_samples}")
+    if args.refine_steps < 0:
+        raise UserError(f"--refine-steps must be >= 0, not {args.refine_steps}")
+    if args.refine_lr <= 0:
+        raise UserError(f"--refine-lr must be > 0, not {args.refine_lr}")
     model = _load(args)
     tok = model.tokenizer
     recorded = recorded_data_config(args.model_dir)
@@ -131,7 +135,8 @@ def evaluate(args: argparse.Namespace) -> None:
     accelerator = Accelerator(mixed_precision=getattr(args, "mixed_precision", "no") or "no")
     sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=False, lengths=dataset.lengths)
     res = evaluate_vae(model, dataset, model.collate, accelerator,
-                       iw_samples=iw, batch_size=batch_size, seed=args.seed, batch_sampler=sampler)
+                       iw_samples=iw, batch_size=batch_size, seed=args.seed, batch_sampler=sampler,
+                       refine_steps=args.refine_steps, refine_lr=args.refine_lr)
     try:
         if not accelerator.is_main_process:
             return
