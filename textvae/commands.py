@@ -15,6 +15,37 @@ def output_path(path: str | Path, what: str) -> Path:
     return p
 
 
+def evaluation_output(args) -> Path | None:
+    """Check the options `evaluate` has for every modality before any work; the --output path (or None)."""
+    out = output_path(args.output, "--output") if args.output else None
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, not {args.batch_size}")
+    if args.iw_samples < 0:
+        raise UserError(f"--iw-samples must be >= 0, not {args.iw_samples}")
+    if args.refine_steps < 0:
+        raise UserError(f"--refine-steps must be >= 0, not {args.refine_steps}")
+    if args.refine_lr <= 0:
+        raise UserError(f"--refine-lr must be > 0, not {args.refine_lr}")
+    return out
+
+
+def report_evaluation(summary: dict, rows: dict, title: str, out: Path | None, after: dict | None = None) -> None:
+    """The evaluation's common rows (-ELBO ... active units) between the modality's own `rows` and
+    `after`, printed as a table; the summary written to `out` as JSON."""
+    import json
+    import sys
+
+    from .evaluation import format_table
+
+    rows.update({"-ELBO": summary["neg_elbo"], "reconstruction": summary["rec"], "KL": summary["kl"],
+                 "mutual information": summary["mi"],
+                 "active units": f"{summary['active_units']}/{summary['latent_size']}", **(after or {})})
+    print(format_table(rows, title=title))
+    if out is not None:
+        out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {out}", file=sys.stderr)
+
+
 def recorded_data_config(model_dir: str | Path) -> dict:
     """The `data` section of the run that wrote `model_dir` (its train_config.yaml), or {}."""
     import yaml

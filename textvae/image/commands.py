@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 
@@ -22,21 +21,14 @@ def evaluate(args: argparse.Namespace) -> None:
     the test split of the training data (or of --data); a table on stdout, JSON to args.output."""
     from accelerate import Accelerator
 
+    from ..commands import evaluation_output, report_evaluation
     from ..config import from_dict
-    from ..evaluation import evaluate_vae, format_table, scalars
+    from ..evaluation import evaluate_vae, scalars
     from ..registry import load_model
     from .data import ImageDataConfig, ImageDataset, load_splits
     from .task import batcher, check_pairing
 
-    out = output_path(args.output, "--output") if args.output else None
-    if args.iw_samples < 0:
-        raise UserError(f"--iw-samples must be >= 0, not {args.iw_samples}")
-    if args.refine_steps < 0:
-        raise UserError(f"--refine-steps must be >= 0, not {args.refine_steps}")
-    if args.refine_lr <= 0:
-        raise UserError(f"--refine-lr must be > 0, not {args.refine_lr}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, not {args.batch_size}")
+    out = evaluation_output(args)
     model = load_model(args.model_dir)
     raw = recorded_data_config(args.model_dir)
     if args.data:
@@ -74,13 +66,7 @@ def evaluate(args: argparse.Namespace) -> None:
             summary["bits_per_dim"] = summary["nll"] / (dims * math.log(2))
             rows[f"NLL (nats/image, k={args.iw_samples})"] = summary["nll"]
             rows["bits per dimension"] = summary["bits_per_dim"]
-        rows.update({"-ELBO": summary["neg_elbo"], "reconstruction": summary["rec"], "KL": summary["kl"],
-                     "mutual information": summary["mi"],
-                     "active units": f"{summary['active_units']}/{summary['latent_size']}"})
-        print(format_table(rows, title=f"{args.model_dir} on the test split"))
-        if out is not None:
-            out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-            _log(f"wrote {out}")
+        report_evaluation(summary, rows, f"{args.model_dir} on the test split", out)
     finally:  # every process meets here, the main one after writing its results
         finish_processes(accelerator)
 

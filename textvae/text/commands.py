@@ -6,7 +6,6 @@ progress go to stderr, so `textvae sample run/ > samples.txt` holds sentences on
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -107,18 +106,11 @@ def evaluate(args: argparse.Namespace) -> None:
     args.output."""
     from accelerate import Accelerator
 
-    from ..evaluation import evaluate_vae, format_table, scalars
+    from ..commands import evaluation_output, report_evaluation
+    from ..evaluation import evaluate_vae, scalars
     from ..training.batching import EpochBatchSampler
 
-    out = output_path(args.output, "--output") if args.output else None
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, not {args.batch_size}")
-    if args.iw_samples < 0:
-        raise UserError(f"--iw-samples must be >= 0, not {args.iw_samples}")
-    if args.refine_steps < 0:
-        raise UserError(f"--refine-steps must be >= 0, not {args.refine_steps}")
-    if args.refine_lr <= 0:
-        raise UserError(f"--refine-lr must be > 0, not {args.refine_lr}")
+    out = evaluation_output(args)
     model = _load(args)
     tok = model.tokenizer
     recorded = recorded_data_config(args.model_dir)
@@ -157,14 +149,8 @@ def evaluate(args: argparse.Namespace) -> None:
         if iw:
             rows[f"NLL (nats/sentence, k={iw})"] = summary["nll"]
             rows["perplexity (per word)"] = summary["perplexity"]
-        rows.update({"-ELBO": summary["neg_elbo"], "reconstruction": summary["rec"], "KL": summary["kl"],
-                     "mutual information": summary["mi"],
-                     "active units": f"{summary['active_units']}/{summary['latent_size']}",
-                     "reconstruction BLEU": summary["bleu"], "exact match": summary["exact_match"]})
-        print(format_table(rows, title=f"{args.model_dir} on {data}"))
-        if out is not None:
-            out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-            _log(f"wrote {out}")
+        report_evaluation(summary, rows, f"{args.model_dir} on {data}", out,
+                          after={"reconstruction BLEU": summary["bleu"], "exact match": summary["exact_match"]})
     finally:  # every process meets here, the main one after writing its results
         finish_processes(accelerator)
 
