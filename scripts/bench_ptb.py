@@ -81,7 +81,7 @@ ABLATIONS = {  # overrides of the rows' configs
 # the row's run starts from it (train.init_from); the row's training time is the sum of both stages. The
 # autoencoder stage (KL weight 0) keeps its last weights: its -ELBO, with an unpenalised KL, says nothing.
 AE_STAGE = ["loss.kl.kind=constant", "loss.kl.max_weight=0", "loss.free_bits=0", "train.epochs=10",
-            "train.select_best=false"]
+            "train.select_best=false", "train.save_every=658"]  # a checkpoint an epoch: --reuse resumes it
 PRETRAIN = {
     "vae-ae-pretrained": AE_STAGE,
     "vae-ae-pretrained-dropout-0.5-epochs-40": [*AE_STAGE, "model.embed_dropout=0.5", "model.output_dropout=0.5"],
@@ -129,6 +129,14 @@ def training_speed(folder: Path) -> float | None:
     return statistics.median(speeds[1:] or speeds) if speeds else None
 
 
+def resume_point(folder: Path, reuse: bool) -> tuple[list[str], float]:
+    """With --reuse, an unfinished run continues from its latest checkpoint (train.save_every makes them;
+    SIGTERM writes one): the `--resume` arguments and the time its earlier parts took up to there."""
+    if reuse and (last := latest_checkpoint(folder / "checkpoints")) is not None:
+        return ["--resume", str(last)], read_state(last).get("train_seconds", 0.0)
+    return [], 0.0
+
+
 def bench(key: str, args, data: dict) -> dict:
     """Train (unless --reuse finds a trained model) and evaluate (unless --reuse finds an evaluation
     with the same number of samples) one run; its row."""
@@ -154,16 +162,13 @@ def bench(key: str, args, data: dict) -> dict:
             pre_timing = pre / "train_timing.json"
             if not (args.reuse and pre_timing.is_file()):  # --reuse keeps a finished first stage
                 pre_timing.parent.mkdir(parents=True, exist_ok=True)
-                pre_timing.write_text(json.dumps({"train_seconds": run(
-                    [*py, "train", "--config", config, "--output-dir", str(pre), *common, *PRETRAIN[key],
+                resume, before_s = resume_point(pre, args.reuse)
+                pre_timing.write_text(json.dumps({"train_seconds": before_s + run(
+                    [*py, "train", "--config", config, "--output-dir", str(pre), *resume, *common, *PRETRAIN[key],
                      *args.overrides])}) + "\n")
             pre_s = json.loads(pre_timing.read_text())["train_seconds"]
             extra = [*extra, f"train.init_from={pre}"]
-        # --reuse continues an unfinished run from its latest checkpoint (train.save_every makes them),
-        # counting the time its earlier parts took up to that checkpoint.
-        resume, before_s = [], 0.0
-        if args.reuse and (last := latest_checkpoint(folder / "checkpoints")) is not None:
-            resume, before_s = ["--resume", str(last)], read_state(last).get("train_seconds", 0.0)
+        resume, before_s = resume_point(folder, args.reuse)
         train_s = pre_s + before_s + run([*py, "train", "--config", config, "--output-dir", str(folder), *resume,
                                           *common, *extra, *args.overrides])
         trained.write_text(json.dumps({"config": config, "overrides": extra + list(args.overrides),
