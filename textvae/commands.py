@@ -22,6 +22,9 @@ def evaluation_output(args) -> Path | None:
         raise UserError(f"--batch-size must be >= 1, not {args.batch_size}")
     if args.iw_samples < 0:
         raise UserError(f"--iw-samples must be >= 0, not {args.iw_samples}")
+    # options added later default as on the command line, for callers that build the namespace themselves
+    args.refine_steps = getattr(args, "refine_steps", 0)
+    args.refine_lr = getattr(args, "refine_lr", 0.02)
     if args.refine_steps < 0:
         raise UserError(f"--refine-steps must be >= 0, not {args.refine_steps}")
     if args.refine_lr <= 0:
