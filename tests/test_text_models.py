@@ -327,12 +327,13 @@ def test_top_p_keeps_the_smallest_nucleus():
     assert kept.tolist() == [[True, True, True, False]]
 
 
-@pytest.mark.parametrize("scale", [0.1, 3.0, 10.0])
+@pytest.mark.parametrize("scale", [[0.1], [3.0], [10.0], [10.0, 0.1, 3.0, 10.0, 1.0, 0.1, 30.0, 2.0]])
 def test_top_p_matches_the_full_sort_on_flat_and_peaked_rows(scale):
-    """The top-k search for the nucleus (k grows from 64) keeps what a sort of the whole vocabulary
-    keeps, whether the nucleus needs a few tokens or most of them (flat rows, k grows to V)."""
+    """The top-k search for the nucleus (k grows from 64, for the rows not yet covered) keeps what a sort
+    of the whole vocabulary keeps, whether the nucleus needs a few tokens or most of them (flat rows, k
+    grows to V), also when flat and peaked rows share a batch."""
     torch.manual_seed(0)
-    logits = torch.randn(8, 3000, dtype=torch.float64) * scale
+    logits = torch.randn(8, 3000, dtype=torch.float64) * torch.tensor(scale, dtype=torch.float64).unsqueeze(1)
     order = logits.argsort(-1, descending=True)
     probs = logits.gather(-1, order).softmax(-1)
     drop_sorted = (probs.cumsum(-1) - probs) >= 0.9
@@ -421,3 +422,23 @@ def test_weight_drop_masks_only_the_recurrent_weights_in_training(tokenizer, dec
         DecoderConfig(kind="transformer", weight_drop=0.3)
     with pytest.raises(ValueError, match="weight_drop must be in"):
         DecoderConfig(kind="lstm", weight_drop=1.0)
+
+
+@pytest.mark.parametrize("scale", [0.1, 3.0])
+def test_nucleus_sampling_draws_the_renormalised_nucleus(scale):
+    """sample_nucleus (rejection from the whole row) never draws outside filter_logits' nucleus, and its
+    draws follow the nucleus renormalised: flat rows (the nucleus is most of the vocabulary, draws are
+    rejected) and peaked ones."""
+    torch.manual_seed(0)
+    logits = torch.randn(1, 50, dtype=torch.float64) * scale
+    nucleus = generation.filter_logits(logits, top_p=0.6).softmax(-1)[0]
+    draws = generation.sample_nucleus(logits.softmax(-1).expand(40_000, -1), top_p=0.6,
+                                      generator=torch.Generator().manual_seed(1))
+    freq = torch.bincount(draws, minlength=50).double() / draws.numel()
+    assert freq[nucleus == 0].sum() == 0
+    assert (freq - nucleus).abs().sum() / 2 < 0.02   # total variation: ~0.01 from 40k draws' noise
+    # a small top_p on a flat row leaves rows to the fallback, which keeps to the nucleus too
+    flat = (torch.rand(64, 50, dtype=torch.float64) * 1e-2 + 1).log_softmax(-1)
+    few = generation.sample_nucleus(flat.exp(), top_p=0.05, generator=torch.Generator().manual_seed(2), rounds=1)
+    inside = torch.isfinite(generation.filter_logits(flat, top_p=0.05)).gather(-1, few.unsqueeze(1))
+    assert bool(inside.all())

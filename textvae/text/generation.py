@@ -45,19 +45,45 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
         logits[logits < kth] = float("-inf")
     if top_p < 1.0:
         probs = logits.softmax(-1)                                                 # (B, V)
-        # The nucleus lies in the top k once their mass reaches top_p in every row: grow k from 64
-        # instead of sorting the whole vocabulary (a 10k-word sort per step was most of sampling's time).
-        k, V = 64, logits.shape[-1]
-        while True:
-            top, order = probs.topk(min(k, V), dim=-1)                             # (B, k), descending
-            if k >= V or bool((top.sum(-1) >= top_p).all()):
-                break
-            k *= 4
-        # drop a token when the tokens ranked above it already hold top_p of the mass
-        drop_top = (top.cumsum(-1) - top) >= top_p
-        drop = torch.ones_like(logits, dtype=torch.bool).scatter_(-1, order, drop_top)
-        logits[drop] = float("-inf")
+        # Each row's nucleus lies in its top k once their mass reaches top_p: grow k from 64, for the rows
+        # not yet covered only, instead of sorting the whole vocabulary of every row (a 10k-word sort per
+        # step was most of sampling's time, and one flat row used to make every row of the batch grow k).
+        keep = torch.zeros_like(logits, dtype=torch.bool)
+        rows, k, V = torch.arange(logits.shape[0], device=logits.device), 64, logits.shape[-1]
+        while rows.numel():
+            top, order = probs[rows].topk(min(k, V), dim=-1)                       # (R, k), descending
+            covered = (top.sum(-1) >= top_p) | (k >= V)
+            top, order, done = top[covered], order[covered], rows[covered]
+            # keep a token while the tokens ranked above it hold less than top_p of the mass
+            keep[done] = torch.zeros_like(keep[done]).scatter_(-1, order, (top.cumsum(-1) - top) < top_p)
+            rows, k = rows[~covered], k * 4
+        logits.masked_fill_(~keep, float("-inf"))
     return logits
+
+
+def sample_nucleus(probs: torch.Tensor, top_p: float, generator: torch.Generator | None = None,
+                   rounds: int = 8) -> torch.Tensor:
+    """One token per row of probs (B, V) from its top-p nucleus, renormalised: (B,) ids. A draw from
+    the whole row is kept when the tokens more likely than it hold less than top_p of the mass, which is
+    the nucleus of filter_logits (a tie at its edge keeps every tied token); rejection sampling, so the
+    kept draws follow the nucleus exactly and each is kept with probability >= top_p. One pass over the
+    vocabulary a draw instead of a search for each row's nucleus; rows still without a token after
+    `rounds` draws (a small top_p on a flat row) take filter_logits' nucleus."""
+    out = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
+    rows = torch.arange(probs.shape[0], device=probs.device)
+    for _ in range(rounds):
+        if not rows.numel():
+            return out
+        p = probs[rows]
+        draw = torch.multinomial(p, 1, generator=generator)                      # (R, 1)
+        above = p.masked_fill(p <= p.gather(-1, draw), 0.0).sum(-1)               # (R,) mass more likely
+        ok = above < top_p
+        out[rows[ok]] = draw[ok, 0]
+        rows = rows[~ok]
+    if rows.numel():
+        nucleus = filter_logits(probs[rows].log(), top_p=top_p).softmax(-1)
+        out[rows] = torch.multinomial(nucleus, 1, generator=generator)[:, 0]
+    return out
 
 
 def _ids_until_eos(out: torch.Tensor, eos_id: int) -> list[list[int]]:
@@ -106,7 +132,9 @@ def sample(decoder, z: torch.Tensor, bos_id: int, eos_id: int, max_length: int =
     """Ancestral sampling from softmax(logits / temperature), restricted to the top k tokens and/or
     the top-p nucleus."""
     def pick(logits: torch.Tensor) -> torch.Tensor:
-        probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)     # (B, V)
+        probs = filter_logits(logits / temperature, top_k).softmax(-1)             # (B, V)
+        if top_p < 1.0:
+            return sample_nucleus(probs, top_p, generator)
         return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
     return _decode_loop(decoder, z, bos_id, eos_id, max_length, pick, banned_ids)
