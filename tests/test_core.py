@@ -186,6 +186,24 @@ def test_refining_the_posterior_closes_the_gap_of_a_distorted_encoder():
     assert refine_posterior(model, batch, q, steps=0) is q
 
 
+
+def test_a_widened_proposal_repairs_an_under_dispersed_posterior():
+    """With the exact posterior's means but standard deviations 0.6 times too small, the bound with few
+    samples is loose; widening the proposal by 1/0.6 gives back the exact posterior, with which every
+    importance weight is p(x) itself. Too wide (2x) is a valid bound again: never above log p(x)."""
+    W, b, s, x, exact = _linear_gaussian(seed=3)
+    truth = LinearGaussianVAE(W, b, s, distort=False)
+    q = truth.encode({"x": x})
+    narrow = q.widened(0.6)
+    assert torch.allclose(narrow.std, 0.6 * q.std) and q.widened(1.0) is q
+    torch.manual_seed(0)
+    gap = (exact - iw_log_marginal(truth, {"x": x}, 10, posterior=narrow)).mean()
+    repaired = iw_log_marginal(truth, {"x": x}, 10, posterior=narrow.widened(1 / 0.6))
+    assert gap > 0.05 and torch.allclose(repaired, exact, atol=1e-9), gap
+    wide = torch.stack([iw_log_marginal(truth, {"x": x}, 10, posterior=q.widened(2.0)) for _ in range(20)]).mean(0)
+    assert 0 < (exact - wide).mean() < 1.0
+
+
 # -- the fitted mixture prior ---------------------------------------------------------------------
 def _mixture(d=3, seed=0):
     from textvae.core.priors import GaussianMixturePrior

@@ -69,6 +69,13 @@ def test_evaluate_on_the_recorded_validation_file(model_dir, tmp_path):
     refined = json.loads(refined.read_text())
     assert refined["refine_steps"] == 3 and refined["nll"] != res["nll"]
     assert refined["neg_elbo"] == pytest.approx(res["neg_elbo"]) and refined["mi"] == pytest.approx(res["mi"])
+    wider = tmp_path / "wider.json"
+    run_cli("evaluate", model_dir, "--iw-samples", "5", "--proposal-scale", "1.3", "--output", wider)
+    wider = json.loads(wider.read_text())
+    assert wider["proposal_scale"] == 1.3 and wider["nll"] != res["nll"]
+    assert wider["neg_elbo"] == pytest.approx(res["neg_elbo"]) and wider["kl"] == pytest.approx(res["kl"])
+    bad = run_cli("evaluate", model_dir, "--proposal-scale", "0", check=False)
+    assert bad.returncode != 0 and "--proposal-scale must be > 0" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_fit_prior_writes_a_model_whose_prior_evaluate_and_sample_use(model_dir, tmp_path):

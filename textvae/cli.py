@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine-steps", type=int, default=0,
                    help="Adam steps on each example's own q(z|x) before the bound (semi-amortized; default 0)")
     p.add_argument("--refine-lr", type=float, default=0.02, help="their learning rate (default 0.02)")
+    p.add_argument("--proposal-scale", type=float, default=1.0,
+                   help="draw the bound's samples from q(z|x) with its standard deviations times this (default 1)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", help="write the numbers to this JSON file")

@@ -25,11 +25,19 @@ def evaluation_output(args) -> Path | None:
     # options added later default as on the command line, for callers that build the namespace themselves
     args.refine_steps = getattr(args, "refine_steps", 0)
     args.refine_lr = getattr(args, "refine_lr", 0.02)
+    args.proposal_scale = getattr(args, "proposal_scale", 1.0)
     if args.refine_steps < 0:
         raise UserError(f"--refine-steps must be >= 0, not {args.refine_steps}")
     if args.refine_lr <= 0:
         raise UserError(f"--refine-lr must be > 0, not {args.refine_lr}")
+    if not args.proposal_scale > 0:
+        raise UserError(f"--proposal-scale must be > 0, not {args.proposal_scale}")
     return out
+
+
+def proposal_options(args) -> dict:
+    """evaluate_vae's arguments for the proposal of the bound, from evaluate's checked options."""
+    return {"refine_steps": args.refine_steps, "refine_lr": args.refine_lr, "proposal_scale": args.proposal_scale}
 
 
 def report_evaluation(summary: dict, rows: dict, title: str, out: Path | None, after: dict | None = None) -> None:

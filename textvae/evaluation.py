@@ -51,7 +51,8 @@ def make_eval_loader(dataset, collate_fn, batch_size: int, batch_sampler=None) -
 @torch.no_grad()
 def evaluate_vae(model, dataset, collate_fn, accelerator, iw_samples: int = 500, batch_size: int = 64,
                  seed: int = 0, batch_sampler=None, chunk_size: int = 50, progress: bool = True,
-                 desc: str = "evaluate", refine_steps: int = 0, refine_lr: float = 0.02) -> dict:
+                 desc: str = "evaluate", refine_steps: int = 0, refine_lr: float = 0.02,
+                 proposal_scale: float = 1.0) -> dict:
     """Evaluate `model` (a textvae VAE) on `dataset`.
 
     Args:
@@ -63,6 +64,9 @@ def evaluate_vae(model, dataset, collate_fn, accelerator, iw_samples: int = 500,
         batch_sampler: optional sampler of index lists (e.g. length-bucketed) instead of batch_size.
         refine_steps, refine_lr: before the bound, that many Adam steps on each example's own q(z|x)
             (textvae.core.objectives.refine_posterior); the ELBO, MI and active units stay the encoder's.
+        proposal_scale: the bound's samples come from the (refined) q(z|x) with its standard deviations
+            times this: a wider proposal (> 1) covers the tails that an encoder's q, fitted by KL(q || p),
+            tends to miss. Any proposal gives a lower bound on log p(x).
 
     Returns:
         dict with num_examples, nll, neg_elbo, rec, kl (means per example, nats), mi, active_units,
@@ -89,7 +93,8 @@ def evaluate_vae(model, dataset, collate_fn, accelerator, iw_samples: int = 500,
             z = posterior.rsample()
             rec = -model.log_likelihood(z.unsqueeze(0), batch).squeeze(0).float()
             if iw_samples > 0:
-                proposal = refine_posterior(model, batch, posterior, refine_steps, refine_lr, generator=refine_generator)
+                proposal = refine_posterior(model, batch, posterior, refine_steps, refine_lr,
+                                            generator=refine_generator).widened(proposal_scale)
                 log_px = iw_log_marginal(model, batch, iw_samples, chunk_size, proposal)
             else:
                 log_px = torch.full_like(rec, float("nan"))
@@ -110,6 +115,7 @@ def evaluate_vae(model, dataset, collate_fn, accelerator, iw_samples: int = 500,
         "nll": float(-res["log_px"].double().mean()) if iw_samples > 0 else None,
         "iw_samples": iw_samples,
         "refine_steps": refine_steps,
+        "proposal_scale": proposal_scale,
         "neg_elbo": float((res["rec_each"] + res["kl_each"]).double().mean()),
         "rec": float(res["rec_each"].double().mean()),
         "kl": float(res["kl_each"].double().mean()),

@@ -44,6 +44,10 @@ class DiagonalGaussian:
         """KL(q(z|x) || N(0, I)) summed over dimensions: (B,)."""
         return self.kl_per_dim().sum(-1)
 
+    def widened(self, scale: float) -> "DiagonalGaussian":
+        """The same means with every standard deviation times `scale` (itself when scale is 1)."""
+        return self if scale == 1 else DiagonalGaussian(self.mean, self.logvar + 2 * math.log(scale))
+
     def detach(self) -> "DiagonalGaussian":
         return DiagonalGaussian(self.mean.detach(), self.logvar.detach())
 

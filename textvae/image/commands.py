@@ -21,7 +21,7 @@ def evaluate(args: argparse.Namespace) -> None:
     the test split of the training data (or of --data); a table on stdout, JSON to args.output."""
     from accelerate import Accelerator
 
-    from ..commands import evaluation_output, report_evaluation
+    from ..commands import evaluation_output, proposal_options, report_evaluation
     from ..config import from_dict
     from ..evaluation import evaluate_vae, scalars
     from ..registry import load_model
@@ -45,7 +45,7 @@ def evaluate(args: argparse.Namespace) -> None:
     accelerator = Accelerator(mixed_precision=args.mixed_precision or "no")
     res = evaluate_vae(model, test, batcher(test, data_cfg, model.config, train=False), accelerator,
                        iw_samples=args.iw_samples, batch_size=args.batch_size or 100, seed=args.seed,
-                       refine_steps=args.refine_steps, refine_lr=args.refine_lr)
+                       **proposal_options(args))
     try:
         if not accelerator.is_main_process:
             return

@@ -106,7 +106,7 @@ def evaluate(args: argparse.Namespace) -> None:
     args.output."""
     from accelerate import Accelerator
 
-    from ..commands import evaluation_output, report_evaluation
+    from ..commands import evaluation_output, proposal_options, report_evaluation
     from ..evaluation import evaluate_vae, scalars
     from ..training.batching import EpochBatchSampler
 
@@ -128,7 +128,7 @@ def evaluate(args: argparse.Namespace) -> None:
     sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=False, lengths=dataset.lengths)
     res = evaluate_vae(model, dataset, model.collate, accelerator,
                        iw_samples=iw, batch_size=batch_size, seed=args.seed, batch_sampler=sampler,
-                       refine_steps=args.refine_steps, refine_lr=args.refine_lr)
+                       **proposal_options(args))
     try:
         if not accelerator.is_main_process:
             return
