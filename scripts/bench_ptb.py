@@ -78,6 +78,9 @@ ABLATIONS = {  # overrides of the rows' configs
     "vae-dropout-0.5-epochs-40-gmm16-wider1.25": (
         "LSTM VAE, dropout 0.5, 40 epochs, + fitted prior (GMM, 16), the bound's proposal q(z|x) 1.25x wider",
         "configs/text/ptb-lstm.yaml", LONG),
+    "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16-wider1.25": (
+        "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, AE pre-trained, + fitted prior (GMM, 16), the bound's "
+        "proposal q(z|x) 1.25x wider", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, AE_PARTS]),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
@@ -107,7 +110,9 @@ FIT_PRIOR = {"vae-dropout-0.5-epochs-40-gmm16": ("vae-dropout-0.5-epochs-40", 16
 EVAL_VARIANTS = {"vae-dropout-0.5-epochs-40-gmm16-refine50": ("vae-dropout-0.5-epochs-40-gmm16",
                                                               ["--refine-steps", "50"]),
                  "vae-dropout-0.5-epochs-40-gmm16-wider1.25": ("vae-dropout-0.5-epochs-40-gmm16",
-                                                               ["--proposal-scale", "1.25"])}
+                                                               ["--proposal-scale", "1.25"]),
+                 "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16-wider1.25": (
+                     "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16", ["--proposal-scale", "1.25"])}
 PUBLISHED = [  # (model, PPL, NLL, MI, active units); the rows of issue 4, from the papers
     ("LSTM language model (published)", 100.47, 101.04, None, None),
     ("VAE + monotonic annealing (published)", 101.40, None, 0.00, 0),
