@@ -81,6 +81,10 @@ ABLATIONS = {  # overrides of the rows' configs
     "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16-wider1.25": (
         "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, AE pre-trained, + fitted prior (GMM, 16), the bound's "
         "proposal q(z|x) 1.25x wider", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, AE_PARTS]),
+    "lm-dropout-0.5-epochs-60-ema": ("LSTM language model, dropout 0.5, 60 epochs, weight EMA 0.999",
+                                     "configs/text/ptb-lm.yaml", LONGER_EMA),
+    "lm-locked-dropout-0.5-epochs-40": ("LSTM language model, locked dropout 0.5, 40 epochs", "configs/text/ptb-lm.yaml",
+                                        [*LONG, "model.locked_dropout=true"]),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
