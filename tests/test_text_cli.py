@@ -70,7 +70,8 @@ def test_evaluate_on_the_recorded_validation_file(model_dir, tmp_path):
     assert refined["refine_steps"] == 3 and refined["nll"] != res["nll"]
     assert refined["neg_elbo"] == pytest.approx(res["neg_elbo"]) and refined["mi"] == pytest.approx(res["mi"])
     wider = tmp_path / "wider.json"
-    run_cli("evaluate", model_dir, "--iw-samples", "5", "--proposal-scale", "1.3", "--output", wider)
+    proc = run_cli("evaluate", model_dir, "--iw-samples", "5", "--proposal-scale", "1.3", "--output", wider)
+    assert "NLL (nats/sentence, k=5, proposal x1.3)" in proc.stdout
     wider = json.loads(wider.read_text())
     assert wider["proposal_scale"] == 1.3 and wider["nll"] != res["nll"]
     assert wider["neg_elbo"] == pytest.approx(res["neg_elbo"]) and wider["kl"] == pytest.approx(res["kl"])

@@ -40,6 +40,13 @@ def proposal_options(args) -> dict:
     return {"refine_steps": args.refine_steps, "refine_lr": args.refine_lr, "proposal_scale": args.proposal_scale}
 
 
+def nll_label(args, unit: str) -> str:
+    """The table's name of the bound's row: its k, and the proposal when it is not the encoder's q(z|x)."""
+    proposal = "".join([f", {args.refine_steps} refinement steps" if args.refine_steps else "",
+                        f", proposal x{args.proposal_scale:g}" if args.proposal_scale != 1 else ""])
+    return f"NLL (nats/{unit}, k={args.iw_samples}{proposal})"
+
+
 def report_evaluation(summary: dict, rows: dict, title: str, out: Path | None, after: dict | None = None) -> None:
     """The evaluation's common rows (-ELBO ... active units) between the modality's own `rows` and
     `after`, printed as a table; the summary written to `out` as JSON."""

@@ -21,7 +21,7 @@ def evaluate(args: argparse.Namespace) -> None:
     the test split of the training data (or of --data); a table on stdout, JSON to args.output."""
     from accelerate import Accelerator
 
-    from ..commands import evaluation_output, proposal_options, report_evaluation
+    from ..commands import evaluation_output, nll_label, proposal_options, report_evaluation
     from ..config import from_dict
     from ..evaluation import evaluate_vae, scalars
     from ..registry import load_model
@@ -64,7 +64,7 @@ def evaluate(args: argparse.Namespace) -> None:
         rows = {"images": summary["num_examples"]}
         if summary.get("nll") is not None:
             summary["bits_per_dim"] = summary["nll"] / (dims * math.log(2))
-            rows[f"NLL (nats/image, k={args.iw_samples})"] = summary["nll"]
+            rows[nll_label(args, "image")] = summary["nll"]
             rows["bits per dimension"] = summary["bits_per_dim"]
         report_evaluation(summary, rows, f"{args.model_dir} on the test split", out)
     finally:  # every process meets here, the main one after writing its results

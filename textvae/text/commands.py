@@ -106,7 +106,7 @@ def evaluate(args: argparse.Namespace) -> None:
     args.output."""
     from accelerate import Accelerator
 
-    from ..commands import evaluation_output, proposal_options, report_evaluation
+    from ..commands import evaluation_output, nll_label, proposal_options, report_evaluation
     from ..evaluation import evaluate_vae, scalars
     from ..training.batching import EpochBatchSampler
 
@@ -147,7 +147,7 @@ def evaluate(args: argparse.Namespace) -> None:
         summary.update(_reconstruction_scores(model, res["means"], dataset, max(batch_size, 64)))
         rows = {"sentences": n, "words": words}
         if iw:
-            rows[f"NLL (nats/sentence, k={iw})"] = summary["nll"]
+            rows[nll_label(args, "sentence")] = summary["nll"]
             rows["perplexity (per word)"] = summary["perplexity"]
         report_evaluation(summary, rows, f"{args.model_dir} on {data}", out,
                           after={"reconstruction BLEU": summary["bleu"], "exact match": summary["exact_match"]})
