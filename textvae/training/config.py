@@ -17,14 +17,24 @@ class LossConfig:
     """The objective: negative ELBO with a scheduled KL weight and a free-bits floor.
 
     free_bits: floor in nats on each latent dimension's batch-mean KL (0 disables).
+    iw_samples: > 1 trains on the importance-weighted bound with that many samples of q(z|x) (IWAE,
+        Burda et al. 2016), the bound `evaluate` reports with k = 500: each sample's weight is
+        log p(x|z) + kl_weight * (log p(z) - log q(z|x)). It has no KL term to put a floor on, so it
+        needs free_bits 0. Costs the decoder iw_samples times per sentence; validation stays the ELBO.
     """
 
     kl: KLScheduleConfig = field(default_factory=KLScheduleConfig)
     free_bits: float = 0.0
+    iw_samples: int = 1
 
     def __post_init__(self):
         if self.free_bits < 0:
             raise ValueError(f"free_bits must be >= 0, not {self.free_bits}")
+        if self.iw_samples < 1:
+            raise ValueError(f"iw_samples must be >= 1, not {self.iw_samples}")
+        if self.iw_samples > 1 and self.free_bits > 0:
+            raise ValueError(f"free_bits {self.free_bits} applies to the ELBO's KL term, which the importance-"
+                             f"weighted bound (iw_samples {self.iw_samples}) does not have: set loss.free_bits=0")
 
 
 @dataclass

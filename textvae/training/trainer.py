@@ -232,7 +232,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
             for batch in loader:
                 beta = kl_weight(cfg.loss.kl, state["step"], total_steps)
                 with accelerator.accumulate(module):
-                    res = module(batch, beta, cfg.loss.free_bits)
+                    res = module(batch, beta, cfg.loss.free_bits, cfg.loss.iw_samples)
                     accelerator.backward(res["loss"])
                     if accelerator.sync_gradients:
                         # The norm is global (gradients are all-reduced), so every process decides alike.
