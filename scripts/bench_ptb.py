@@ -161,9 +161,10 @@ def resume_point(folder: Path, reuse: bool) -> tuple[list[str], float]:
     return [], 0.0
 
 
-def bench(key: str, args, data: dict) -> dict:
+def bench(key: str, args, data: dict, evaluate: bool = True) -> dict:
     """Train (unless --reuse finds a trained model) and evaluate (unless --reuse finds an evaluation
-    with the same number of samples) one run; its row."""
+    with the same number of samples) one run; its row. evaluate=False stops after training (a row made
+    from another row needs that row's model, not its evaluation)."""
     name, config, extra = {**RUNS, **ABLATIONS}[key]
     folder = Path(args.runs) / key
     trained, result_file = folder / "train_timing.json", folder / "test.json"
@@ -171,7 +172,7 @@ def bench(key: str, args, data: dict) -> dict:
     model_dir, eval_extra = folder, []
     if key in EVAL_VARIANTS:
         base_key, eval_extra = EVAL_VARIANTS[key]
-        base = bench(base_key, args, data)  # trained and evaluated first (kept with --reuse)
+        base = bench(base_key, args, data, evaluate=False)  # trained first (kept with --reuse)
         model_dir = Path(args.runs) / base_key
         folder.mkdir(parents=True, exist_ok=True)
         trained.write_text(json.dumps({**{k: base[k] for k in ("config", "overrides", "train_seconds",
@@ -179,7 +180,7 @@ def bench(key: str, args, data: dict) -> dict:
                                        "model": str(model_dir), "evaluate_arguments": eval_extra}, indent=2) + "\n")
     if key in FIT_PRIOR and not (args.reuse and trained.is_file()):
         base_key, components = FIT_PRIOR[key]
-        base = bench(base_key, args, data)  # trained and evaluated first (kept with --reuse)
+        base = bench(base_key, args, data, evaluate=False)  # trained first (kept with --reuse)
         fit_s = run([*py, "fit-prior", str(Path(args.runs) / base_key), "--data", data["train"], "--components",
                      str(components), "--output", str(folder)])
         trained.write_text(json.dumps({"config": base["config"], "overrides": base["overrides"],
@@ -207,6 +208,8 @@ def bench(key: str, args, data: dict) -> dict:
         trained.write_text(json.dumps({"config": config, "overrides": extra + list(args.overrides),
                                        "train_seconds": round(train_s, 1),
                                        "train_tokens_per_s": training_speed(folder)}, indent=2) + "\n")
+    if not evaluate:
+        return {"key": key, "model": name, **json.loads(trained.read_text())}
     k = 1 if key.startswith("lm") else args.iw_samples  # exact for the language models
     timing = folder / "eval_timing.json"
     done = json.loads(timing.read_text()) if timing.is_file() else {}

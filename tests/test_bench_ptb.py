@@ -28,3 +28,38 @@ def test_derived_rows_point_at_rows():
         for key, (base, _) in table.items():
             assert key in ROWS and base in ROWS and base != key, key
     assert set(bench_ptb.PRETRAIN) <= set(ROWS)
+
+
+def test_a_row_made_from_another_evaluates_only_itself(tmp_path, monkeypatch):
+    """`--only ...-gmm16-wider1.25` trains (here: finds trained) the base run, fits its prior and
+    evaluates the wider row alone: the rows it is made from are not evaluated on the way (20 min each).
+    The commands are recorded instead of run; the trained base run is the files a run leaves."""
+    import argparse
+    import json
+
+    key = "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16-wider1.25"
+    prior_key, _ = bench_ptb.EVAL_VARIANTS[key]
+    base_key, _ = bench_ptb.FIT_PRIOR[prior_key]
+    base = tmp_path / base_key
+    (base / "logs").mkdir(parents=True)
+    (base / "logs" / "train.jsonl").write_text('{"train/tokens_per_s": 7000.0}\n')
+    (base / "train_timing.json").write_text(json.dumps({"config": "c.yaml", "overrides": [], "train_seconds": 5.0,
+                                                        "train_tokens_per_s": 7000.0}))
+    commands = []
+
+    def fake_run(cmd):
+        commands.append(cmd)
+        if "fit-prior" in cmd:  # writes the new model folder
+            Path(cmd[cmd.index("--output") + 1]).mkdir(parents=True)
+        if "evaluate" in cmd:
+            Path(cmd[cmd.index("--output") + 1]).write_text(json.dumps({"nll": 100.0}))
+        return 1.0
+
+    monkeypatch.setattr(bench_ptb, "run", fake_run)
+    args = argparse.Namespace(runs=str(tmp_path), reuse=True, overrides=[], iw_samples=500, eval_precision="bf16")
+    row = bench_ptb.bench(key, args, {"train": "tr", "valid": "va", "test": "te"})
+    verbs = [cmd[cmd.index("textvae") + 1] for cmd in commands]
+    assert verbs == ["fit-prior", "evaluate"], commands
+    assert commands[1][commands[1].index("evaluate") + 1] == str(tmp_path / prior_key)
+    assert "--proposal-scale" in commands[1] and str(tmp_path / key / "test.json") in commands[1]
+    assert row["nll"] == 100.0 and row["train_seconds"] == 6.0
