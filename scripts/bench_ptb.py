@@ -177,7 +177,8 @@ def bench(key: str, args, data: dict, evaluate: bool = True) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
         trained.write_text(json.dumps({**{k: base[k] for k in ("config", "overrides", "train_seconds",
                                                                   "train_tokens_per_s")},
-                                       "model": str(model_dir), "evaluate_arguments": eval_extra}, indent=2) + "\n")
+                                       "evaluated_model": str(model_dir), "evaluate_arguments": eval_extra},
+                                      indent=2) + "\n")
     if key in FIT_PRIOR and not (args.reuse and trained.is_file()):
         base_key, components = FIT_PRIOR[key]
         base = bench(base_key, args, data, evaluate=False)  # trained first (kept with --reuse)
@@ -209,7 +210,7 @@ def bench(key: str, args, data: dict, evaluate: bool = True) -> dict:
                                        "train_seconds": round(train_s, 1),
                                        "train_tokens_per_s": training_speed(folder)}, indent=2) + "\n")
     if not evaluate:
-        return {"key": key, "model": name, **json.loads(trained.read_text())}
+        return {"key": key, **json.loads(trained.read_text()), "model": name}
     k = 1 if key.startswith("lm") else args.iw_samples  # exact for the language models
     timing = folder / "eval_timing.json"
     done = json.loads(timing.read_text()) if timing.is_file() else {}
@@ -219,8 +220,8 @@ def bench(key: str, args, data: dict, evaluate: bool = True) -> dict:
         done = {"eval_seconds": round(eval_s, 1), "iw_samples_used": k, "eval_precision": args.eval_precision,
                 "measured": f"{time.strftime('%Y-%m-%d')}, {machine_name()}"}
         timing.write_text(json.dumps(done, indent=2) + "\n")
-    return {"key": key, "model": name, **json.loads(trained.read_text()), **done,
-            **json.loads(result_file.read_text())}
+    return {"key": key, **json.loads(trained.read_text()), **done, **json.loads(result_file.read_text()),
+            "model": name}
 
 
 def machine_name() -> str:

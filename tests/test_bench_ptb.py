@@ -63,3 +63,4 @@ def test_a_row_made_from_another_evaluates_only_itself(tmp_path, monkeypatch):
     assert commands[1][commands[1].index("evaluate") + 1] == str(tmp_path / prior_key)
     assert "--proposal-scale" in commands[1] and str(tmp_path / key / "test.json") in commands[1]
     assert row["nll"] == 100.0 and row["train_seconds"] == 6.0
+    assert row["model"] == bench_ptb.ABLATIONS[key][0]  # the table's name, not the folder evaluated
