@@ -12,6 +12,8 @@ import torch
 from safetensors.torch import load_file
 from conftest import LAUNCH_2, run_cli
 
+from textvae.runtime import ONEDNN_CACHE_CAPACITY
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "fashion-mnist-sample"
 CONFIG = ROOT / "configs" / "image" / "fashion-mnist.yaml"
@@ -31,7 +33,8 @@ def assert_same_weights(a, b):
         assert torch.equal(wa[k], wb[k]), k
 
 
-def test_train_writes_model_folder_logs_and_checkpoint(tmp_path):
+def test_train_writes_model_folder_logs_and_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
     out = tmp_path / "run"
     run_cli("train", "--config", CONFIG, "--output-dir", out, *TINY, "train.max_steps=6")
     for name in ("config.json", "model.safetensors", "train_config.yaml", "logs/train.jsonl"):
@@ -40,6 +43,12 @@ def test_train_writes_model_folder_logs_and_checkpoint(tmp_path):
     steps = [r["step"] for r in records if "train/loss" in r]
     assert steps == [2, 4, 6]
     assert all(r["train/loss"] == r["train/loss"] for r in records if "train/loss" in r)  # not NaN
+    assert all(r["train/peak_memory_mb"] > 50 for r in records if "train/loss" in r)   # torch alone is more
+    # the run's facts beside its config; oneDNN's primitive cache bounded (tests/test_runtime.py)
+    runtime = {k: v for k, v in records[0]["config"].items() if k.startswith("runtime.")}
+    assert runtime["runtime.threads"] == 1 and runtime["runtime.processes"] == 1
+    assert runtime["runtime.torch"] == torch.__version__
+    assert runtime["runtime.onednn_primitive_cache_capacity"] == str(ONEDNN_CACHE_CAPACITY)
     assert any(p.name.startswith("events.out.tfevents") for p in (out / "logs").rglob("*"))
     assert (out / "checkpoints" / "step-6" / "trainer_state.json").is_file()
 
@@ -163,13 +172,15 @@ def test_weight_average_follows_the_trained_weights_is_saved_and_resumes_exactly
 def test_sgd_with_momentum_is_the_optimizer_when_asked_and_trains(tmp_path):
     out = tmp_path / "run"
     run_cli("train", "--config", CONFIG, *TINY, "--output-dir", out, "train.max_steps=20", "train.optimizer=sgd",
-            "train.momentum=0.9", "train.lr=0.05")
+            "train.momentum=0.9", "train.lr=0.05", env_extra={"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "7"})
     state = torch.load(out / "checkpoints" / "step-20" / "optimizer.bin", weights_only=True)
     assert state["param_groups"][0]["momentum"] == 0.9
     assert all("momentum_buffer" in s and "exp_avg" not in s for s in state["state"].values())
     losses = [r["train/loss"] for r in map(json.loads, (out / "logs" / "train.jsonl").read_text().splitlines())
               if "train/loss" in r]
     assert losses[-1] < losses[0]
+    config = json.loads((out / "logs" / "train.jsonl").read_text().splitlines()[0])["config"]
+    assert config["runtime.onednn_primitive_cache_capacity"] == "7"    # the user's value wins
 
 
 def test_training_on_the_importance_weighted_bound_trains_and_beats_the_one_sample_elbo(tmp_path):

@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     # trying the network unless the user has said otherwise.
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ.setdefault(var, "1")
+    from .runtime import bound_onednn_cache
+
+    bound_onednn_cache()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # `train ... --output-dir X key=value`: overrides after an option are overrides too.

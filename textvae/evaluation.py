@@ -17,7 +17,7 @@ from .core.distributions import DiagonalGaussian
 from .core.metrics import active_units, kl_per_dimension, mutual_information
 from .core.objectives import iw_log_marginal, refine_posterior
 from .core.priors import describe_prior, monte_carlo_kl
-from .runtime import keep_freed_memory
+from .runtime import bound_onednn_cache, keep_freed_memory
 
 MI_NOTE = ("I(x;z) estimated as in He et al. 2019, with the aggregate posterior q(z) taken over ALL "
            "evaluation examples (not per mini-batch); one z ~ q(z|x) per example")
@@ -76,6 +76,7 @@ def evaluate_vae(model, dataset, collate_fn, accelerator, iw_samples: int = 500,
     from tqdm.auto import tqdm
 
     keep_freed_memory()
+    bound_onednn_cache()
     model = model.to(accelerator.device).eval()
     loader = accelerator.prepare_data_loader(make_eval_loader(dataset, collate_fn, batch_size, batch_sampler))
     torch.manual_seed(seed + accelerator.process_index)

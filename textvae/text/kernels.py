@@ -80,6 +80,9 @@ class _LinearLogProb(torch.autograd.Function):
         return dh, dw, db, None, None, None, None
 
 
+ROWS_MULTIPLE = 32  # linear_log_prob's row count is padded to a multiple of this
+
+
 def linear_log_prob(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor,
                     block: int = 256) -> torch.Tensor:
     """log softmax(h W^T + b)[target] for each row: h (N, H), weight (V, H), bias (V,), targets (N,)
@@ -92,7 +95,15 @@ def linear_log_prob(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, t
     # needs_input_grad is true under no_grad too (parameters require grad): decide here whether
     # backward can happen, else evaluation would keep (N, V) logits for nothing
     keep = torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad or bias.requires_grad)
-    return _LinearLogProb.apply(h, weight, bias, targets, compute_dtype(h), block, keep)
+    # The row count changes with every batch (the real tokens in it), and oneDNN builds (and keeps) new
+    # primitives for every new shape of the products: rounded up to a multiple of ROWS_MULTIPLE, the
+    # shapes recur. The zero rows cost ~1% more products; their gradient is zero.
+    n = h.shape[0]
+    pad = -n % ROWS_MULTIPLE
+    if pad:
+        h, targets = F.pad(h, (0, 0, 0, pad)), F.pad(targets, (0, pad))
+    out = _LinearLogProb.apply(h, weight, bias, targets, compute_dtype(h), block, keep)
+    return out[:n] if pad else out
 
 
 # -- the GRU --------------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from ..core.model import init_from_folder
 from ..core.schedules import kl_weight
 from ..errors import UserError
 from ..registry import task_class
-from ..runtime import finish_processes, keep_freed_memory, seconds_since_start
+from ..runtime import (bound_onednn_cache, finish_processes, keep_freed_memory, peak_rss_mb, runtime_facts,
+                       seconds_since_start)
 from .checkpoints import load_checkpoint, read_state, resolve_resume, save_checkpoint
 from .config import ExperimentConfig, config_to_dict
 
@@ -97,6 +98,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
     tc = cfg.train
     out = Path(tc.output_dir)
     keep_freed_memory()
+    bound_onednn_cache()
     if tc.threads:
         torch.set_num_threads(tc.threads)
     trackers = []
@@ -165,7 +167,8 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False),
                                                encoding="utf-8")
-    accelerator.init_trackers("train", config=_flat(config_to_dict(cfg)))
+    runtime = {**runtime_facts(), "processes": accelerator.num_processes}
+    accelerator.init_trackers("train", config=_flat({**config_to_dict(cfg), "runtime": runtime}))
     accelerator.print(
         f"training {type(vae).__name__}: {sum(p.numel() for p in vae.parameters()):,} parameters "
         f"({sum(p.numel() for g in optimizer.param_groups for p in g['params']):,} trained), "
@@ -274,6 +277,9 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
                     logs = {"train/loss": loss / n, "train/rec": rec / n, "train/kl": kl / n, "train/kl_weight": beta,
                             "train/lr": optimizer.param_groups[0]["lr"],
                             f"train/{task.unit_name}_per_s": units / dt, "epoch": state["epoch"]}
+                    peak = peak_rss_mb()  # the main process's
+                    if peak is not None:
+                        logs["train/peak_memory_mb"] = peak
                     accelerator.log(logs, step=step)
                     bar.set_postfix(loss=f"{logs['train/loss']:.2f}", kl=f"{logs['train/kl']:.2f}",
                                     beta=f"{beta:.2f}", **{f"{task.unit_name}/s": f"{logs[f'train/{task.unit_name}_per_s']:.0f}"})
