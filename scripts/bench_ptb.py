@@ -57,6 +57,8 @@ ABLATIONS = {  # overrides of the rows' configs
     "vae-ae-pretrained": ("LSTM VAE, encoder pre-trained as an autoencoder (Li et al. 2019)",
                           "configs/text/ptb-lstm.yaml", [AE_PARTS]),
     "vae-dropout-0.5-epochs-40": ("LSTM VAE, dropout 0.5, 40 epochs", "configs/text/ptb-lstm.yaml", LONG),
+    "vae-z-to-output": ("LSTM VAE, z also added to the decoder's output at every step (Skip-VAE)",
+                        "configs/text/ptb-lstm.yaml", ["model.decoder.z_to_output=true"]),
     "vae-locked-dropout": ("LSTM VAE, locked (variational) dropout", "configs/text/ptb-lstm.yaml",
                            ["model.locked_dropout=true"]),
     "vae-ae-pretrained-dropout-0.5-epochs-40": (

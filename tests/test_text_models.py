@@ -223,7 +223,8 @@ def test_log_likelihood_counts_every_token_after_bos(tokenizer, decoder):
 @pytest.mark.parametrize("decoder", KINDS)
 def test_step_api_matches_the_training_forward(tokenizer, decoder):
     config = dataclasses.replace(tiny_config(), decoder=DecoderConfig(
-        kind=decoder, hidden_size=16, num_heads=2, ff_size=32, z_to_every_input=True, z_added_to_inputs=True))
+        kind=decoder, hidden_size=16, num_heads=2, ff_size=32, z_to_every_input=True, z_added_to_inputs=True,
+        z_to_output=decoder != "transformer"))
     torch.manual_seed(0)
     model = TextVAE(config, tokenizer).eval()
     ids = model.batch_from_sentences(SENTENCES[:3])["input_ids"][:, :-1]       # (B, T)
@@ -234,6 +235,28 @@ def test_step_api_matches_the_training_forward(tokenizer, decoder):
         for t in range(ids.shape[1]):
             logits, state = model.decoder.step(ids[:, t], state)
             torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("decoder", ["lstm", "gru"])
+def test_z_to_output_alone_carries_z_to_the_softmax_and_round_trips(tokenizer, decoder, tmp_path):
+    """The Skip-VAE path: with the initial state and the inputs blind to z, z still moves every
+    position's logits, the path trains, and it is saved and loaded with the model."""
+    config = dataclasses.replace(tiny_config(), decoder=DecoderConfig(
+        kind=decoder, hidden_size=16, z_to_initial_state=False, z_to_output=True))
+    torch.manual_seed(0)
+    model = TextVAE(config, tokenizer).eval()
+    torch.nn.init.normal_(model.decoder.z_to_output.weight)
+    batch = model.batch_from_sentences(SENTENCES[:4])
+    ids = batch["input_ids"][:, :-1]
+    z = torch.randn(2, 4, model.latent_size)
+    a, b = model.decoder(ids, z[0]), model.decoder(ids, z[1])
+    assert (a - b).abs().amax(-1).min() > 1e-3                                  # every position
+    model.log_likelihood(z, batch).sum().backward()
+    assert model.decoder.z_to_output.weight.grad.abs().sum() > 0
+    model.save_pretrained(tmp_path / "m")
+    loaded = load_model(tmp_path / "m").eval()
+    assert loaded.config.decoder.z_to_output
+    torch.testing.assert_close(loaded.decoder(ids, z[0]), a, atol=0, rtol=0)
 
 
 @pytest.mark.parametrize("encoder", KINDS)
@@ -370,10 +393,14 @@ def test_bad_generation_arguments_are_user_errors(tokenizer):
     ({"word_dropout": 1.0}, "word_dropout"),
     ({"tie_embeddings": True, "embed_size": 16, "decoder": {"hidden_size": 32}}, "tie_embeddings"),
     ({"encoder": {"kind": "cnn"}}, "model.encoder: kind"),
-    ({"decoder": {"kind": "gru", "z_to_initial_state": False}}, "ignore z"),
-    ({"encoder": {"kind": "none"}}, "must not read z: set decoder.z_to_initial_state and"),
+    ({"decoder": {"kind": "gru", "z_to_initial_state": False}},
+     "ignore z: set decoder.z_to_initial_state, decoder.z_to_every_input or decoder.z_to_output to true"),
+    ({"encoder": {"kind": "none"}}, "must not read z: set decoder.z_to_initial_state to false"),
+    ({"encoder": {"kind": "none"}, "decoder": {"z_to_initial_state": False, "z_to_output": True}},
+     "must not read z: set decoder.z_to_output to false"),
+    ({"decoder": {"kind": "transformer", "z_to_output": True}}, "z_to_output applies to lstm and gru"),
     ({"encoder": {"kind": "none"}, "decoder": {"kind": "transformer", "z_as_memory": False,
-                                              "z_added_to_inputs": True}}, "decoder.z_as_memory and"),
+                                              "z_added_to_inputs": True}}, "set decoder.z_added_to_inputs to false"),
     ({"decoder": {"kind": "transformer", "hidden_size": 30, "num_heads": 4}}, "divisible"),
     ({"encoder": {"pooling": "sum"}}, "pooling"),
     ({"decoder": {"z_to_every_inputs": True}}, "did you mean 'model.decoder.z_to_every_input'"),

@@ -42,6 +42,9 @@ class DecoderConfig:
         by all time steps.
     z_to_initial_state: RNNs: the initial hidden (and cell) state is a linear map of z (else zeros).
     z_to_every_input: RNNs: z is concatenated to the embedding of every input token.
+    z_to_output: RNNs: a linear map of z is added to the RNN's output at every step, a path from z to
+        the softmax that does not pass through the recurrence (the skip connection of Dieng et al.
+        2019's Skip-VAE, against posterior collapse).
     num_heads, ff_size: Transformer only (hidden_size must be divisible by num_heads).
     z_as_memory: Transformer: z, mapped to the model width, is a prefix every position attends to;
         pretrained: z is mapped to one key/value position in every attention layer (Optimus).
@@ -60,6 +63,7 @@ class DecoderConfig:
     weight_drop: float = 0.0
     z_to_initial_state: bool = True
     z_to_every_input: bool = False
+    z_to_output: bool = False
     num_heads: int = 4
     ff_size: int = 1024
     z_as_memory: bool = True
@@ -79,8 +83,9 @@ class DecoderConfig:
         for name in ("dropout", "weight_drop"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
-        if self.weight_drop and self.kind not in ("lstm", "gru"):
-            raise ValueError(f"weight_drop applies to lstm and gru decoders, not {self.kind!r}")
+        for name in ("weight_drop", "z_to_output"):
+            if getattr(self, name) and self.kind not in ("lstm", "gru"):
+                raise ValueError(f"{name} applies to lstm and gru decoders, not {self.kind!r}")
         if self.kind == "transformer" and self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
         check_pretrained_fields(self)
@@ -92,7 +97,7 @@ class DecoderConfig:
     def z_options(self) -> tuple[str, ...]:
         """The switches that feed z to this kind of decoder."""
         return ("z_as_memory", "z_added_to_inputs") if self.kind in ("transformer", "pretrained") else \
-            ("z_to_initial_state", "z_to_every_input")
+            ("z_to_initial_state", "z_to_every_input", "z_to_output")
 
     @property
     def reads_z(self) -> bool:
@@ -165,6 +170,7 @@ class RNNDecoder(Decoder):
         num_states = 2 if self.is_lstm else 1  # LSTM: hidden and cell
         self.z_to_state = (nn.Linear(latent_size, num_states * config.num_layers * config.hidden_size)
                            if config.z_to_initial_state else None)
+        self.z_to_output = nn.Linear(latent_size, config.hidden_size) if config.z_to_output else None
 
     def initial_state(self, z: torch.Tensor):
         """z: (B, D) -> h0 (L, B, H), or (h0, c0) for an LSTM."""
@@ -193,9 +199,13 @@ class RNNDecoder(Decoder):
             return functional_call(self.rnn, masked, (x, state))
         return self.rnn(x, state)
 
+    def _skip(self, out: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The RNN's output (B, T, H) plus z's linear map when z_to_output."""
+        return out if self.z_to_output is None else out + self.z_to_output(z)[:, None, :].to(out.dtype)
+
     def features(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         out, _ = self._run(self._inputs(input_ids, z), self.initial_state(z))
-        return out                                                                 # (B, T, H)
+        return self._skip(out, z)                                                  # (B, T, H)
 
     def start(self, z: torch.Tensor) -> dict:
         return {"z": z, "rnn": self.initial_state(z)}
@@ -203,7 +213,7 @@ class RNNDecoder(Decoder):
     def step(self, tokens: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
         """tokens: (B,) the previous token of each row -> next-token logits (B, V), new state."""
         out, rnn_state = self._run(self._inputs(tokens[:, None], state["z"]), state["rnn"])
-        return self.project(out[:, 0]), {"z": state["z"], "rnn": rnn_state}
+        return self.project(self._skip(out, state["z"])[:, 0]), {"z": state["z"], "rnn": rnn_state}
 
     def select(self, state: dict, index: torch.Tensor) -> dict:
         """Keep rows `index` (B',) of every state tensor (batch is dim 1 of RNN states)."""

@@ -83,12 +83,13 @@ class TextModelConfig:
         for name in ("word_dropout", "embed_dropout", "output_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
-        options = " and ".join(f"decoder.{name}" for name in self.decoder.z_options)
         if self.encoder.kind == "none" and self.decoder.reads_z:
+            on = [f"decoder.{name}" for name in self.decoder.z_options if getattr(self.decoder, name)]
             raise ValueError(f"encoder.kind none makes a language model, whose decoder must not read z: set "
-                             f"{options} to false")
+                             f"{_listed(on, 'and')} to false")
         if self.encoder.kind != "none" and not self.decoder.reads_z:
-            raise ValueError(f"the decoder would ignore z: set {options.replace(' and ', ' or ')} to true "
+            options = [f"decoder.{name}" for name in self.decoder.z_options]
+            raise ValueError(f"the decoder would ignore z: set {_listed(options, 'or')} to true "
                              f"(or encoder.kind: none for a language model)")
         if self.vocab_size < 0:
             raise ValueError(f"vocab_size must be >= 0, not {self.vocab_size}")
@@ -380,6 +381,11 @@ class TextVAE(VAE):
         except ValueError as e:
             raise UserError(str(e)) from None
         return self.decode(path, **generation)
+
+
+def _listed(names: list[str], last: str) -> str:
+    """["a", "b", "c"], "or" -> "a, b or c"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"
 
 
 def _embedding(vocab_size: int, embed_size: int, pad_id: int) -> nn.Embedding:
