@@ -42,3 +42,12 @@ def corpus(tmp_path_factory):
     (folder / "train.txt").write_text("\n".join(lines[:320]) + "\n", encoding="utf-8")
     (folder / "valid.txt").write_text("\n".join(lines[320:381]) + "\n", encoding="utf-8")
     return folder
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """A word vocabulary of tiny_text.SENTENCES, for the tiny text models."""
+    from textvae.text.tokenizers import WordTokenizer
+    from tiny_text import SENTENCES
+
+    return WordTokenizer.train(SENTENCES, max_size=500, min_count=1)
