@@ -17,7 +17,8 @@ ROWS = {**bench_ptb.RUNS, **bench_ptb.ABLATIONS}
 @pytest.mark.parametrize("key", sorted(ROWS))
 def test_every_row_config_builds_with_its_overrides(key):
     _, config, overrides = ROWS[key]
-    stages = [overrides, *([bench_ptb.PRETRAIN[key]] if key in bench_ptb.PRETRAIN else [])]
+    stage = bench_ptb.SHARED_PRETRAIN.get(key, key)
+    stages = [overrides, *([bench_ptb.PRETRAIN[stage]] if stage in bench_ptb.PRETRAIN else [])]
     for extra in stages:  # train.init_from is added at run time; a placeholder stands in for it
         extra = [*extra, "train.init_from=runs/x"] if any(o.startswith("train.init_parts") for o in extra) else extra
         load_config(ROOT / config, extra)
@@ -28,6 +29,9 @@ def test_derived_rows_point_at_rows():
         for key, (base, _) in table.items():
             assert key in ROWS and base in ROWS and base != key, key
     assert set(bench_ptb.PRETRAIN) <= set(ROWS)
+    for key, stage in bench_ptb.SHARED_PRETRAIN.items():  # the same config, and a first stage to share
+        assert key in ROWS and stage in bench_ptb.PRETRAIN and key not in bench_ptb.PRETRAIN, key
+        assert ROWS[key][1] == ROWS[stage][1], key
 
 
 def test_a_row_made_from_another_evaluates_only_itself(tmp_path, monkeypatch):
@@ -64,3 +68,33 @@ def test_a_row_made_from_another_evaluates_only_itself(tmp_path, monkeypatch):
     assert "--proposal-scale" in commands[1] and str(tmp_path / key / "test.json") in commands[1]
     assert row["nll"] == 100.0 and row["train_seconds"] == 6.0
     assert row["model"] == bench_ptb.ABLATIONS[key][0]  # the table's name, not the folder evaluated
+
+
+def test_a_row_sharing_a_first_stage_starts_from_that_rows_stage(tmp_path, monkeypatch):
+    """The z-to-output row's autoencoder stage is the plain row's (same config, same stage overrides): with
+    --reuse and that stage on disk, the row trains only its second stage, from there, and counts both."""
+    import argparse
+    import json
+
+    key, = bench_ptb.SHARED_PRETRAIN
+    stage = tmp_path / (bench_ptb.SHARED_PRETRAIN[key] + ".pretrain")
+    stage.mkdir()
+    (stage / "train_timing.json").write_text(json.dumps({"train_seconds": 7.0}))
+    commands = []
+
+    def fake_run(cmd):
+        commands.append(cmd)
+        if "train" in cmd:
+            (tmp_path / key / "logs").mkdir(parents=True)
+            (tmp_path / key / "logs" / "train.jsonl").write_text('{"train/tokens_per_s": 7000.0}\n')
+        if "evaluate" in cmd:
+            Path(cmd[cmd.index("--output") + 1]).write_text(json.dumps({"nll": 100.0}))
+        return 1.0
+
+    monkeypatch.setattr(bench_ptb, "run", fake_run)
+    args = argparse.Namespace(runs=str(tmp_path), reuse=True, overrides=[], iw_samples=500, eval_precision="bf16")
+    row = bench_ptb.bench(key, args, {"train": "tr", "valid": "va", "test": "te"})
+    assert [cmd[cmd.index("textvae") + 1] for cmd in commands] == ["train", "evaluate"], commands
+    assert f"train.init_from={stage}" in commands[0] and "model.decoder.z_to_output=true" in commands[0]
+    assert row["train_seconds"] == 8.0
+    assert not (tmp_path / (key + ".pretrain")).exists()
