@@ -97,6 +97,9 @@ ABLATIONS = {  # overrides of the rows' configs
                                      "configs/text/ptb-lm.yaml", LONGER_EMA),
     "lm-locked-dropout-0.5-epochs-40": ("LSTM language model, locked dropout 0.5, 40 epochs", "configs/text/ptb-lm.yaml",
                                         [*LONG, "model.locked_dropout=true"]),
+    "lm-dropout-0.5-weight-drop-0.3-epochs-40": (
+        "LSTM language model, dropout 0.5, weight drop 0.3, 40 epochs", "configs/text/ptb-lm.yaml",
+        [*LONG, "model.decoder.weight_drop=0.3"]),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
