@@ -1,6 +1,8 @@
 """scripts/bench_ptb.py's run tables: every row's config and overrides must build (a typo in a key would
 only show hours into a benchmark), and rows made from other rows must point at rows that exist."""
+import argparse
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -34,13 +36,38 @@ def test_derived_rows_point_at_rows():
         assert ROWS[key][1] == ROWS[stage][1], key
 
 
+def record_commands(monkeypatch) -> list:
+    """bench_ptb.run replaced: the commands are recorded, not run; each leaves the files its real run
+    would (a training log, a fitted model's folder, an evaluation)."""
+    commands = []
+
+    def fake_run(cmd):
+        commands.append(cmd)
+        verb = cmd[cmd.index("textvae") + 1]
+        if verb == "train":
+            logs = Path(cmd[cmd.index("--output-dir") + 1]) / "logs"
+            logs.mkdir(parents=True)
+            (logs / "train.jsonl").write_text('{"train/tokens_per_s": 7000.0}\n')
+        elif verb == "fit-prior":
+            Path(cmd[cmd.index("--output") + 1]).mkdir(parents=True)
+        elif verb == "evaluate":
+            Path(cmd[cmd.index("--output") + 1]).write_text(json.dumps({"nll": 100.0}))
+        return 1.0
+
+    monkeypatch.setattr(bench_ptb, "run", fake_run)
+    return commands
+
+
+def bench_reusing(key: str, runs: Path) -> dict:
+    """bench_ptb's row `key` with --reuse, runs under `runs`."""
+    args = argparse.Namespace(runs=str(runs), reuse=True, overrides=[], iw_samples=500, eval_precision="bf16")
+    return bench_ptb.bench(key, args, {"train": "tr", "valid": "va", "test": "te"})
+
+
 def test_a_row_made_from_another_evaluates_only_itself(tmp_path, monkeypatch):
     """`--only ...-gmm16-wider1.25` trains (here: finds trained) the base run, fits its prior and
     evaluates the wider row alone: the rows it is made from are not evaluated on the way (20 min each).
-    The commands are recorded instead of run; the trained base run is the files a run leaves."""
-    import argparse
-    import json
-
+    The trained base run is the files a run leaves."""
     key = "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16-wider1.25"
     prior_key, _ = bench_ptb.EVAL_VARIANTS[key]
     base_key, _ = bench_ptb.FIT_PRIOR[prior_key]
@@ -49,19 +76,8 @@ def test_a_row_made_from_another_evaluates_only_itself(tmp_path, monkeypatch):
     (base / "logs" / "train.jsonl").write_text('{"train/tokens_per_s": 7000.0}\n')
     (base / "train_timing.json").write_text(json.dumps({"config": "c.yaml", "overrides": [], "train_seconds": 5.0,
                                                         "train_tokens_per_s": 7000.0}))
-    commands = []
-
-    def fake_run(cmd):
-        commands.append(cmd)
-        if "fit-prior" in cmd:  # writes the new model folder
-            Path(cmd[cmd.index("--output") + 1]).mkdir(parents=True)
-        if "evaluate" in cmd:
-            Path(cmd[cmd.index("--output") + 1]).write_text(json.dumps({"nll": 100.0}))
-        return 1.0
-
-    monkeypatch.setattr(bench_ptb, "run", fake_run)
-    args = argparse.Namespace(runs=str(tmp_path), reuse=True, overrides=[], iw_samples=500, eval_precision="bf16")
-    row = bench_ptb.bench(key, args, {"train": "tr", "valid": "va", "test": "te"})
+    commands = record_commands(monkeypatch)
+    row = bench_reusing(key, tmp_path)
     verbs = [cmd[cmd.index("textvae") + 1] for cmd in commands]
     assert verbs == ["fit-prior", "evaluate"], commands
     assert commands[1][commands[1].index("evaluate") + 1] == str(tmp_path / prior_key)
@@ -73,27 +89,12 @@ def test_a_row_made_from_another_evaluates_only_itself(tmp_path, monkeypatch):
 def test_a_row_sharing_a_first_stage_starts_from_that_rows_stage(tmp_path, monkeypatch):
     """The z-to-output row's autoencoder stage is the plain row's (same config, same stage overrides): with
     --reuse and that stage on disk, the row trains only its second stage, from there, and counts both."""
-    import argparse
-    import json
-
     key, = bench_ptb.SHARED_PRETRAIN
     stage = tmp_path / (bench_ptb.SHARED_PRETRAIN[key] + ".pretrain")
     stage.mkdir()
     (stage / "train_timing.json").write_text(json.dumps({"train_seconds": 7.0}))
-    commands = []
-
-    def fake_run(cmd):
-        commands.append(cmd)
-        if "train" in cmd:
-            (tmp_path / key / "logs").mkdir(parents=True)
-            (tmp_path / key / "logs" / "train.jsonl").write_text('{"train/tokens_per_s": 7000.0}\n')
-        if "evaluate" in cmd:
-            Path(cmd[cmd.index("--output") + 1]).write_text(json.dumps({"nll": 100.0}))
-        return 1.0
-
-    monkeypatch.setattr(bench_ptb, "run", fake_run)
-    args = argparse.Namespace(runs=str(tmp_path), reuse=True, overrides=[], iw_samples=500, eval_precision="bf16")
-    row = bench_ptb.bench(key, args, {"train": "tr", "valid": "va", "test": "te"})
+    commands = record_commands(monkeypatch)
+    row = bench_reusing(key, tmp_path)
     assert [cmd[cmd.index("textvae") + 1] for cmd in commands] == ["train", "evaluate"], commands
     assert f"train.init_from={stage}" in commands[0] and "model.decoder.z_to_output=true" in commands[0]
     assert row["train_seconds"] == 8.0
