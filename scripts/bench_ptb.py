@@ -77,7 +77,8 @@ ABLATIONS = {  # overrides of the rows' configs
         [*LONGER_EMA, AE_PARTS, "model.decoder.z_to_output=true"]),
     "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output-gmm16": (
         "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, AE pre-trained, z also added to the decoder's output, "
-        "+ fitted prior (GMM, 16)", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, AE_PARTS, "model.decoder.z_to_output=true"]),
+        "+ fitted prior (GMM, 16)", "configs/text/ptb-lstm.yaml",
+        [*LONGER_EMA, AE_PARTS, "model.decoder.z_to_output=true"]),
     "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16": (
         "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, AE pre-trained, + fitted prior (GMM, 16)",
         "configs/text/ptb-lstm.yaml", [*LONGER_EMA, AE_PARTS]),
@@ -118,13 +119,15 @@ PRETRAIN = {
 }
 # Rows whose first stage is another row's (the same config and stage overrides: the same model, trained
 # once, into that row's <key>.pretrain); the row's training time still counts it.
-SHARED_PRETRAIN = {"vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output": "vae-ae-pretrained-dropout-0.5-epochs-60-ema"}
+SHARED_PRETRAIN = {
+    "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output": "vae-ae-pretrained-dropout-0.5-epochs-60-ema"}
 # Rows of a trained run with a prior fitted after training (`textvae fit-prior`, on ptb.train): key -> (the
 # trained run's key, mixture components). The encoder and decoder are the trained run's; the row's training
 # time is that run's plus the fit's.
 FIT_PRIOR = {"vae-dropout-0.5-epochs-40-gmm16": ("vae-dropout-0.5-epochs-40", 16),
              "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16": ("vae-ae-pretrained-dropout-0.5-epochs-60-ema", 16),
-             "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output-gmm16": ("vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output", 16)}
+             "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output-gmm16": (
+                 "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output", 16)}
 # Rows that evaluate another row's trained model in another way: key -> (that row's key, extra arguments of
 # `textvae evaluate`). The row's training time is that row's.
 # The proposal's width 1.25 was chosen on 300 validation sentences with k = 500 (the 40-epoch model with the
@@ -136,7 +139,8 @@ EVAL_VARIANTS = {"vae-dropout-0.5-epochs-40-gmm16-refine50": ("vae-dropout-0.5-e
                                                                ["--proposal-scale", "1.25"]),
                  "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16-wider1.25": (
                      "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16", ["--proposal-scale", "1.25"]),
-                 "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output-gmm16-wider1.25": ("vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output-gmm16", ["--proposal-scale", "1.25"])}
+                 "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output-gmm16-wider1.25": (
+                     "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output-gmm16", ["--proposal-scale", "1.25"])}
 PUBLISHED = [  # (model, PPL, NLL, MI, active units); the rows of issue 4, from the papers
     ("LSTM language model (published)", 100.47, 101.04, None, None),
     ("VAE + monotonic annealing (published)", 101.40, None, 0.00, 0),
