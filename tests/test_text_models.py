@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from textvae.config import from_dict
+from textvae.core.elbo_module import ElboModule
 from textvae.core.objectives import elbo_loss
 from textvae.errors import UserError
 from textvae.registry import load_model
@@ -299,3 +300,59 @@ def test_weight_drop_masks_only_the_recurrent_weights_in_training(tokenizer, dec
         DecoderConfig(kind="transformer", weight_drop=0.3)
     with pytest.raises(ValueError, match="weight_drop must be in"):
         DecoderConfig(kind="lstm", weight_drop=1.0)
+
+
+@pytest.mark.parametrize("decoder", KINDS)
+def test_word_type_dropout_drops_every_occurrence_of_a_type_at_once(tokenizer, decoder):
+    """Embedding dropout (AWD-LSTM): in training a word type is dropped everywhere in the batch or kept
+    everywhere (scaled by 1 / (1 - p)), about p of the types dropped; evaluation reads the plain embedding."""
+    model = tiny_model(tokenizer, "lstm", decoder)
+    model.decoder.word_type_dropout = 0.5
+    ids = torch.arange(4, 404).remainder(model.config.vocab_size).view(4, 100)     # types repeated across rows
+    plain = model.decoder.embedding(ids)
+    model.train()
+    torch.manual_seed(0)
+    emb = model.decoder.embed(ids)
+    dropped = (emb == 0).all(-1)
+    assert torch.equal(emb[~dropped], 2 * plain[~dropped])
+    for token in ids.unique():
+        assert dropped[ids == token].unique().numel() == 1                          # all or none of its uses
+    rate = torch.stack([dropped[ids == token][0] for token in ids.unique()]).float().mean()
+    assert 0.4 < rate < 0.6
+    model.eval()
+    assert torch.equal(model.decoder.embed(ids), plain)
+    with pytest.raises(ValueError, match="word_type_dropout must be in"):
+        DecoderConfig(kind=decoder, word_type_dropout=1.0)
+
+
+@pytest.mark.parametrize("decoder", KINDS)
+def test_activation_penalties_are_added_to_the_training_loss_only(tokenizer, decoder):
+    """AR and TAR, computed by hand on each sentence's real positions of the decoder's features, are what
+    the training loss adds to the bound's; evaluation and the reported terms never see them."""
+    plain = tiny_model(tokenizer, "lstm", decoder)
+    regs = TextVAE(dataclasses.replace(plain.config, activation_reg=2.0, temporal_activation_reg=1.0), tokenizer)
+    regs.load_state_dict(plain.state_dict())
+    batch = plain.batch_from_sentences(SENTENCES[:6])
+    plain.train(), regs.train()
+    losses = {}
+    for name, model in (("plain", plain), ("regs", regs)):
+        torch.manual_seed(5)
+        losses[name] = ElboModule(model)(batch, kl_weight=0.5)
+    torch.manual_seed(5)
+    z = regs.encode(batch).rsample()
+    h = regs.decoder.features(batch["input_ids"][:, :-1], z)                     # (B, T-1, H)
+    by_hand = []
+    for h_i, length in zip(h, batch["lengths"].tolist()):
+        h_i = h_i[:length - 1]                                                     # eos included, pad not
+        ar = h_i.square().mean(-1).sum()
+        tar = (h_i[1:] - h_i[:-1]).square().mean(-1).sum()
+        by_hand.append(2.0 * ar + 1.0 * tar)
+    penalty = torch.stack(by_hand).mean()
+    assert penalty > 0
+    torch.testing.assert_close(losses["regs"]["loss"] - losses["plain"]["loss"], penalty.detach(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(losses["regs"]["rec"], losses["plain"]["rec"])
+    regs.eval()
+    regs.log_likelihood(z[None], batch)
+    assert regs.take_penalty() is None
+    with pytest.raises(ValueError, match="activation_reg must be >= 0"):
+        tiny_config(activation_reg=-1.0)

@@ -51,6 +51,13 @@ class VAE(nn.Module):
     def log_likelihood(self, z: torch.Tensor, batch) -> torch.Tensor:
         raise NotImplementedError
 
+    def take_penalty(self) -> torch.Tensor | None:
+        """A regularisation term the last `log_likelihood` call in training mode left for the training
+        loss (a scalar, per example like the loss; e.g. the text decoder's activation penalties), or
+        None; cleared once taken. Not part of log p(x|z): evaluation never sees it."""
+        penalty, self._penalty = getattr(self, "_penalty", None), None
+        return penalty
+
     def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n codes (n, D) drawn from the prior (N(0, I) or the fitted mixture), on the CPU."""
         from .priors import sample_prior

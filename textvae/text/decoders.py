@@ -40,6 +40,10 @@ class DecoderConfig:
     weight_drop: RNNs: DropConnect on the hidden-to-hidden weights (Merity et al. 2018, AWD-LSTM): in
         training, each recurrent weight is dropped with this probability, one mask per batch shared
         by all time steps.
+    word_type_dropout: in training, each word type of the vocabulary is
+        dropped with this probability from the decoder's input embedding, one mask per batch, so all
+        its occurrences in the batch read zeros (AWD-LSTM's embedding dropout; the survivors are scaled
+        by 1 / (1 - p)). A tied output layer still reads the whole matrix.
     z_to_initial_state: RNNs: the initial hidden (and cell) state is a linear map of z (else zeros).
     z_to_every_input: RNNs: z is concatenated to the embedding of every input token.
     z_to_output: RNNs: a linear map of z is added to the RNN's output at every step, a path from z to
@@ -61,6 +65,7 @@ class DecoderConfig:
     num_layers: int = 1
     dropout: float = 0.0
     weight_drop: float = 0.0
+    word_type_dropout: float = 0.0
     z_to_initial_state: bool = True
     z_to_every_input: bool = False
     z_to_output: bool = False
@@ -80,7 +85,7 @@ class DecoderConfig:
         for name in ("hidden_size", "num_layers", "num_heads", "ff_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
-        for name in ("dropout", "weight_drop"):
+        for name in ("dropout", "weight_drop", "word_type_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
         for name in ("weight_drop", "z_to_output"):
@@ -112,6 +117,7 @@ class Decoder(nn.Module):
         super().__init__()
         vocab_size, embed_size = embedding.weight.shape
         self.embedding = embedding
+        self.word_type_dropout = config.word_type_dropout
         self.embed_dropout = Dropout(embed_dropout)
         self.output_dropout = Dropout(output_dropout)
         if tie_embeddings:
@@ -124,7 +130,12 @@ class Decoder(nn.Module):
             self.out = nn.Linear(config.hidden_size, vocab_size)
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.embed_dropout(self.embedding(input_ids))                       # (B, T, E)
+        x = self.embedding(input_ids)                                              # (B, T, E)
+        p = self.word_type_dropout
+        if self.training and p:  # one keep/drop draw per word type, read at each token
+            keep = torch.rand(self.embedding.num_embeddings, device=x.device) >= p  # (V,)
+            x = x * (keep[input_ids].to(x.dtype) / (1 - p)).unsqueeze(-1)
+        return self.embed_dropout(x)
 
     def output_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The output layer's weight (V, H) and bias (V,): the embedding's if tied."""

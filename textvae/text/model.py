@@ -50,6 +50,12 @@ class TextModelConfig:
     locked_dropout: embed_dropout and output_dropout draw one mask per sentence, the same at every
         position (variational dropout, Gal & Ghahramani 2016; AWD-LSTM's "locked" dropout), instead of
         one per token.
+    activation_reg, temporal_activation_reg: in training, penalties added to the loss beside the bound
+        (AR and TAR of Merity et al. 2018, AWD-LSTM), on the decoder's features before output dropout:
+        the weight times, summed over a sentence's real positions, the mean over features of h_t^2 (AR)
+        or of (h_t - h_{t-1})^2 (TAR), averaged over the batch, as the loss is. (AWD applies AR after
+        output dropout, which in expectation only scales its weight by 1 / (1 - p).) Evaluation and
+        the reported bounds never include them.
     prior_components: 0 for the prior N(0, I) (training always uses it); K > 0 once `textvae fit-prior`
         has fitted a K-component Gaussian mixture to the aggregate posterior (textvae.core.priors).
 
@@ -72,6 +78,8 @@ class TextModelConfig:
     tie_embeddings: bool = False
     share_embeddings: bool = True
     locked_dropout: bool = False
+    activation_reg: float = 0.0
+    temporal_activation_reg: float = 0.0
     prior_components: int = 0
 
     def __post_init__(self):
@@ -83,6 +91,9 @@ class TextModelConfig:
         for name in ("word_dropout", "embed_dropout", "output_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
+        for name in ("activation_reg", "temporal_activation_reg"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
         if self.encoder.kind == "none" and self.decoder.reads_z:
             on = [f"decoder.{name}" for name in self.decoder.z_options if getattr(self.decoder, name)]
             raise ValueError(f"encoder.kind none makes a language model, whose decoder must not read z: set "
@@ -204,6 +215,8 @@ class TextVAE(VAE):
         if S > 1:  # every sample decodes the whole batch: (S * B, ...) rows, sample-major
             inputs, targets, real = inputs.repeat(S, 1), targets.repeat(S, 1), real.repeat(S, 1)
         h = self.decoder.features(inputs, z.reshape(S * B, -1))                    # (S*B, T-1, H)
+        if self.training and (self.config.activation_reg or self.config.temporal_activation_reg):
+            self._penalty = self.activation_penalty(h, real)                       # (VAE.take_penalty)
         locked = self.config.locked_dropout
         if locked:  # one mask per sentence: drawn on (S*B, T-1, H), before the real positions are picked
             h = self.decoder.output_dropout(h)
@@ -212,6 +225,15 @@ class TextVAE(VAE):
         rows = torch.arange(S * B, device=ids.device)[:, None].expand_as(real)[real]  # (N,)
         ll = torch.zeros(S * B, device=ids.device, dtype=torch.float32).index_add_(0, rows, token_ll)
         return ll.view(S, B)
+
+    def activation_penalty(self, h: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """AR and TAR (see TextModelConfig) of features h (N, T, H) at the real positions (N, T), per
+        sentence: a scalar, float32."""
+        h = h.float()
+        ar = (h.square().mean(-1) * real).sum()
+        both = real[:, 1:] & real[:, :-1]                                          # consecutive real pairs
+        tar = ((h[:, 1:] - h[:, :-1]).square().mean(-1) * both).sum()
+        return (self.config.activation_reg * ar + self.config.temporal_activation_reg * tar) / h.shape[0]
 
     def word_dropout(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Replace decoder inputs other than bos/pad by unk with probability config.word_dropout,

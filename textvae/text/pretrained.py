@@ -223,6 +223,7 @@ class PretrainedDecoder(BackbonePart, Decoder):
         width, layers = hf.hidden_size, hf.num_hidden_layers
         kv_heads = getattr(hf, "num_key_value_heads", None) or hf.num_attention_heads
         self.kv_shape = (kv_heads, getattr(hf, "head_dim", None) or width // hf.num_attention_heads)
+        self.word_type_dropout = config.word_type_dropout  # (Decoder.embed)
         self.embed_dropout = Dropout(embed_dropout)
         self.output_dropout = Dropout(output_dropout)
         self.z_add = nn.Linear(latent_size, width) if config.z_added_to_inputs else None
