@@ -44,6 +44,8 @@ RUNS = {
 LONG = ["model.embed_dropout=0.5", "model.output_dropout=0.5", "train.epochs=40", "train.save_every=658"]
 # Longer still, with validation and the saved model on an exponential moving average of the weights.
 LONGER_EMA = [*LONG[:2], "train.epochs=60", LONG[3], "train.ema_decay=0.999"]
+# AWD-LSTM's other decoder regularisers (Merity et al. 2018), at their values: word-type dropout 0.1, AR 2, TAR 1.
+AWD = ["model.decoder.word_type_dropout=0.1", "model.activation_reg=2", "model.temporal_activation_reg=1"]
 # Li et al.'s start: the encoder, the posterior head and the embedding (shared with the encoder, it lives in
 # the decoder) from an autoencoder trained first (see PRETRAIN).
 AE_PARTS = "train.init_parts=[encoder,to_posterior,decoder.embedding]"
@@ -101,6 +103,12 @@ ABLATIONS = {  # overrides of the rows' configs
     "lm-dropout-0.5-weight-drop-0.3-epochs-40": (
         "LSTM language model, dropout 0.5, weight drop 0.3, 40 epochs", "configs/text/ptb-lm.yaml",
         [*LONG, "model.decoder.weight_drop=0.3"]),
+    "lm-dropout-0.5-weight-drop-0.3-awd-epochs-40": (
+        "LSTM language model, dropout 0.5, weight drop 0.3, word-type dropout 0.1, AR 2 / TAR 1, 40 epochs",
+        "configs/text/ptb-lm.yaml", [*LONG, "model.decoder.weight_drop=0.3", *AWD]),
+    "lm-dropout-0.5-awd-epochs-40": (
+        "LSTM language model, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, 40 epochs",
+        "configs/text/ptb-lm.yaml", [*LONG, *AWD]),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
