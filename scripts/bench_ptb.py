@@ -109,6 +109,19 @@ ABLATIONS = {  # overrides of the rows' configs
     "lm-dropout-0.5-awd-epochs-40": (
         "LSTM language model, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, 40 epochs",
         "configs/text/ptb-lm.yaml", [*LONG, *AWD]),
+    "lm-dropout-0.5-epochs-60-ema-awd": (
+        "LSTM language model, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, 60 epochs, weight EMA 0.999",
+        "configs/text/ptb-lm.yaml", [*LONGER_EMA, *AWD]),
+    "vae-ae-pretrained-dropout-0.5-epochs-60-ema-awd": (
+        "LSTM VAE, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, 60 epochs, weight EMA 0.999, AE pre-trained",
+        "configs/text/ptb-lstm.yaml", [*LONGER_EMA, AE_PARTS, *AWD]),
+    "vae-ae-pretrained-dropout-0.5-epochs-60-ema-awd-gmm16": (
+        "LSTM VAE, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, 60 epochs, weight EMA 0.999, AE pre-trained, "
+        "+ fitted prior (GMM, 16)", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, AE_PARTS, *AWD]),
+    "vae-ae-pretrained-dropout-0.5-epochs-60-ema-awd-gmm16-wider1.25": (
+        "LSTM VAE, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, 60 epochs, weight EMA 0.999, AE pre-trained, "
+        "+ fitted prior (GMM, 16), the bound's proposal q(z|x) 1.25x wider", "configs/text/ptb-lstm.yaml",
+        [*LONGER_EMA, AE_PARTS, *AWD]),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
@@ -128,14 +141,17 @@ PRETRAIN = {
 # Rows whose first stage is another row's (the same config and stage overrides: the same model, trained
 # once, into that row's <key>.pretrain); the row's training time still counts it.
 SHARED_PRETRAIN = {
-    "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output": "vae-ae-pretrained-dropout-0.5-epochs-60-ema"}
+    "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output": "vae-ae-pretrained-dropout-0.5-epochs-60-ema",
+    "vae-ae-pretrained-dropout-0.5-epochs-60-ema-awd": "vae-ae-pretrained-dropout-0.5-epochs-60-ema"}
 # Rows of a trained run with a prior fitted after training (`textvae fit-prior`, on ptb.train): key -> (the
 # trained run's key, mixture components). The encoder and decoder are the trained run's; the row's training
 # time is that run's plus the fit's.
 FIT_PRIOR = {"vae-dropout-0.5-epochs-40-gmm16": ("vae-dropout-0.5-epochs-40", 16),
              "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16": ("vae-ae-pretrained-dropout-0.5-epochs-60-ema", 16),
              "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output-gmm16": (
-                 "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output", 16)}
+                 "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output", 16),
+             "vae-ae-pretrained-dropout-0.5-epochs-60-ema-awd-gmm16": (
+                 "vae-ae-pretrained-dropout-0.5-epochs-60-ema-awd", 16)}
 # Rows that evaluate another row's trained model in another way: key -> (that row's key, extra arguments of
 # `textvae evaluate`). The row's training time is that row's.
 # The proposal's width 1.25 was chosen on 300 validation sentences with k = 500 (the 40-epoch model with the
@@ -148,7 +164,9 @@ EVAL_VARIANTS = {"vae-dropout-0.5-epochs-40-gmm16-refine50": ("vae-dropout-0.5-e
                  "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16-wider1.25": (
                      "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16", ["--proposal-scale", "1.25"]),
                  "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output-gmm16-wider1.25": (
-                     "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output-gmm16", ["--proposal-scale", "1.25"])}
+                     "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output-gmm16", ["--proposal-scale", "1.25"]),
+                 "vae-ae-pretrained-dropout-0.5-epochs-60-ema-awd-gmm16-wider1.25": (
+                     "vae-ae-pretrained-dropout-0.5-epochs-60-ema-awd-gmm16", ["--proposal-scale", "1.25"])}
 PUBLISHED = [  # (model, PPL, NLL, MI, active units); the rows of issue 4, from the papers
     ("LSTM language model (published)", 100.47, 101.04, None, None),
     ("VAE + monotonic annealing (published)", 101.40, None, 0.00, 0),

@@ -89,7 +89,7 @@ def test_a_row_made_from_another_evaluates_only_itself(tmp_path, monkeypatch):
 def test_a_row_sharing_a_first_stage_starts_from_that_rows_stage(tmp_path, monkeypatch):
     """The z-to-output row's autoencoder stage is the plain row's (same config, same stage overrides): with
     --reuse and that stage on disk, the row trains only its second stage, from there, and counts both."""
-    key, = bench_ptb.SHARED_PRETRAIN
+    key = "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output"
     stage = tmp_path / (bench_ptb.SHARED_PRETRAIN[key] + ".pretrain")
     stage.mkdir()
     (stage / "train_timing.json").write_text(json.dumps({"train_seconds": 7.0}))
