@@ -40,10 +40,10 @@ class DecoderConfig:
     weight_drop: RNNs: DropConnect on the hidden-to-hidden weights (Merity et al. 2018, AWD-LSTM): in
         training, each recurrent weight is dropped with this probability, one mask per batch shared
         by all time steps.
-    word_type_dropout: in training, each word type of the vocabulary is
-        dropped with this probability from the decoder's input embedding, one mask per batch, so all
-        its occurrences in the batch read zeros (AWD-LSTM's embedding dropout; the survivors are scaled
-        by 1 / (1 - p)). A tied output layer still reads the whole matrix.
+    word_type_dropout: in training, each word type of the vocabulary is dropped with this probability
+        from the decoder's input embedding, one mask per batch, so all its occurrences in the batch read
+        zeros (AWD-LSTM's embedding dropout; the survivors are scaled by 1 / (1 - p)). A tied output
+        layer still reads the whole matrix.
     z_to_initial_state: RNNs: the initial hidden (and cell) state is a linear map of z (else zeros).
     z_to_every_input: RNNs: z is concatenated to the embedding of every input token.
     z_to_output: RNNs: a linear map of z is added to the RNN's output at every step, a path from z to
