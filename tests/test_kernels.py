@@ -13,16 +13,17 @@ def grads(output, inputs):
     return torch.autograd.grad(output, inputs)
 
 
-def test_linear_log_prob_matches_cross_entropy_values_and_gradients():
+@pytest.mark.parametrize("n", [350, 1100])  # padded to 352 / 1120 rows inside; 1120: three products
+def test_linear_log_prob_matches_cross_entropy_values_and_gradients(n):
     torch.manual_seed(0)
-    h = torch.randn(350, 8, dtype=torch.float64, requires_grad=True)   # padded to 352 rows inside
+    h = torch.randn(n, 8, dtype=torch.float64, requires_grad=True)
     w = torch.randn(50, 8, dtype=torch.float64, requires_grad=True)
     b = torch.randn(50, dtype=torch.float64, requires_grad=True)
-    targets = torch.randint(0, 50, (350,))
-    weights = torch.randn(350, dtype=torch.float64)
+    targets = torch.randint(0, 50, (n,))
+    weights = torch.randn(n, dtype=torch.float64)
     reference = -F.cross_entropy(F.linear(h, w, b), targets, reduction="none")
     fused = linear_log_prob(h, w, b, targets, block=64)       # several blocks, the last one short
-    assert fused.shape == (350,)
+    assert fused.shape == (n,)
     assert torch.allclose(fused, reference, atol=1e-12)
     for a, c in zip(grads((reference * weights).sum(), [h, w, b]), grads((fused * weights).sum(), [h, w, b])):
         assert torch.allclose(a, c, atol=1e-12)
