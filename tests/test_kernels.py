@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from textvae.text.kernels import GRU, dropout, linear_log_prob
+from textvae.text import kernels
+from textvae.text.kernels import GRU, dropout, linear_log_prob, lstm_final_states
 
 
 def grads(output, inputs):
@@ -83,6 +84,35 @@ def test_gru_matches_torch_gru_on_padded_batches(bidirectional, layers):
     out_theirs, _ = theirs(x, h0)
     assert torch.allclose(out_ours, out_theirs, atol=1e-12)
     assert torch.allclose(grads(out_ours.sum(), [h0])[0], grads(out_theirs.sum(), [h0])[0], atol=1e-12)
+
+
+@pytest.mark.parametrize("bidirectional,layers", [(False, 1), (True, 1), (True, 2)])
+def test_lstm_final_states_equal_a_packed_lstms(bidirectional, layers):
+    """The LSTM encoder runs padded batches (oneDNN) instead of packed ones; its summary, h_n, must be
+    the packed sequence's, values and gradients, whatever the lengths."""
+    torch.manual_seed(0)
+    lstm = nn.LSTM(6, 5, layers, batch_first=True, bidirectional=bidirectional).double()
+    x = torch.randn(4, 7, 6, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([7, 3, 5, 1])
+    ours = lstm_final_states(lstm, x, lengths)
+    theirs = lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))[1][0]
+    assert ours.shape == theirs.shape == (layers * (2 if bidirectional else 1), 4, 5)
+    assert torch.allclose(ours, theirs, atol=1e-12)
+    params = [x, *lstm.parameters()]
+    for a, c in zip(grads(ours.square().sum(), params), grads(theirs.square().sum(), params)):
+        assert torch.allclose(a, c, atol=1e-10)
+
+
+def test_lstm_final_states_under_bf16_autocast_stay_close_to_float32(monkeypatch):
+    torch.manual_seed(0)
+    lstm = nn.LSTM(16, 32, batch_first=True, bidirectional=True)
+    x, lengths = torch.randn(8, 12, 16), torch.tensor([12, 3, 5, 1, 9, 12, 7, 2])
+    exact = lstm_final_states(lstm, x, lengths)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = lstm_final_states(lstm, x, lengths)
+    assert float((low.float() - exact).detach().abs().max()) < 0.03
+    monkeypatch.setattr(kernels, "KERNEL_DEVICE", "none")  # no device has this type: the packed path, as on a GPU
+    assert torch.allclose(lstm_final_states(lstm, x, lengths), exact, atol=1e-6)
 
 
 def test_gru_off_the_kernel_device_runs_torch_gru_with_packing():

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
-from .kernels import GRU
+from .kernels import GRU, lstm_final_states
 
 ENCODER_KINDS = ("lstm", "gru", "transformer", "pretrained", "none")
 POOLINGS = ("mean", "first", "max")
@@ -108,7 +107,7 @@ def transformer_stack(width: int, num_layers: int, num_heads: int, ff_size: int,
 
 
 class RNNEncoder(nn.Module):
-    """LSTM or GRU over packed sequences; the summary is the top layer's final hidden state of each
+    """LSTM or GRU over right-padded sequences (as if packed); the summary is the top layer's final hidden state of each
     direction, concatenated: (B, hidden_size * directions)."""
 
     def __init__(self, input_size: int, config: EncoderConfig):
@@ -123,13 +122,11 @@ class RNNEncoder(nn.Module):
     def forward(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """embedded: (B, T, E) right-padded; lengths: (B,) real tokens. Returns (B, H * directions)."""
         B = embedded.shape[0]
-        if isinstance(self.rnn, GRU):  # masks the padding itself (textvae.text.kernels)
+        # both mask the padding themselves, faster than a packed sequence on the CPU (textvae.text.kernels)
+        if isinstance(self.rnn, GRU):
             _, hidden = self.rnn(embedded, lengths=lengths)
         else:
-            packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            _, hidden = self.rnn(packed)
-        if isinstance(hidden, tuple):  # LSTM: (h, c); the summary is h
-            hidden = hidden[0]
+            hidden = lstm_final_states(self.rnn, embedded, lengths)
         # (layers * directions, B, H) -> top layer (directions, B, H) -> (B, directions * H)
         top = hidden.view(-1, self.directions, B, hidden.shape[-1])[-1]
         return top.transpose(0, 1).reshape(B, self.output_size)

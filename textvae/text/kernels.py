@@ -220,6 +220,50 @@ def gru_layer(x_proj: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor, b_hh: 
     return _GRULayer.apply(x_proj, h0, w_hh, b_hh, mask, compute_dtype(x_proj))
 
 
+KERNEL_DEVICE = "cpu"  # where GRU and lstm_final_states run their own code; elsewhere torch's (cuDNN)
+
+
+def _layers(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor | None, run) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every layer and direction of `rnn` over time-major x (T, B, E), right-padded to `lengths` (B,)
+    (or None: no padding). A reverse direction reads each row backwards from its last real token, the
+    padding left in place; `run(seq, suffix, index)` runs one direction of one layer (parameters
+    named `weight_ih{suffix}` ..., index = layer * directions + direction) on seq (T, B, E') and returns
+    its outputs (T, B, H) and final state (B, H). Returns the top layer's outputs (T, B, H * directions)
+    and the final states (layers * directions, B, H), as torch's RNNs order them."""
+    T, B = x.shape[:2]
+    D = 2 if rnn.bidirectional else 1
+    if D == 2:
+        steps = torch.arange(T, device=x.device)[:, None]                          # (T, 1)
+        if lengths is None:
+            order = (T - 1 - steps).expand(T, B)
+        else:
+            lengths = lengths.to(x.device)[None, :]
+            order = torch.where(steps < lengths, lengths - 1 - steps, steps)
+
+        def reverse(seq):  # an involution: reversed outputs go back to their tokens' positions
+            return seq.gather(0, order[..., None].expand_as(seq))
+    finals = []
+    for layer in range(rnn.num_layers):
+        outs = []
+        for direction in range(D):
+            suffix = f"_l{layer}" + ("_reverse" if direction else "")
+            out, last = run(x if direction == 0 else reverse(x), suffix, layer * D + direction)
+            outs.append(out if direction == 0 else reverse(out))
+            finals.append(last)
+        x = outs[0] if D == 1 else torch.cat(outs, dim=-1)
+        if layer < rnn.num_layers - 1 and rnn.dropout and rnn.training:
+            x = F.dropout(x, rnn.dropout, training=True)
+    return x, torch.stack(finals)
+
+
+def _weights(rnn: nn.RNNBase, suffix: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """w_ih, w_hh, b_ih, b_hh of one layer and direction (biases None without them)."""
+    w_ih, w_hh = getattr(rnn, "weight_ih" + suffix), getattr(rnn, "weight_hh" + suffix)
+    if not rnn.bias:
+        return w_ih, w_hh, None, None
+    return w_ih, w_hh, getattr(rnn, "bias_ih" + suffix), getattr(rnn, "bias_hh" + suffix)
+
+
 class GRU(nn.GRU):
     """torch.nn.GRU with the same parameters and state dict, whose forward runs `gru_layer` on the CPU
     (on other devices torch's own GRU, cuDNN on a GPU, is faster and runs instead).
@@ -230,7 +274,7 @@ class GRU(nn.GRU):
     real token). Outputs at padded positions are not zeroed.
     """
 
-    use_kernel = "cpu"  # where gru_layer runs; elsewhere torch's GRU (cuDNN on a GPU) with packing
+    use_kernel = KERNEL_DEVICE  # where gru_layer runs; elsewhere torch's GRU (cuDNN on a GPU) with packing
 
     def forward(self, input, hx=None, lengths=None):
         if isinstance(input, PackedSequence) or not self.batch_first:
@@ -245,33 +289,41 @@ class GRU(nn.GRU):
         D = 2 if self.bidirectional else 1
         if hx is None:
             hx = input.new_zeros(self.num_layers * D, B, self.hidden_size, dtype=_state_dtype(input))
-        x = input.transpose(0, 1)                                                  # (T, B, E)
-        steps = torch.arange(T, device=input.device)[:, None]                      # (T, 1)
-        mask = None if lengths is None else steps < lengths.to(input.device)[None, :]  # (T, B)
-        if D == 2:
-            if lengths is None:
-                order = (T - 1 - steps).expand(T, B)
-            else:  # each row read backwards from its last real token; padding stays in place
-                order = torch.where(mask, lengths.to(input.device)[None, :] - 1 - steps, steps)
+        mask = None if lengths is None else \
+            torch.arange(T, device=input.device)[:, None] < lengths.to(input.device)[None, :]  # (T, B)
 
-            def reverse(seq):
-                return seq.gather(0, order[..., None].expand_as(seq))
-        finals = []
-        for layer in range(self.num_layers):
-            outs = []
-            for direction in range(D):
-                suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                w_ih, w_hh = getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix)
-                b_ih = getattr(self, "bias_ih" + suffix) if self.bias else None
-                b_hh = getattr(self, "bias_hh" + suffix) if self.bias else w_hh.new_zeros(w_hh.shape[0])
-                x_proj = F.linear(x if direction == 0 else reverse(x), w_ih, b_ih)  # (T, B, 3H)
-                out, last = gru_layer(x_proj, hx[layer * D + direction], w_hh, b_hh, mask)
-                outs.append(out if direction == 0 else reverse(out))
-                finals.append(last)
-            x = outs[0] if D == 1 else torch.cat(outs, dim=-1)
-            if layer < self.num_layers - 1 and self.dropout and self.training:
-                x = F.dropout(x, self.dropout, training=True)
-        return x.transpose(0, 1), torch.stack(finals)
+        def run(seq, suffix, index):
+            w_ih, w_hh, b_ih, b_hh = _weights(self, suffix)
+            x_proj = F.linear(seq, w_ih, b_ih)                                     # (T, B, 3H)
+            return gru_layer(x_proj, hx[index], w_hh, w_hh.new_zeros(w_hh.shape[0]) if b_hh is None else b_hh,
+                             mask)
+
+        out, h_n = _layers(self, input.transpose(0, 1), lengths, run)
+        return out.transpose(0, 1), h_n
+
+
+def lstm_final_states(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """h_n of a batch-first torch.nn.LSTM over right-padded x (B, T, E) with `lengths` (B,): each row's
+    hidden state after its last real token (the reverse direction: after reading the row backwards from
+    it), (layers * directions, B, H), equal to what the LSTM gives for the packed sequence.
+
+    On the CPU torch runs a packed LSTM step by step in its generic code, but a padded batch through
+    oneDNN's fused LSTM: each direction of each layer runs here as one padded oneDNN call and the final
+    states are read at each row's last token (PTB shapes, B 64, bidirectional, bf16: forward + backward
+    44 ms against 77 packed). Off the CPU, and for an LSTM with projections, the packed LSTM runs."""
+    if x.device.type != KERNEL_DEVICE or lstm.proj_size:
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        return lstm(packed)[1][0]
+    B = x.shape[0]
+    last = (lengths.to(x.device) - 1).clamp(min=0)[None, :, None].expand(1, B, lstm.hidden_size)  # (1, B, H)
+
+    def run(seq, suffix, index):
+        zeros = seq.new_zeros(1, B, lstm.hidden_size)
+        weights = [w for w in _weights(lstm, suffix) if w is not None]
+        out = torch.lstm(seq, (zeros, zeros), weights, lstm.bias, 1, 0.0, lstm.training, False, False)[0]
+        return out, out.gather(0, last)[0]                                        # (T, B, H), (B, H)
+
+    return _layers(lstm, x.transpose(0, 1), lengths, run)[1]
 
 
 def dropout(x: torch.Tensor, p: float, training: bool, locked: bool = False) -> torch.Tensor:
