@@ -107,8 +107,8 @@ def transformer_stack(width: int, num_layers: int, num_heads: int, ff_size: int,
 
 
 class RNNEncoder(nn.Module):
-    """LSTM or GRU over right-padded sequences (as if packed); the summary is the top layer's final hidden state of each
-    direction, concatenated: (B, hidden_size * directions)."""
+    """LSTM or GRU over right-padded sequences (as if packed); the summary is the top layer's final
+    hidden state of each direction, concatenated: (B, hidden_size * directions)."""
 
     def __init__(self, input_size: int, config: EncoderConfig):
         super().__init__()

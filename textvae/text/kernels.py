@@ -256,7 +256,7 @@ def _layers(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor | None, run)
     return x, torch.stack(finals)
 
 
-def _weights(rnn: nn.RNNBase, suffix: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+def _weights(rnn: nn.RNNBase, suffix: str) -> tuple[torch.Tensor, ...]:
     """w_ih, w_hh, b_ih, b_hh of one layer and direction (biases None without them)."""
     w_ih, w_hh = getattr(rnn, "weight_ih" + suffix), getattr(rnn, "weight_hh" + suffix)
     if not rnn.bias:

@@ -8,7 +8,8 @@ from pathlib import Path
 from ..errors import UserError
 
 PANELS = (("val/neg_elbo", "validation -ELBO (nats)"), ("val/kl", "validation KL (nats)"),
-          ("train/loss", "training loss (nats, running mean of 5 logs):\nrec + weighted KL (+ the AR/TAR penalty, if set)"))
+          ("train/loss",
+           "training loss (nats, running mean of 5 logs):\nrec + weighted KL (+ the AR/TAR penalty, if set)"))
 
 
 def read_log(run: str | Path) -> tuple[dict[str, list[tuple[int, float]]], int]:
