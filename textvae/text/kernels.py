@@ -311,6 +311,8 @@ def lstm_final_states(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> 
     oneDNN's fused LSTM: each direction of each layer runs here as one padded oneDNN call and the final
     states are read at each row's last token (PTB shapes, B 64, bidirectional, bf16: forward + backward
     44 ms against 77 packed). Off the CPU, and for an LSTM with projections, the packed LSTM runs."""
+    if not lstm.batch_first:
+        raise ValueError("lstm_final_states takes a batch-first LSTM")
     if x.device.type != KERNEL_DEVICE or lstm.proj_size:
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         return lstm(packed)[1][0]
