@@ -79,6 +79,23 @@ def test_evaluate_on_the_recorded_validation_file(model_dir, tmp_path):
     assert bad.returncode != 0 and "--proposal-scale must be > 0" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_bench_bound_tightens_with_k_for_every_proposal(model_dir, corpus, tmp_path):
+    """scripts/bench_bound.py end to end: the bound of each proposal at k = 1 and 40 from one stream."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, ROOT / "scripts" / "bench_bound.py", model_dir, "--data",
+                           corpus / "valid.txt", "--sentences", "12", "--samples", "1", "40", "--refine-steps", "2",
+                           "--scales", "1", "1.5", "--precision", "no", "--out", tmp_path],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "bound.json").read_text())
+    assert res["sentences"] == 12
+    assert [(r["refine_steps"], r["scale"]) for r in res["rows"]] == [(0, 1), (0, 1.5), (2, 1), (2, 1.5)]
+    for row in res["rows"]:  # averaged over 12 sentences, 40 samples bound log p(x) far better than one
+        assert np.isfinite(row["nll"]["1"]) and row["nll"]["40"] < row["nll"]["1"], row
+    assert "| q refined, 2 steps, 1.5x wider |" in (tmp_path / "bound.md").read_text()
+
+
 def test_fit_prior_writes_a_model_whose_prior_evaluate_and_sample_use(model_dir, tmp_path):
     from textvae.registry import load_model
 
