@@ -2,6 +2,7 @@
 
     python scripts/bench_bound.py MODEL_DIR --data FILE [--sentences 200] [--samples 1 10 100 500 5000]
                                   [--refine-steps 50] [--scales 1 1.25] [--precision bf16] [--out benchmarks]
+    python scripts/bench_bound.py --table-only [--out benchmarks]    (bound.md again from bound.json)
 
 On the first --sentences lines of FILE, the bound on log p(x) (nats per sentence, as `textvae evaluate`
 reports it) for each k of --samples, from the encoder's q(z|x) and from the proposals `textvae evaluate`
@@ -47,8 +48,8 @@ def bounds_for(model, batch, proposal, ks: list[int], chunk: int, generator: tor
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model_dir")
-    p.add_argument("--data", required=True, help="a text file, one sentence a line")
+    p.add_argument("model_dir", nargs="?")
+    p.add_argument("--data", help="a text file, one sentence a line")
     p.add_argument("--sentences", type=int, default=200)
     p.add_argument("--samples", type=int, nargs="+", default=[1, 10, 100, 500, 5000])
     p.add_argument("--refine-steps", type=int, default=50)
@@ -59,7 +60,14 @@ def main() -> None:
     p.add_argument("--precision", choices=["no", "bf16"], default="bf16")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks")
+    p.add_argument("--table-only", action="store_true", help="only rewrite bound.md from bound.json")
     args = p.parse_args()
+    out = Path(args.out)
+    if args.table_only:
+        (out / "bound.md").write_text(markdown(json.loads((out / "bound.json").read_text())))
+        return
+    if not (args.model_dir and args.data):
+        sys.exit("error: give MODEL_DIR and --data FILE")
     if min(args.samples) < 1 or args.sentences < 1:
         sys.exit("error: --samples and --sentences must be >= 1")
 
@@ -67,6 +75,7 @@ def main() -> None:
 
     from textvae.core.objectives import refine_posterior
     from textvae.registry import load_model
+    from textvae.runtime import processor_name
     from textvae.text.data import read_sentences, tokenize_sentences
     from textvae.training.batching import EpochBatchSampler
 
@@ -101,27 +110,35 @@ def main() -> None:
              "nll": {str(k): -sums[(r, s)][k] / n for k in args.samples}} for r, s in proposals]
     result = {"model_dir": str(args.model_dir), "data": str(args.data), "sentences": n,
               "precision": args.precision, "samples": args.samples, "refine_lr": args.refine_lr,
-              "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+              "machine": f"{platform.machine()} {processor_name()}, {torch.get_num_threads()} threads, torch "
+                         f"{torch.__version__}",
               "rows": rows}
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bound.json").write_text(json.dumps(result, indent=1) + "\n")
-    head = "| proposal | " + " | ".join(f"k={k}" for k in args.samples) + " | seconds |"
-    lines = [f"# How tight is the importance-weighted bound: {args.model_dir}", "",
+    (out / "bound.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+def markdown(result: dict) -> str:
+    """bound.md from bound.json's content."""
+    ks = result["samples"]
+    n = result["sentences"]
+    lines = [f"# How tight is the importance-weighted bound: {result['model_dir']}", "",
              f"NLL in nats per sentence (minus the bound on log p(x)), mean over the first {n} sentences of "
-             f"{args.data}; {args.precision}; {result['machine']}. Each proposal's bounds at every k come from "
-             f"one stream of samples (the bound at k uses the first k). "
-             f"Command: `python scripts/bench_bound.py {args.model_dir} --data {args.data} --sentences {n}`.", "",
-             head, "|---" * (len(args.samples) + 2) + "|"]
-    for row in rows:
-        name = "q(z|x)" if not row["refine_steps"] else f"q refined, {row['refine_steps']} steps"
+             f"{result['data']}; {result['precision']}; {result['machine']}. Each proposal's bounds at every k "
+             f"come from one stream of samples (the bound at k uses the first k); refinement: Adam steps at lr "
+             f"{result['refine_lr']:g} on each sentence's own q(z|x) (`textvae evaluate --refine-steps`). Command: "
+             f"`python scripts/bench_bound.py {result['model_dir']} --data {result['data']} --sentences {n} "
+             f"--samples {' '.join(map(str, ks))}`.", "",
+             "| proposal | " + " | ".join(f"k={k}" for k in ks) + " | seconds |",
+             "|---" * (len(ks) + 2) + "|"]
+    for row in result["rows"]:
+        name = "q(z\\|x)" if not row["refine_steps"] else f"q refined, {row['refine_steps']} steps"
         if row["scale"] != 1:
             name += f", {row['scale']:g}x wider"
-        lines.append(f"| {name} | " + " | ".join(f"{row['nll'][str(k)]:.3f}" for k in args.samples)
+        lines.append(f"| {name} | " + " | ".join(f"{row['nll'][str(k)]:.3f}" for k in ks)
                      + f" | {row['seconds']:.0f} |")
-    (out / "bound.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-
+    return "\n".join(lines) + "\n"
 
 if __name__ == "__main__":
     main()

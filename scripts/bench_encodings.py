@@ -210,9 +210,9 @@ def probe(x: np.ndarray, y: np.ndarray) -> dict:
 def machine() -> dict:
     import transformers
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown")
-    return {"cpu": cpu, "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+    from textvae.runtime import processor_name
+
+    return {"cpu": processor_name(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "transformers": transformers.__version__, "scikit-learn": sklearn.__version__,
             "python": sys.version.split()[0], "date": datetime.datetime.now().isoformat(timespec="seconds")}
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from textvae.runtime import processor_name
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = {"conv": "configs/image/fashion-mnist.yaml", "mlp (Kingma-Welling)": "configs/image/fashion-mnist-mlp.yaml"}
@@ -65,7 +66,7 @@ def main() -> None:
     report = {"benchmark": "Fashion-MNIST, dynamically binarized (test: one fixed binarization, seed 0)",
               "protocol": f"NLL = -mean over the 10,000 test images of the importance-weighted bound with "
                           f"k={args.iw_samples}; bits/dim = NLL / (784 ln 2)",
-              "machine": f"{platform.processor() or platform.machine()}, torch threads 2, CPU only",
+              "machine": f"{processor_name()}, torch threads 2, CPU only",
               "rows": rows}
     (out / "fashion-mnist.json").write_text(json.dumps(report, indent=2) + "\n")
     print(write_markdown(report, out / "fashion-mnist.md"))

@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from textvae.runtime import processor_name
 from textvae.training.checkpoints import latest_checkpoint, read_state
 from textvae.training.curves import plot_curves
 
@@ -272,21 +273,10 @@ def bench(key: str, args, data: dict, evaluate: bool = True) -> dict:
         eval_s = run([*py, "evaluate", str(model_dir), *eval_extra, "--data", data["test"], "--iw-samples", str(k),
                       "--mixed-precision", args.eval_precision, "--output", str(result_file)])
         done = {"eval_seconds": round(eval_s, 1), "iw_samples_used": k, "eval_precision": args.eval_precision,
-                "measured": f"{time.strftime('%Y-%m-%d')}, {machine_name()}"}
+                "measured": f"{time.strftime('%Y-%m-%d')}, {processor_name()}"}
         timing.write_text(json.dumps(done, indent=2) + "\n")
     return {"key": key, **json.loads(trained.read_text()), **done, **json.loads(result_file.read_text()),
             "model": name}
-
-
-def machine_name() -> str:
-    """The processor's model name (times of rows measured on different machines are not comparable)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def fmt(x, digits=2):

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import yaml
 from bench_ptb import ptb_files  # scripts/ is on sys.path when a script here runs
+from textvae.runtime import processor_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = [sys.executable, "-m", "textvae"]
@@ -393,8 +394,7 @@ def main() -> None:
     torch.set_num_threads(2)
     data = ptb_files(Path(args.ptb))
     Path(args.runs).mkdir(parents=True, exist_ok=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpu = processor_name()
     out = Path(args.out)
     if args.eval_only:
         result = json.loads((out / "speed.json").read_text())

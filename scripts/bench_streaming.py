@@ -16,12 +16,13 @@ import argparse
 import gzip
 import json
 import math
-import platform
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from textvae.runtime import processor_name
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = "configs/text/snli-lstm.yaml"
@@ -81,7 +82,7 @@ def main() -> None:
                          "command": "python -m textvae " + shlex.join(argv)})
             print(rows[-1], flush=True)
     report = {"benchmark": "one pass over PTB training text repeated 1x/3x/10x, streamed vs in memory",
-              "machine": f"{platform.processor() or platform.machine()}, 2 cores, CPU only, torch threads 2",
+              "machine": f"{processor_name()}, 2 cores, CPU only, torch threads 2",
               "tokenizer_sample": SAMPLE,
               "model": "LSTM VAE, embeddings 32, hidden 32, latent 16, word vocabulary of the 2,000 most frequent words, batch 64",
               "rows": rows}

@@ -87,3 +87,18 @@ def finish_processes(accelerator) -> None:
     under gloo ("terminate called without an active exception")."""
     accelerator.wait_for_everyone()
     accelerator.end_training()
+
+
+def processor_name() -> str:
+    """The processor's model name from /proc/cpuinfo (benchmarks name the machine they ran on; times
+    measured on different processors are not comparable); else what `platform` knows."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
