@@ -85,6 +85,8 @@ ABLATIONS = {  # overrides of the rows' configs
     "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16": (
         "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, AE pre-trained, + fitted prior (GMM, 16)",
         "configs/text/ptb-lstm.yaml", [*LONGER_EMA, AE_PARTS]),
+    "vae-gmm16": ("LSTM VAE, + prior fitted after training (Gaussian mixture, 16 components)",
+                  "configs/text/ptb-lstm.yaml", []),
     "vae-dropout-0.5-epochs-40-gmm16": (
         "LSTM VAE, dropout 0.5, 40 epochs, + prior fitted after training (Gaussian mixture, 16 components)",
         "configs/text/ptb-lstm.yaml", LONG),
@@ -150,7 +152,8 @@ SHARED_PRETRAIN = {
 # Rows of a trained run with a prior fitted after training (`textvae fit-prior`, on ptb.train): key -> (the
 # trained run's key, mixture components). The encoder and decoder are the trained run's; the row's training
 # time is that run's plus the fit's.
-FIT_PRIOR = {"vae-dropout-0.5-epochs-40-gmm16": ("vae-dropout-0.5-epochs-40", 16),
+FIT_PRIOR = {"vae-gmm16": ("vae", 16),
+             "vae-dropout-0.5-epochs-40-gmm16": ("vae-dropout-0.5-epochs-40", 16),
              "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16": ("vae-ae-pretrained-dropout-0.5-epochs-60-ema", 16),
              "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output-gmm16": (
                  "vae-ae-pretrained-dropout-0.5-epochs-60-ema-z-to-output", 16),

@@ -93,7 +93,11 @@ def test_bench_bound_tightens_with_k_for_every_proposal(model_dir, corpus, tmp_p
     assert [(r["refine_steps"], r["scale"]) for r in res["rows"]] == [(0, 1), (0, 1.5), (2, 1), (2, 1.5)]
     for row in res["rows"]:  # averaged over 12 sentences, 40 samples bound log p(x) far better than one
         assert np.isfinite(row["nll"]["1"]) and row["nll"]["40"] < row["nll"]["1"], row
-    assert "| q refined, 2 steps, 1.5x wider |" in (tmp_path / "bound.md").read_text()
+    table = (tmp_path / "bound.md").read_text()
+    assert "| q refined, 2 steps, 1.5x wider |" in table and "| q(z\\|x) |" in table  # no bare | in a cell
+    (tmp_path / "bound.md").unlink()
+    subprocess.run([sys.executable, ROOT / "scripts" / "bench_bound.py", "--table-only", "--out", tmp_path], check=True)
+    assert (tmp_path / "bound.md").read_text() == table
 
 
 def test_fit_prior_writes_a_model_whose_prior_evaluate_and_sample_use(model_dir, tmp_path):
