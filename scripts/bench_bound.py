@@ -24,8 +24,6 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def bounds_for(model, batch, proposal, ks: list[int], chunk: int, generator: torch.Generator) -> dict[int, torch.Tensor]:
     """The bound for each k in ks from one stream of max(ks) samples: the bound at k uses the first k
