@@ -50,6 +50,9 @@ AWD = ["model.decoder.word_type_dropout=0.1", "model.activation_reg=2", "model.t
 # Li et al.'s start: the encoder, the posterior head and the embedding (shared with the encoder, it lives in
 # the decoder) from an autoencoder trained first (see PRETRAIN).
 AE_PARTS = "train.init_parts=[encoder,to_posterior,decoder.embedding]"
+# Li et al.'s released code as read: the encoder has its own embedding, and only the encoder and the posterior
+# head are kept from the autoencoder; the whole decoder starts afresh.
+AE_ENCODER_ONLY = "train.init_parts=[enc_embedding,encoder,to_posterior]"
 ABLATIONS = {  # overrides of the rows' configs
     "vae-free-bits-0.5-word-dropout-0.1": ("LSTM VAE, free bits 0.5, word dropout 0.1 (the config until 2026-11-26)",
                                            "configs/text/ptb-lstm.yaml",
@@ -99,6 +102,10 @@ ABLATIONS = {  # overrides of the rows' configs
     "vae-ae-pretrained-dropout-0.5-epochs-60-ema-gmm16-wider1.25": (
         "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, AE pre-trained, + fitted prior (GMM, 16), the bound's "
         "proposal q(z|x) 1.25x wider", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, AE_PARTS]),
+    "vae-ae-reset-dropout-0.5-epochs-60-ema": (
+        "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, encoder (with its own embedding) pre-trained as an "
+        "autoencoder, decoder started afresh", "configs/text/ptb-lstm.yaml",
+        [*LONGER_EMA, "model.share_embeddings=false", AE_ENCODER_ONLY]),
     "lm-dropout-0.5-epochs-60-ema": ("LSTM language model, dropout 0.5, 60 epochs, weight EMA 0.999",
                                      "configs/text/ptb-lm.yaml", LONGER_EMA),
     "lm-locked-dropout-0.5-epochs-40": ("LSTM language model, locked dropout 0.5, 40 epochs", "configs/text/ptb-lm.yaml",
@@ -115,6 +122,9 @@ ABLATIONS = {  # overrides of the rows' configs
     "lm-dropout-0.5-awd-epochs-40-seed1": (
         "LSTM language model, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, 40 epochs, seed 1",
         "configs/text/ptb-lm.yaml", [*LONG, *AWD, "train.seed=1"]),
+    "lm-dropout-0.5-awd-weight-decay-0.1-epochs-40": (
+        "LSTM language model, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, AdamW weight decay 0.1, 40 epochs",
+        "configs/text/ptb-lm.yaml", [*LONG, *AWD, "train.weight_decay=0.1"]),
     "lm-dropout-0.5-epochs-60-ema-awd": (
         "LSTM language model, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, 60 epochs, weight EMA 0.999",
         "configs/text/ptb-lm.yaml", [*LONGER_EMA, *AWD]),
@@ -143,6 +153,8 @@ PRETRAIN = {
     "vae-ae-pretrained-dropout-0.5-epochs-40": [*AE_STAGE, "model.embed_dropout=0.5", "model.output_dropout=0.5"],
     "vae-ae-pretrained-dropout-0.5-epochs-60-ema": [*AE_STAGE, "model.embed_dropout=0.5",
                                                     "model.output_dropout=0.5"],
+    "vae-ae-reset-dropout-0.5-epochs-60-ema": [*AE_STAGE, "model.embed_dropout=0.5", "model.output_dropout=0.5",
+                                               "model.share_embeddings=false"],
 }
 # Rows whose first stage is another row's (the same config and stage overrides: the same model, trained
 # once, into that row's <key>.pretrain); the row's training time still counts it.

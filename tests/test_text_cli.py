@@ -187,6 +187,22 @@ def test_init_from_copies_the_chosen_parts_of_a_saved_model(model_dir, corpus, t
     assert not torch.allclose(started["decoder.rnn.weight_hh_l0"], source["decoder.rnn.weight_hh_l0"], atol=1e-3)
 
 
+def test_init_from_an_encoder_with_its_own_embedding_leaves_the_whole_decoder_fresh(corpus, tmp_path):
+    """bench_ptb's AE_ENCODER_ONLY start: with model.share_embeddings=false the encoder's embedding is
+    enc_embedding, taken with the encoder; the decoder's embedding (its tied output layer) is not. The
+    source has another seed, so a fresh tensor cannot equal its saved one by sharing an initialisation."""
+    own = [*tiny(corpus), "model.share_embeddings=false"]
+    source_dir, out = tmp_path / "ae", tmp_path / "vae"
+    run_cli("train", "--config", CONFIG, "--output-dir", source_dir, *own, "train.max_steps=3", "train.seed=1")
+    run_cli("train", "--config", CONFIG, "--output-dir", out, *own, "train.max_steps=1", "train.lr=1e-12",
+            "train.lr_warmup_steps=0", f"train.init_from={source_dir}",
+            "train.init_parts=[enc_embedding,encoder,to_posterior]")
+    source, started = load_file(str(source_dir / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    copied = [k for k in source if k.startswith(("enc_embedding.", "encoder.", "to_posterior."))]
+    assert "enc_embedding.weight" in copied and all(torch.allclose(started[k], source[k], atol=1e-6) for k in copied)
+    assert not torch.allclose(started["decoder.embedding.weight"], source["decoder.embedding.weight"], atol=1e-3)
+
+
 @pytest.mark.parametrize("extra,message", [
     (["train.init_parts=[encoderz]"], "names no parameter of this model; its parts are"),
     (["data.tokenizer.max_size=50"], "another tokenizer"),
