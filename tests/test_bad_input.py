@@ -76,6 +76,7 @@ def test_a_vocabulary_larger_than_the_corpus_allows_is_said_and_trains(corpus, o
     ("model.word_dropout=-0.1", "word_dropout"),
     ("loss.free_bits=-1", "free_bits"),
     ("loss.iw_samples=0", "iw_samples must be >= 1"),
+    ("loss.free_bits_per=sentence", "free_bits_per must be batch or example"),
     ("loss.iw_samples=4", "the importance-weighted bound (iw_samples 4) does not have: set loss.free_bits=0"),
     ("train.batch_size=0", "batch_size must be >= 1"),
     ("model.encoder.kind=cnn", "encoder"),

@@ -76,6 +76,22 @@ def test_free_bits_floor_per_dimension():
     assert free_bits_kl(kl, 0.0).item() == pytest.approx(1.7)
 
 
+def test_free_bits_per_example_floors_each_example_before_the_batch_mean():
+    kl = torch.tensor([[0.1, 2.0, 0.0], [0.3, 1.0, 0.0]])
+    # each example floored at 0.5 first: dim 0 (0.5 + 0.5) / 2, dim 1 (2 + 1) / 2, dim 2 0.5
+    assert free_bits_kl(kl, 0.5, per_example=True).item() == pytest.approx(0.5 + 1.5 + 0.5)
+    kl = torch.tensor([[0.1, 0.0], [0.9, 0.0]])  # dim 0: batch mean 0.5 sits on the floor; example 2 does not
+    assert free_bits_kl(kl, 0.5).item() == pytest.approx(1.0)
+    assert free_bits_kl(kl, 0.5, per_example=True).item() == pytest.approx((0.5 + 0.9) / 2 + 0.5)
+    # the gradient: per example, only the example above the floor is pushed down
+    mean = torch.tensor([[0.5, 0.0], [2.0, 0.0]], requires_grad=True)  # KL 0.125 and 2.0 in dim 0
+    terms = elbo_loss(torch.zeros(2), DiagonalGaussian(mean, torch.zeros(2, 2)), free_bits=1.0,
+                      free_bits_per_example=True)
+    terms.loss.backward()
+    assert mean.grad[0].abs().sum() == 0 and mean.grad[1, 0] > 0
+    assert terms.kl.item() == pytest.approx((0.125 + 2.0) / 2)  # the reported KL has no floor
+
+
 def test_free_bits_stops_gradient_below_floor():
     logvar = torch.zeros(4, 2)
     mean = torch.tensor([[0.1, 3.0]] * 4, requires_grad=True)

@@ -188,10 +188,11 @@ def test_init_from_copies_the_chosen_parts_of_a_saved_model(model_dir, corpus, t
 
 
 def test_init_from_an_encoder_with_its_own_embedding_leaves_the_whole_decoder_fresh(corpus, tmp_path):
-    """bench_ptb's AE_ENCODER_ONLY start: with model.share_embeddings=false the encoder's embedding is
-    enc_embedding, taken with the encoder; the decoder's embedding (its tied output layer) is not. The
-    source has another seed, so a fresh tensor cannot equal its saved one by sharing an initialisation."""
-    own = [*tiny(corpus), "model.share_embeddings=false"]
+    """bench_ptb's LI_RECIPE (its start, and free bits per example): with model.share_embeddings=false the
+    encoder's embedding is enc_embedding, taken with the encoder; the decoder's embedding (its tied output
+    layer) is not. The source has another seed, so a fresh tensor cannot equal its saved one by sharing an
+    initialisation."""
+    own = [*tiny(corpus), "model.share_embeddings=false", "loss.free_bits=0.25", "loss.free_bits_per=example"]
     source_dir, out = tmp_path / "ae", tmp_path / "vae"
     run_cli("train", "--config", CONFIG, "--output-dir", source_dir, *own, "train.max_steps=3", "train.seed=1")
     run_cli("train", "--config", CONFIG, "--output-dir", out, *own, "train.max_steps=1", "train.lr=1e-12",

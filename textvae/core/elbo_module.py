@@ -18,7 +18,7 @@ class ElboModule(nn.Module):
         self.vae = vae
 
     def forward(self, batch: dict, kl_weight: float = 1.0, free_bits: float = 0.0,
-                iw_samples: int = 1) -> dict[str, torch.Tensor]:
+                iw_samples: int = 1, free_bits_per_example: bool = False) -> dict[str, torch.Tensor]:
         """One-sample negative ELBO, or with iw_samples > 1 the negative importance-weighted bound
         (each sample's log weight log p(x|z) + kl_weight * (log p(z) - log q(z|x)); no free bits).
         Returns the scalar `loss` to minimise (plus the model's training penalty, if it has one:
@@ -32,7 +32,7 @@ class ElboModule(nn.Module):
         else:
             z = posterior.rsample()                                   # (B, D)
             log_px_z = self.vae.log_likelihood(z.unsqueeze(0), batch).squeeze(0)  # (B,)
-        terms = elbo_loss(log_px_z, posterior, kl_weight, free_bits)
+        terms = elbo_loss(log_px_z, posterior, kl_weight, free_bits, free_bits_per_example)
         loss = terms.loss if iw_samples == 1 else loss
         penalty = self.vae.take_penalty()  # e.g. activation regularisation, beside the bound
         if penalty is not None:

@@ -21,14 +21,18 @@ def _full(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
-def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
+def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float, per_example: bool = False) -> torch.Tensor:
     """KL with a floor of `free_bits` nats on each latent dimension (Kingma et al. 2016).
 
     The floor applies to each dimension's KL averaged over the batch, so a dimension below it gets no
-    gradient pushing it further down. kl_per_dim: (B, D). Returns the batch-mean KL to optimise (scalar).
+    gradient pushing it further down; with per_example, to each example's KL of each dimension (the
+    "fb 2" style of Li et al. 2019's code: a sentence's dimension below the floor is not penalised,
+    whatever the rest of the batch does). kl_per_dim: (B, D). Returns the batch-mean KL to optimise.
     """
+    if free_bits > 0 and per_example:
+        kl_per_dim = torch.clamp(kl_per_dim, min=free_bits)
     per_dim = kl_per_dim.mean(0)
-    if free_bits > 0:
+    if free_bits > 0 and not per_example:
         per_dim = torch.clamp(per_dim, min=free_bits)
     return per_dim.sum()
 
@@ -42,14 +46,15 @@ class ElboTerms:
 
 
 def elbo_loss(log_px_z: torch.Tensor, posterior: DiagonalGaussian, kl_weight: float = 1.0,
-              free_bits: float = 0.0) -> ElboTerms:
-    """Negative ELBO per example, averaged over the batch: rec + kl_weight * KL (with free bits).
+              free_bits: float = 0.0, free_bits_per_example: bool = False) -> ElboTerms:
+    """Negative ELBO per example, averaged over the batch: rec + kl_weight * KL (with free bits, on the
+    batch-mean KL of each dimension or, with free_bits_per_example, on each example's: free_bits_kl).
 
     log_px_z: (B,) log-likelihood of each example under one posterior sample.
     """
     kl_dims = _full(posterior.kl_per_dim())
     rec = -_full(log_px_z).mean()
-    kl_opt = free_bits_kl(kl_dims, free_bits)
+    kl_opt = free_bits_kl(kl_dims, free_bits, free_bits_per_example)
     loss = rec + kl_weight * kl_opt
     return ElboTerms(loss=loss, rec=rec.detach(), kl=kl_dims.sum(-1).mean().detach(),
                      kl_per_dim=kl_dims.mean(0).detach())

@@ -16,7 +16,10 @@ from ..errors import UserError
 class LossConfig:
     """The objective: negative ELBO with a scheduled KL weight and a free-bits floor.
 
-    free_bits: floor in nats on each latent dimension's batch-mean KL (0 disables).
+    free_bits: floor in nats on each latent dimension's KL (0 disables).
+    free_bits_per: batch (the floor is on each dimension's batch-mean KL, Kingma et al. 2016) or example
+        (on each example's KL of each dimension, as Li et al. 2019's code trains: its "fb 2" with
+        target_kl / latent_size per dimension).
     iw_samples: > 1 trains on the importance-weighted bound with that many samples of q(z|x) (IWAE,
         Burda et al. 2016), the bound `evaluate` reports with k = 500: each sample's weight is
         log p(x|z) + kl_weight * (log p(z) - log q(z|x)). It has no KL term to put a floor on, so it
@@ -25,11 +28,14 @@ class LossConfig:
 
     kl: KLScheduleConfig = field(default_factory=KLScheduleConfig)
     free_bits: float = 0.0
+    free_bits_per: str = "batch"
     iw_samples: int = 1
 
     def __post_init__(self):
         if self.free_bits < 0:
             raise ValueError(f"free_bits must be >= 0, not {self.free_bits}")
+        if self.free_bits_per not in ("batch", "example"):
+            raise ValueError(f"free_bits_per must be batch or example, not {self.free_bits_per!r}")
         if self.iw_samples < 1:
             raise ValueError(f"iw_samples must be >= 1, not {self.iw_samples}")
         if self.iw_samples > 1 and self.free_bits > 0:

@@ -235,7 +235,8 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
             for batch in loader:
                 beta = kl_weight(cfg.loss.kl, state["step"], total_steps)
                 with accelerator.accumulate(module):
-                    res = module(batch, beta, cfg.loss.free_bits, cfg.loss.iw_samples)
+                    res = module(batch, beta, cfg.loss.free_bits, cfg.loss.iw_samples,
+                                 cfg.loss.free_bits_per == "example")
                     accelerator.backward(res["loss"])
                     if accelerator.sync_gradients:
                         # The norm is global (gradients are all-reduced), so every process decides alike.
