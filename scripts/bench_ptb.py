@@ -127,9 +127,6 @@ ABLATIONS = {  # overrides of the rows' configs
     "lm-dropout-0.5-awd-epochs-40-seed1": (
         "LSTM language model, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, 40 epochs, seed 1",
         "configs/text/ptb-lm.yaml", [*LONG, *AWD, "train.seed=1"]),
-    "lm-dropout-0.5-awd-weight-decay-0.1-epochs-40": (
-        "LSTM language model, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, AdamW weight decay 0.1, 40 epochs",
-        "configs/text/ptb-lm.yaml", [*LONG, *AWD, "train.weight_decay=0.1"]),
     "lm-dropout-0.5-epochs-60-ema-awd": (
         "LSTM language model, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, 60 epochs, weight EMA 0.999",
         "configs/text/ptb-lm.yaml", [*LONGER_EMA, *AWD]),
