@@ -58,6 +58,9 @@ AE_ENCODER_ONLY = "train.init_parts=[enc_embedding,encoder,to_posterior]"
 # below 8 / 32 nats is not penalised.
 LI_RECIPE = ["model.share_embeddings=false", AE_ENCODER_ONLY, "loss.free_bits=0.25", "loss.free_bits_per=example",
              "loss.kl.kind=linear", "loss.kl.anneal_steps=6580"]
+# The optimiser of He et al.'s and Li et al.'s code: plain SGD at learning rate 1 (their schedule halves it on
+# validation plateaus; here the configs' warm-up and cosine decay stay).
+SGD = ["train.optimizer=sgd", "train.lr=1.0"]
 ABLATIONS = {  # overrides of the rows' configs
     "vae-free-bits-0.5-word-dropout-0.1": ("LSTM VAE, free bits 0.5, word dropout 0.1 (the config until 2026-11-26)",
                                            "configs/text/ptb-lstm.yaml",
@@ -127,6 +130,9 @@ ABLATIONS = {  # overrides of the rows' configs
     "lm-dropout-0.5-awd-epochs-40-seed1": (
         "LSTM language model, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, 40 epochs, seed 1",
         "configs/text/ptb-lm.yaml", [*LONG, *AWD, "train.seed=1"]),
+    "lm-dropout-0.5-awd-sgd-epochs-40": (
+        "LSTM language model, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, SGD at learning rate 1 (as He et al. "
+        "and Li et al. train), 40 epochs", "configs/text/ptb-lm.yaml", [*LONG, *AWD, *SGD]),
     "lm-dropout-0.5-epochs-60-ema-awd": (
         "LSTM language model, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, 60 epochs, weight EMA 0.999",
         "configs/text/ptb-lm.yaml", [*LONGER_EMA, *AWD]),
