@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # (forward and backward) and by default keeps 1,024 of them. Prints the growth of the resident memory
 # over those steps, in MB.
 GROWTH = """
+import ctypes
 import sys
 if sys.argv[1] == "bounded":
     from textvae.runtime import bound_onednn_cache
@@ -21,7 +22,8 @@ if sys.argv[1] == "bounded":
 import torch
 from textvae.runtime import ONEDNN_CACHE_CAPACITY
 torch.set_num_threads(1)
-def rss():
+def rss():  # after returning freed heap to the system: what is left is what something keeps
+    getattr(ctypes.CDLL(None), "malloc_trim", lambda pad: 0)(0)  # glibc's; RSS alone swung by ~50 MB
     return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
 lstm = torch.nn.LSTM(32, 32, batch_first=True)
 for n in range(1, ONEDNN_CACHE_CAPACITY + 200):
@@ -45,12 +47,14 @@ def _growth(mode, env):
 def test_bounded_onednn_cache_keeps_memory_flat_over_new_shapes():
     """The bug: a PTB training run grew to 6.8 GB of RSS, oneDNN keeping primitives for every batch
     shape. Past ONEDNN_CACHE_CAPACITY shapes, memory goes on growing with each new one under oneDNN's
-    default (1,024, set explicitly here), and nearly stops under textvae's bound."""
+    default (1,024, set explicitly here), and nearly stops under textvae's bound. RSS is read after
+    malloc_trim: without it, freed heap not yet returned made the bounded growth swing from -2 to 51 MB
+    (against ~137 unbounded), and the test failed once in CI."""
     env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
     unbounded = _growth("default", {**env, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024"})
     bounded = _growth("bounded", env)
     assert unbounded > 40, unbounded          # the behaviour the bound is for, still there
-    assert bounded < unbounded / 3, (bounded, unbounded)
+    assert bounded < unbounded / 10, (bounded, unbounded)
 
 
 def test_the_users_cache_capacity_wins(monkeypatch):
