@@ -22,7 +22,8 @@ def test_every_row_config_builds_with_its_overrides(key):
     stage = bench_ptb.SHARED_PRETRAIN.get(key, key)
     stages = [overrides, *([bench_ptb.PRETRAIN[stage]] if stage in bench_ptb.PRETRAIN else [])]
     for extra in stages:  # train.init_from is added at run time; a placeholder stands in for it
-        extra = [*extra, "train.init_from=runs/x"] if any(o.startswith("train.init_parts") for o in extra) else extra
+        from_saved = any(o.startswith(("train.init_parts", "model.prior_components")) for o in extra)
+        extra = [*extra, "train.init_from=runs/x"] if from_saved else extra
         load_config(ROOT / config, extra)
 
 
@@ -30,6 +31,8 @@ def test_derived_rows_point_at_rows():
     for table in (bench_ptb.FIT_PRIOR, bench_ptb.EVAL_VARIANTS):
         for key, (base, _) in table.items():
             assert key in ROWS and base in ROWS and base != key, key
+    for key, base in bench_ptb.TUNED.items():
+        assert key in ROWS and base in ROWS and base != key, key
     assert set(bench_ptb.PRETRAIN) <= set(ROWS)
     for key, stage in bench_ptb.SHARED_PRETRAIN.items():  # the same config, and a first stage to share
         assert key in ROWS and stage in bench_ptb.PRETRAIN and key not in bench_ptb.PRETRAIN, key
@@ -99,3 +102,22 @@ def test_a_row_sharing_a_first_stage_starts_from_that_rows_stage(tmp_path, monke
     assert f"train.init_from={stage}" in commands[0] and "model.decoder.z_to_output=true" in commands[0]
     assert row["train_seconds"] == 8.0
     assert not (tmp_path / (key + ".pretrain")).exists()
+
+
+def test_a_tuned_row_trains_from_its_base_rows_model_and_counts_its_time(tmp_path, monkeypatch):
+    """`--only ...-tuned-10-gmm16-wider1.25`: the base row (a fitted prior, on disk) is not redone; the tuned
+    row trains from its folder, its prior is refitted, and only the last row is evaluated; the training
+    time adds up every stage."""
+    key = "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-tuned-10-gmm16-wider1.25"
+    refit_key, _ = bench_ptb.EVAL_VARIANTS[key]
+    tuned_key, _ = bench_ptb.FIT_PRIOR[refit_key]
+    base = tmp_path / bench_ptb.TUNED[tuned_key]
+    base.mkdir()
+    (base / "train_timing.json").write_text(json.dumps({"config": "c.yaml", "overrides": [], "train_seconds": 5.0,
+                                                        "train_tokens_per_s": 7000.0}))
+    commands = record_commands(monkeypatch)
+    row = bench_reusing(key, tmp_path)
+    assert [cmd[cmd.index("textvae") + 1] for cmd in commands] == ["train", "fit-prior", "evaluate"], commands
+    assert f"train.init_from={base}" in commands[0] and "model.prior_components=16" in commands[0]
+    assert commands[1][commands[1].index("fit-prior") + 1] == str(tmp_path / tuned_key)
+    assert row["train_seconds"] == 5.0 + 1.0 + 1.0

@@ -43,11 +43,13 @@ def test_wrong_types_rejected(raw, msg):
         from_dict(Outer, raw)
 
 
-def test_training_refuses_a_mixture_prior():
+def test_training_refuses_a_mixture_prior_not_taken_from_a_fitted_model():
     from textvae.training.config import build_config
 
-    with pytest.raises(UserError, match=r"textvae fit-prior"):
+    with pytest.raises(UserError, match=r"textvae fit-prior.*train.init_from=FITTED_DIR"):
         build_config({"task": "text", "model": {"prior_components": 4}})
+    cfg = build_config({"task": "text", "model": {"prior_components": 4}, "train": {"init_from": "runs/fitted"}})
+    assert cfg.model.prior_components == 4
 
 
 def test_out_of_range_value_is_one_line_user_error():

@@ -299,6 +299,49 @@ def test_iw_bound_uses_the_models_prior():
     assert (exact - iw_log_marginal(model, {"x": x}, 2000, chunk_size=500)).abs().mean() > 0.2
 
 
+def test_monte_carlo_kl_against_a_one_component_mixture_matches_the_closed_form():
+    """KL(N(m, diag v) || N(mu, L L^T)) has a closed form; the estimator (closed-form entropy, MC cross-
+    entropy) must approach it, and gradients must flow to the posterior's parameters."""
+    from textvae.core.priors import GaussianMixturePrior, monte_carlo_kl
+
+    g = torch.Generator().manual_seed(0)
+    model = VAE(config=None)
+    model.prior = GaussianMixturePrior(1, 3).double()
+    model.prior.means.copy_(torch.tensor([[0.5, -1.0, 0.2]]))
+    model.prior.scale_tril.copy_(torch.tensor([[[1.2, 0.0, 0.0], [0.3, 0.8, 0.0], [-0.2, 0.1, 0.6]]]))
+    mean = torch.randn(4, 3, generator=g, dtype=torch.float64).requires_grad_(True)
+    logvar = (0.3 * torch.randn(4, 3, generator=g, dtype=torch.float64) - 1).requires_grad_(True)
+    q = DiagonalGaussian(mean, logvar)
+    p = torch.distributions.MultivariateNormal(model.prior.means[0], scale_tril=model.prior.scale_tril[0])
+    exact = torch.stack([torch.distributions.kl_divergence(torch.distributions.MultivariateNormal(
+        mean[i], covariance_matrix=torch.diag(logvar[i].exp())), p) for i in range(4)])
+    est = monte_carlo_kl(model, q, 200_000, g)
+    assert torch.allclose(est, exact, atol=0.02), (est, exact)
+    est[0].backward()
+    assert mean.grad[0].abs().sum() > 0 and logvar.grad[0].abs().sum() > 0 and mean.grad[1:].abs().sum() == 0
+    model.prior = None  # N(0, I): the closed form itself
+    assert torch.equal(monte_carlo_kl(model, q), q.kl())
+
+
+def test_free_bits_on_a_total_kl_floors_each_example_or_the_batch_mean():
+    """A mixture prior's KL has no per-dimension split: free_bits * D goes on each example's total KL
+    (per example) or on the batch's mean (per batch), and an example below its floor gets no gradient."""
+    from textvae.core.objectives import free_bits_total_kl
+
+    kl = torch.tensor([1.0, 5.0])
+    assert free_bits_total_kl(kl, 2.0, per_example=True).item() == pytest.approx((2.0 + 5.0) / 2)
+    assert free_bits_total_kl(kl, 2.0).item() == pytest.approx(3.0)
+    assert free_bits_total_kl(kl, 4.0).item() == pytest.approx(4.0)
+    assert free_bits_total_kl(kl, 0.0, per_example=True).item() == pytest.approx(3.0)
+    mean = torch.zeros(2, 4, requires_grad=True)
+    kl_each = torch.tensor([1.0, 5.0]) + mean.sum(-1)  # stands in for an estimate that depends on q
+    terms = elbo_loss(torch.zeros(2), DiagonalGaussian(mean, torch.zeros(2, 4)), free_bits=0.5,
+                      free_bits_per_example=True, kl_each=kl_each)  # floor 0.5 * 4 = 2 nats per example
+    terms.loss.backward()
+    assert terms.loss.item() == pytest.approx(3.5) and terms.kl.item() == pytest.approx(3.0)
+    assert mean.grad[0].abs().sum() == 0 and (mean.grad[1] == 0.5).all()
+
+
 def test_mixture_fit_recovers_a_known_mixture():
     from textvae.core.priors import GaussianMixturePrior
 

@@ -128,8 +128,9 @@ def evaluate_vae(model, dataset, collate_fn, accelerator, iw_samples: int = 500,
         "prior": describe_prior(model),
     }
     if model.prior is not None:
-        summary["kl_note"] = ("kl: mean of log q(z|x) - log p(z) over 64 draws from q(z|x) per example (the "
-                              "mixture prior has no closed form); kl_per_dim: against N(0, I), in closed form")
+        summary["kl_note"] = ("kl: -H(q(z|x)) in closed form minus the mean of log p(z) over 64 draws from q(z|x) "
+                              "per example (the mixture prior has no closed form); kl_per_dim: against N(0, I), "
+                              "in closed form")
     summary["elbo"] = -summary["neg_elbo"]
     summary.update(res)
     return summary

@@ -44,6 +44,10 @@ class DiagonalGaussian:
         """KL(q(z|x) || N(0, I)) summed over dimensions: (B,)."""
         return self.kl_per_dim().sum(-1)
 
+    def entropy(self) -> torch.Tensor:
+        """Differential entropy of q(z|x) in closed form: (B,)."""
+        return 0.5 * (LOG_2PI + 1.0 + self.logvar).sum(-1)
+
     def widened(self, scale: float) -> "DiagonalGaussian":
         """The same means with every standard deviation times `scale` (itself when scale is 1)."""
         return self if scale == 1 else DiagonalGaussian(self.mean, self.logvar + 2 * math.log(scale))

@@ -8,8 +8,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .distributions import DiagonalGaussian
 from .model import VAE
-from .objectives import elbo_loss, iw_bound, sampled_log_terms
+from .objectives import _full, elbo_loss, iw_bound, sampled_log_terms
+from .priors import monte_carlo_kl
+
+# draws of q(z|x) for the KL against a mixture prior in training (beside the one that feeds the decoder)
+MIXTURE_KL_SAMPLES = 16
 
 
 class ElboModule(nn.Module):
@@ -23,7 +28,9 @@ class ElboModule(nn.Module):
         (each sample's log weight log p(x|z) + kl_weight * (log p(z) - log q(z|x)); no free bits).
         Returns the scalar `loss` to minimise (plus the model's training penalty, if it has one:
         VAE.take_penalty), batch means `rec` (of the first sample), `kl` (closed form), `kl_per_dim`
-        (D,), and per-example `rec_each`, `kl_each` (B,) for evaluation."""
+        (D,), and per-example `rec_each`, `kl_each` (B,) for evaluation. Under a mixture prior (a model
+        trained further after `fit-prior`) the KL is estimated (priors.monte_carlo_kl) and the floor is
+        free_bits * D on the total (objectives.elbo_loss)."""
         posterior = self.vae.encode(batch)
         if iw_samples > 1:
             log_px_z, log_ratio = sampled_log_terms(self.vae, batch, posterior, iw_samples)  # (S, B) each
@@ -32,11 +39,15 @@ class ElboModule(nn.Module):
         else:
             z = posterior.rsample()                                   # (B, D)
             log_px_z = self.vae.log_likelihood(z.unsqueeze(0), batch).squeeze(0)  # (B,)
-        terms = elbo_loss(log_px_z, posterior, kl_weight, free_bits, free_bits_per_example)
+        kl_each = None
+        if self.vae.prior is not None:
+            full = DiagonalGaussian(_full(posterior.mean), _full(posterior.logvar))
+            kl_each = monte_carlo_kl(self.vae, full, MIXTURE_KL_SAMPLES)
+        terms = elbo_loss(log_px_z, posterior, kl_weight, free_bits, free_bits_per_example, kl_each)
         loss = terms.loss if iw_samples == 1 else loss
         penalty = self.vae.take_penalty()  # e.g. activation regularisation, beside the bound
         if penalty is not None:
             loss = loss + penalty
         return {"loss": loss, "rec": terms.rec, "kl": terms.kl,
                 "kl_per_dim": terms.kl_per_dim, "rec_each": -log_px_z.detach().float(),
-                "kl_each": posterior.kl().detach().float()}
+                "kl_each": (posterior.kl() if kl_each is None else kl_each).detach().float()}

@@ -37,6 +37,16 @@ def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float, per_example: bool =
     return per_dim.sum()
 
 
+def free_bits_total_kl(kl_each: torch.Tensor, floor: float, per_example: bool = False) -> torch.Tensor:
+    """The same floor for a KL that has no per-dimension split (a mixture prior's): on each example's
+    total KL (per_example) or on the batch-mean total KL, in nats. kl_each: (B,). Returns the batch-mean
+    KL to optimise."""
+    if floor > 0 and per_example:
+        return torch.clamp(kl_each, min=floor).mean()
+    total = kl_each.mean()
+    return torch.clamp(total, min=floor) if floor > 0 else total
+
+
 @dataclass
 class ElboTerms:
     loss: torch.Tensor          # scalar to minimise
@@ -46,17 +56,26 @@ class ElboTerms:
 
 
 def elbo_loss(log_px_z: torch.Tensor, posterior: DiagonalGaussian, kl_weight: float = 1.0,
-              free_bits: float = 0.0, free_bits_per_example: bool = False) -> ElboTerms:
+              free_bits: float = 0.0, free_bits_per_example: bool = False,
+              kl_each: torch.Tensor | None = None) -> ElboTerms:
     """Negative ELBO per example, averaged over the batch: rec + kl_weight * KL (with free bits, on the
     batch-mean KL of each dimension or, with free_bits_per_example, on each example's: free_bits_kl).
 
     log_px_z: (B,) log-likelihood of each example under one posterior sample.
+    kl_each: (B,) each example's KL against a prior other than N(0, I) (a mixture: an estimate, see
+    priors.monte_carlo_kl), or None for N(0, I) in closed form. It has no per-dimension split, so the
+    floor becomes free_bits * D nats on the total (free_bits_total_kl); kl_per_dim stays against N(0, I).
     """
     kl_dims = _full(posterior.kl_per_dim())
     rec = -_full(log_px_z).mean()
-    kl_opt = free_bits_kl(kl_dims, free_bits, free_bits_per_example)
+    if kl_each is None:
+        kl_opt = free_bits_kl(kl_dims, free_bits, free_bits_per_example)
+        kl_each = kl_dims.sum(-1)
+    else:
+        kl_each = _full(kl_each)
+        kl_opt = free_bits_total_kl(kl_each, free_bits * kl_dims.shape[-1], free_bits_per_example)
     loss = rec + kl_weight * kl_opt
-    return ElboTerms(loss=loss, rec=rec.detach(), kl=kl_dims.sum(-1).mean().detach(),
+    return ElboTerms(loss=loss, rec=rec.detach(), kl=kl_each.mean().detach(),
                      kl_per_dim=kl_dims.mean(0).detach())
 
 

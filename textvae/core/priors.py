@@ -1,12 +1,17 @@
 """The prior p(z): N(0, I) by default, or a Gaussian mixture fitted to the aggregate posterior.
 
-Training keeps N(0, I) (the KL in closed form, free bits per dimension). After training,
+Training uses N(0, I) (the KL in closed form, free bits per dimension). After training,
 `textvae fit-prior` replaces it with a mixture of K full-covariance Gaussians fitted by maximum
 likelihood (EM, scikit-learn) to codes z ~ q(z|x) of the training examples: "ex-post density
 estimation" (Ghosh et al. 2020; Dai & Wipf 2019 fit a second VAE instead). The aggregate posterior
 q(z) = E_x q(z|x) rarely matches N(0, I), least of all under free bits; a prior closer to it makes
 p(x) = integral p(x|z) p(z) dz larger (the importance-weighted bound uses log p(z) directly) and puts
 prior samples where the decoder was trained. The decoder and encoder are unchanged.
+
+A model with a fitted mixture can then be trained further against it (`train.init_from` that model,
+`model.prior_components` its K): the mixture is held fixed (buffers, not parameters: its own
+maximum-likelihood step is the next `fit-prior`), the KL is estimated by `monte_carlo_kl`, and the
+free-bits floor goes on each example's (or the batch's) total KL (objectives.elbo_loss).
 """
 from __future__ import annotations
 
@@ -104,10 +109,10 @@ def describe_prior(model) -> str:
 
 
 def monte_carlo_kl(model, posterior, num_samples: int = 64, generator: torch.Generator | None = None) -> torch.Tensor:
-    """KL(q(z|x) || p(z)) per example (B,): in closed form under N(0, I), else the mean of
-    log q(z|x) - log p(z) over num_samples draws from q(z|x) (from `generator`, if given)."""
+    """KL(q(z|x) || p(z)) per example (B,): in closed form under N(0, I), else -H(q(z|x)) (closed form)
+    minus the mean of log p(z) over num_samples draws from q(z|x) (from `generator`, if given).
+    Differentiable (reparametrized draws): training with a mixture prior uses it as its KL term."""
     if getattr(model, "prior", None) is None:
         return posterior.kl()
     z = posterior.rsample(num_samples, generator)
-    return (posterior.log_prob(z) - prior_log_prob(model, z)).mean(0)
-
+    return -posterior.entropy() - prior_log_prob(model, z).mean(0)

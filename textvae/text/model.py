@@ -56,8 +56,9 @@ class TextModelConfig:
         or of (h_t - h_{t-1})^2 (TAR), averaged over the batch, as the loss is. (AWD applies AR after
         output dropout, which in expectation only scales its weight by 1 / (1 - p).) Evaluation and
         the reported bounds never include them.
-    prior_components: 0 for the prior N(0, I) (training always uses it); K > 0 once `textvae fit-prior`
-        has fitted a K-component Gaussian mixture to the aggregate posterior (textvae.core.priors).
+    prior_components: 0 for the prior N(0, I); K > 0 once `textvae fit-prior` has fitted a K-component
+        Gaussian mixture to the aggregate posterior (textvae.core.priors). Training with K > 0 continues
+        from such a model (train.init_from), against its mixture held fixed.
 
     With a pretrained decoder the vocabulary and special ids are its tokenizer's; with a pretrained
     encoder, the encoder reads its own tokenizer's ids (textvae.text.pretrained).

@@ -103,10 +103,14 @@ class TextTask(Task):
     def check_init_from(self, folder: Path) -> None:
         if self.config.model.decoder.kind == "pretrained":
             return  # the backbone's own tokenizer, the same in every run
-        theirs = folder / "tokenizer"
-        if not theirs.is_dir():
-            raise UserError(f"train.init_from: {folder} has no tokenizer/ folder; is it a text model folder?")
-        if load_tokenizer(theirs)._serialize() != self.tokenizer._serialize():
+        # a training run's folder keeps its tokenizer in tokenizer/; a model folder written otherwise (e.g. by
+        # `textvae fit-prior`) holds only the tokenizer's file, beside the weights
+        theirs = folder / "tokenizer" if (folder / "tokenizer").is_dir() else folder
+        try:
+            tokenizer = load_tokenizer(theirs)
+        except UserError:
+            raise UserError(f"train.init_from: {folder} holds no tokenizer; is it a text model folder?") from None
+        if tokenizer._serialize() != self.tokenizer._serialize():
             raise UserError(f"train.init_from: {folder} was trained with another tokenizer than this run's "
                             f"(other data or data.tokenizer settings), so its embeddings would be read with "
                             f"other ids; train both on the same data and tokenizer settings")

@@ -16,7 +16,8 @@ from ..errors import UserError
 class LossConfig:
     """The objective: negative ELBO with a scheduled KL weight and a free-bits floor.
 
-    free_bits: floor in nats on each latent dimension's KL (0 disables).
+    free_bits: floor in nats on each latent dimension's KL (0 disables). Against a fitted mixture prior
+        (no per-dimension KL) the floor is free_bits x latent size on the total KL.
     free_bits_per: batch (the floor is on each dimension's batch-mean KL, Kingma et al. 2016) or example
         (on each example's KL of each dimension, as Li et al. 2019's code trains: its "fb 2" with
         target_kl / latent_size per dimension).
@@ -150,9 +151,12 @@ def build_config(raw: dict) -> ExperimentConfig:
         raise UserError("the config must name a task: 'task: text' or 'task: image'")
     task = task_class(raw["task"])
     model_raw = raw.get("model") or {}
-    if isinstance(model_raw, dict) and model_raw.get("prior_components"):
-        raise UserError("model.prior_components: training uses the prior N(0, I); fit a mixture prior to a trained "
-                        "model with `textvae fit-prior MODEL_DIR --components K`")
+    train_raw = raw.get("train") or {}
+    if (isinstance(model_raw, dict) and model_raw.get("prior_components") and isinstance(train_raw, dict)
+            and not train_raw.get("init_from")):
+        raise UserError("model.prior_components: a mixture prior is fitted, not learnt from scratch: fit one to a "
+                        "trained model with `textvae fit-prior MODEL_DIR --components K`, then train further from it "
+                        "with train.init_from=FITTED_DIR")
     return ExperimentConfig(
         task=raw["task"],
         data=from_dict(task.data_config_class, raw.get("data") or {}, "data."),

@@ -122,6 +122,9 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
         copied = init_from_folder(vae, Path(tc.init_from), tc.init_parts)
         accelerator.print(f"initialised {len(copied)} tensors ({', '.join(tc.init_parts) or 'all'}) from "
                           f"{tc.init_from}")
+        if vae.prior is not None and not any(name.startswith("prior.") for name in copied):
+            raise UserError(f"model.prior_components {vae.prior.components}: the mixture must come from "
+                            f"train.init_from; add prior to train.init_parts")
     module = ElboModule(vae)
     # A model may give parameter groups (pretrained parts with their own rates); frozen ones are left out.
     groups = vae.parameter_groups(tc.lr) if hasattr(vae, "parameter_groups") else \
