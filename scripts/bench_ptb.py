@@ -126,16 +126,6 @@ ABLATIONS = {  # overrides of the rows' configs
     "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-wider1.25": (
         "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, Li et al.'s recipe (as above), + fitted prior (GMM, 16), "
         "the bound's proposal q(z|x) 1.25x wider", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE]),
-    "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-tuned-10": (
-        "LSTM VAE, Li et al.'s recipe (as above), + fitted prior (GMM, 16), then 10 more epochs against that prior "
-        "(held fixed)", "configs/text/ptb-lstm.yaml", [*LONGER_EMA[:2], *LI_RECIPE[:1], *TUNE_AGAINST_PRIOR]),
-    "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-tuned-10-gmm16": (
-        "LSTM VAE, Li et al.'s recipe, + fitted prior (GMM, 16), 10 more epochs against it, + prior refitted (GMM, 16)",
-        "configs/text/ptb-lstm.yaml", [*LONGER_EMA[:2], *LI_RECIPE[:1], *TUNE_AGAINST_PRIOR]),
-    "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-tuned-10-gmm16-wider1.25": (
-        "LSTM VAE, Li et al.'s recipe, + fitted prior (GMM, 16), 10 more epochs against it, + prior refitted (GMM, "
-        "16), the bound's proposal q(z|x) 1.25x wider", "configs/text/ptb-lstm.yaml",
-        [*LONGER_EMA[:2], *LI_RECIPE[:1], *TUNE_AGAINST_PRIOR]),
     "lm-dropout-0.5-epochs-60-ema": ("LSTM language model, dropout 0.5, 60 epochs, weight EMA 0.999",
                                      "configs/text/ptb-lm.yaml", LONGER_EMA),
     "lm-locked-dropout-0.5-epochs-40": ("LSTM language model, locked dropout 0.5, 40 epochs", "configs/text/ptb-lm.yaml",
@@ -204,9 +194,7 @@ FIT_PRIOR = {"vae-gmm16": ("vae", 16),
              "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16": ("vae-li-recipe-dropout-0.5-epochs-60-ema", 16)}
 # Rows trained further from another row's model (train.init_from, every weight): key -> that row's key. The row's
 # training time adds that row's.
-TUNED = {"vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-tuned-10": "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16"}
-FIT_PRIOR["vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-tuned-10-gmm16"] = (
-    "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-tuned-10", 16)
+TUNED: dict[str, str] = {}  # filled by add_tuned_rounds
 # Rows that evaluate another row's trained model in another way: key -> (that row's key, extra arguments of
 # `textvae evaluate`). The row's training time is that row's.
 # The proposal's width 1.25 was chosen on 300 validation sentences with k = 500 (the 40-epoch model with the
@@ -223,9 +211,38 @@ EVAL_VARIANTS = {"vae-dropout-0.5-epochs-40-gmm16-refine50": ("vae-dropout-0.5-e
                  "vae-ae-pretrained-dropout-0.5-epochs-60-ema-awd-gmm16-wider1.25": (
                      "vae-ae-pretrained-dropout-0.5-epochs-60-ema-awd-gmm16", ["--proposal-scale", "1.25"]),
                  "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-wider1.25": (
-                     "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16", ["--proposal-scale", "1.25"]),
-                 "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-tuned-10-gmm16-wider1.25": (
-                     "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-tuned-10-gmm16", ["--proposal-scale", "1.25"])}
+                     "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16", ["--proposal-scale", "1.25"])}
+
+
+def add_tuned_rounds(base: str, rounds: int, name: str, overrides: list[str]) -> None:
+    """Rows of rounds of training further against a fitted prior, from the fitted row `base` (its name,
+    and the overrides that build its model): round r is `<previous>-tuned-10` (TUNE_AGAINST_PRIOR, from the
+    previous round's fitted model), `...-tuned-10-gmm16` (its prior refitted) and `...-gmm16-wider1.25` (that
+    evaluated with the 1.25x wider proposal); the next round starts from the refitted model."""
+    config = "configs/text/ptb-lstm.yaml"
+    previous = base
+    for r in range(1, rounds + 1):
+        tuned = f"{previous}-tuned-10"
+        ABLATIONS[tuned] = (f"{name}, + fitted prior (GMM, 16), {_rounds(r)} evaluated with the prior it trained "
+                            f"against", config, [*overrides, *TUNE_AGAINST_PRIOR])
+        TUNED[tuned] = previous
+        FIT_PRIOR[tuned + "-gmm16"] = (tuned, 16)
+        ABLATIONS[tuned + "-gmm16"] = (f"{name}, + fitted prior (GMM, 16), {_rounds(r)} + prior refitted (GMM, 16)",
+                                       config, [*overrides, *TUNE_AGAINST_PRIOR])
+        EVAL_VARIANTS[tuned + "-gmm16-wider1.25"] = (tuned + "-gmm16", ["--proposal-scale", "1.25"])
+        ABLATIONS[tuned + "-gmm16-wider1.25"] = (
+            f"{name}, + fitted prior (GMM, 16), {_rounds(r)} + prior refitted (GMM, 16), the bound's proposal q(z|x) "
+            f"1.25x wider", config, [*overrides, *TUNE_AGAINST_PRIOR])
+        previous = tuned + "-gmm16"
+
+
+def _rounds(r: int) -> str:
+    return ("then 10 more epochs against that prior (held fixed)," if r == 1 else
+            f"then {r} rounds of 10 more epochs against it (held fixed), the prior refitted between rounds,")
+
+
+add_tuned_rounds("vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16", 2, "LSTM VAE, Li et al.'s recipe (as above)",
+                 [*LONGER_EMA[:2], *LI_RECIPE[:1]])
 PUBLISHED = [  # (model, PPL, NLL, MI, active units); the rows of issue 4, from the papers
     ("LSTM language model (published)", 100.47, 101.04, None, None),
     ("VAE + monotonic annealing (published)", 101.40, None, 0.00, 0),
