@@ -164,6 +164,63 @@ def test_training_further_against_a_fitted_prior(model_dir, corpus, tmp_path):
     assert bad.returncode == 2 and "add prior to train.init_parts" in bad.stderr.strip().splitlines()[-1]
 
 
+LM = ["model.encoder.kind=none", "model.decoder.z_to_initial_state=false", "model.decoder.z_to_every_input=false"]
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(corpus, tmp_path_factory):
+    """A tiny language model to distil from."""
+    out = tmp_path_factory.mktemp("teacher") / "lm"
+    run_cli("train", "--config", CONFIG, "--output-dir", out, *tiny(corpus), *LM, "train.max_steps=20")
+    return out
+
+
+def test_distillation_adds_the_cross_entropy_against_the_teacher_to_the_training_loss(teacher_dir, corpus, tmp_path):
+    """loss.distill_from end to end: with the KL weight at 0 the training loss is the reconstruction plus the
+    distillation term (positive: a cross-entropy), validation has no such term, the saved model holds no
+    teacher weight; and the term is the cross-entropy computed by hand from both models' softmax."""
+    from textvae.registry import load_model
+
+    out = tmp_path / "student"
+    no_kl = ["loss.kl.kind=constant", "loss.kl.max_weight=0", "loss.free_bits=0"]
+    proc = run_cli("train", "--config", CONFIG, "--output-dir", out, *tiny(corpus), *no_kl, "train.max_steps=5",
+                   f"loss.distill_from=[{teacher_dir}]", "loss.distill_weight=0.5")
+    assert "distilling from 1 teacher(s), weight 0.5" in proc.stdout
+    logged = [json.loads(line) for line in (out / "logs" / "train.jsonl").read_text().splitlines()]
+    step = next(r for r in logged if "train/loss" in r)
+    assert step["train/loss"] > step["train/rec"] + 1.0, step
+    val = [r for r in logged if "val/neg_elbo" in r][-1]
+    assert val["val/neg_elbo"] == pytest.approx(val["val/rec"] + val["val/kl"])
+    assert not any("teacher" in k for k in load_file(str(out / "model.safetensors")))
+    # the term by hand, without dropout
+    student, teacher = load_model(out), load_model(teacher_dir)
+    student.config.word_dropout = 0.0
+    student.decoder.embed_dropout.p = student.decoder.output_dropout.p = student.embed_dropout.p = 0.0
+    student.set_teachers([teacher], 0.5)
+    batch = student.batch_from_sentences(["a man is sleeping .", "two dogs run on the grass ."])
+    z = student.encode(batch).mean.detach()[None]
+    student.train()
+    student.log_likelihood(z, batch)
+    penalty = student.take_penalty()
+    ids, real = batch["input_ids"], None
+    with torch.no_grad():
+        p_t = torch.softmax(teacher.decoder(ids[:, :-1], torch.zeros(2, teacher.latent_size)), -1)
+        log_s = torch.log_softmax(student.decoder(ids[:, :-1], z[0]), -1)
+    real = torch.arange(ids.shape[1] - 1)[None] < (batch["lengths"][:, None] - 1)
+    by_hand = -0.5 * (p_t * log_s).sum(-1)[real].sum() / 2
+    assert penalty.item() == pytest.approx(by_hand.item(), rel=1e-4)
+
+
+@pytest.mark.parametrize("which,message", [("vae", "is not a language model"), ("other-vocab", "another tokenizer")])
+def test_distillation_refuses_a_teacher_it_cannot_use(model_dir, teacher_dir, corpus, tmp_path, which, message):
+    extra = [f"loss.distill_from=[{model_dir}]"] if which == "vae" else \
+        [f"loss.distill_from=[{teacher_dir}]", "data.tokenizer.max_size=50"]
+    proc = run_cli("train", "--config", CONFIG, "--output-dir", tmp_path / "bad", *tiny(corpus), "train.max_steps=1",
+                   *extra, check=False)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("args,message", [
     (["fit-prior", "{model}", "--output", "{model}"], "is the model folder itself"),
     (["fit-prior", "{model}", "--components", "0"], "--components must be >= 1"),

@@ -101,6 +101,9 @@ class TextTask(Task):
         return tokenizer
 
     def check_init_from(self, folder: Path) -> None:
+        self._check_same_tokenizer(folder, "train.init_from", "its embeddings")
+
+    def _check_same_tokenizer(self, folder: Path, option: str, what: str) -> None:
         if self.config.model.decoder.kind == "pretrained":
             return  # the backbone's own tokenizer, the same in every run
         # a training run's folder keeps its tokenizer in tokenizer/; a model folder written otherwise (e.g. by
@@ -109,11 +112,24 @@ class TextTask(Task):
         try:
             tokenizer = load_tokenizer(theirs)
         except UserError:
-            raise UserError(f"train.init_from: {folder} holds no tokenizer; is it a text model folder?") from None
+            raise UserError(f"{option}: {folder} holds no tokenizer; is it a text model folder?") from None
         if tokenizer._serialize() != self.tokenizer._serialize():
-            raise UserError(f"train.init_from: {folder} was trained with another tokenizer than this run's "
-                            f"(other data or data.tokenizer settings), so its embeddings would be read with "
+            raise UserError(f"{option}: {folder} was trained with another tokenizer than this run's "
+                            f"(other data or data.tokenizer settings), so {what} would be read with "
                             f"other ids; train both on the same data and tokenizer settings")
+
+    def attach_teachers(self, model: TextVAE, folders: list[str], weight: float, device) -> None:
+        from ..registry import load_model
+
+        teachers = []
+        for folder in map(Path, folders):
+            self._check_same_tokenizer(folder, "loss.distill_from", "its next-token distributions")
+            teacher = load_model(folder)
+            if not isinstance(teacher, TextVAE) or teacher.encoder is not None:
+                raise UserError(f"loss.distill_from: {folder} is not a language model (encoder.kind none); "
+                                f"distil from a model whose next-token distribution needs no z")
+            teachers.append(teacher.to(device))
+        model.set_teachers(teachers, weight)
 
     def build_model(self) -> TextVAE:
         self.config.model = self.config.model.for_tokenizer(self.tokenizer)  # recorded in train_config.yaml

@@ -25,12 +25,19 @@ class LossConfig:
         Burda et al. 2016), the bound `evaluate` reports with k = 500: each sample's weight is
         log p(x|z) + kl_weight * (log p(z) - log q(z|x)). It has no KL term to put a floor on, so it
         needs free_bits 0. Costs the decoder iw_samples times per sentence; validation stays the ELBO.
+    distill_from: saved language models (text; the same tokenizer) to distil from (Hinton et al. 2015):
+        in training, distill_weight times the cross-entropy of the decoder's next-token distribution
+        against the teachers' (the mean of their probabilities), summed over a sentence's tokens, is
+        added to the loss beside the bound, like the decoder's activation penalties. The teachers are
+        neither trained nor saved; validation and evaluation never see the term.
     """
 
     kl: KLScheduleConfig = field(default_factory=KLScheduleConfig)
     free_bits: float = 0.0
     free_bits_per: str = "batch"
     iw_samples: int = 1
+    distill_from: list[str] = field(default_factory=list)
+    distill_weight: float = 1.0
 
     def __post_init__(self):
         if self.free_bits < 0:
@@ -39,6 +46,10 @@ class LossConfig:
             raise ValueError(f"free_bits_per must be batch or example, not {self.free_bits_per!r}")
         if self.iw_samples < 1:
             raise ValueError(f"iw_samples must be >= 1, not {self.iw_samples}")
+        if self.distill_weight < 0:
+            raise ValueError(f"distill_weight must be >= 0, not {self.distill_weight}")
+        if self.distill_from and self.iw_samples > 1:
+            raise ValueError("distill_from works with the ELBO (iw_samples 1), not the importance-weighted bound")
         if self.iw_samples > 1 and self.free_bits > 0:
             raise ValueError(f"free_bits {self.free_bits} applies to the ELBO's KL term, which the importance-"
                              f"weighted bound (iw_samples {self.iw_samples}) does not have: set loss.free_bits=0")

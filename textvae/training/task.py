@@ -36,6 +36,12 @@ class Task:
         """Refuse (UserError) a model folder whose weights would mean something else to this run
         (text: another vocabulary); called before train.init_from's weights are copied."""
 
+    def attach_teachers(self, model: VAE, folders: list[str], weight: float, device) -> None:
+        """loss.distill_from: load the teacher models in `folders` and give them to `model`."""
+        from ..errors import UserError
+
+        raise UserError(f"loss.distill_from: distillation is for text models, not {self.name} models")
+
     def train_dataset(self) -> Dataset:
         raise NotImplementedError
 
