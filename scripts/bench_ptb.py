@@ -158,6 +158,9 @@ ABLATIONS = {  # overrides of the rows' configs
         "LSTM VAE, dropout 0.5, word-type dropout 0.1, AR 2 / TAR 1, 60 epochs, weight EMA 0.999, AE pre-trained, "
         "+ fitted prior (GMM, 16), the bound's proposal q(z|x) 1.25x wider", "configs/text/ptb-lstm.yaml",
         [*LONGER_EMA, AE_PARTS, *AWD]),
+    "lm-distilled-from-3-lms": (
+        "LSTM language model, distilled from the three 40-epoch AWD language models (the mean of their next-token "
+        "probabilities, top 32, weight 1)", "configs/text/ptb-lm.yaml", []),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
@@ -195,6 +198,10 @@ FIT_PRIOR = {"vae-gmm16": ("vae", 16),
 # Rows trained further from another row's model (train.init_from, every weight): key -> that row's key. The row's
 # training time adds that row's.
 TUNED: dict[str, str] = {}  # filled by add_tuned_rounds
+# Rows distilled from other rows' language models (loss.distill_from, added at run time): key -> the teachers'
+# keys. The teachers are trained first if missing; the row's training time adds theirs.
+DISTILL = {"lm-distilled-from-3-lms": ["lm-dropout-0.5-awd-epochs-40", "lm-dropout-0.5-awd-epochs-40-seed1",
+                                       "lm-dropout-0.5-awd-sgd-epochs-40"]}
 # Rows that evaluate another row's trained model in another way: key -> (that row's key, extra arguments of
 # `textvae evaluate`). The row's training time is that row's.
 # The proposal's width 1.25 was chosen on 300 validation sentences with k = 500 (the 40-epoch model with the
@@ -318,6 +325,9 @@ def bench(key: str, args, data: dict, evaluate: bool = True) -> dict:
     if key not in EVAL_VARIANTS and not (args.reuse and trained.is_file()):
         common = [f"data.train_file={data['train']}", f"data.valid_file={data['valid']}", "train.progress_bar=false"]
         pre_s = 0.0
+        if key in DISTILL:  # the teachers trained first (kept with --reuse)
+            pre_s = sum(bench(t, args, data, evaluate=False)["train_seconds"] for t in DISTILL[key])
+            extra = [*extra, f"loss.distill_from=[{','.join(str(Path(args.runs) / t) for t in DISTILL[key])}]"]
         if key in TUNED:  # trained first (kept with --reuse); this run starts from its model
             pre_s = bench(TUNED[key], args, data, evaluate=False)["train_seconds"]
             extra = [*extra, f"train.init_from={Path(args.runs) / TUNED[key]}"]

@@ -33,6 +33,8 @@ def test_derived_rows_point_at_rows():
             assert key in ROWS and base in ROWS and base != key, key
     for key, base in bench_ptb.TUNED.items():
         assert key in ROWS and base in ROWS and base != key, key
+    for key, teachers in bench_ptb.DISTILL.items():
+        assert key in ROWS and teachers and all(t in ROWS and t.startswith("lm") for t in teachers), key
     assert set(bench_ptb.PRETRAIN) <= set(ROWS)
     for key, stage in bench_ptb.SHARED_PRETRAIN.items():  # the same config, and a first stage to share
         assert key in ROWS and stage in bench_ptb.PRETRAIN and key not in bench_ptb.PRETRAIN, key
@@ -121,3 +123,19 @@ def test_a_tuned_row_trains_from_its_base_rows_model_and_counts_its_time(tmp_pat
     assert f"train.init_from={base}" in commands[0] and "model.prior_components=16" in commands[0]
     assert commands[1][commands[1].index("fit-prior") + 1] == str(tmp_path / tuned_key)
     assert row["train_seconds"] == 5.0 + 1.0 + 1.0
+
+
+def test_a_distilled_row_reads_its_teachers_rows_and_counts_their_time(tmp_path, monkeypatch):
+    """The teachers on disk (--reuse) are not retrained; the row trains with loss.distill_from naming their
+    folders, and its training time adds theirs."""
+    key = "lm-distilled-from-3-lms"
+    for teacher in bench_ptb.DISTILL[key]:
+        (tmp_path / teacher).mkdir()
+        (tmp_path / teacher / "train_timing.json").write_text(json.dumps(
+            {"config": "c.yaml", "overrides": [], "train_seconds": 2.0, "train_tokens_per_s": 7000.0}))
+    commands = record_commands(monkeypatch)
+    row = bench_reusing(key, tmp_path)
+    assert [cmd[cmd.index("textvae") + 1] for cmd in commands] == ["train", "evaluate"], commands
+    teachers = ",".join(str(tmp_path / t) for t in bench_ptb.DISTILL[key])
+    assert f"loss.distill_from=[{teachers}]" in commands[0]
+    assert row["train_seconds"] == 3 * 2.0 + 1.0

@@ -53,7 +53,7 @@ class _LinearLogProb(torch.autograd.Function):
         step = max(block, PRODUCT_ROWS)
         logits = torch.empty(N if keep else min(N, step), V, dtype=dtype, device=h.device)
         work = torch.empty(min(N, block), V, dtype=full, device=h.device)                 # one block, float32
-        out = torch.empty(N, dtype=full, device=h.device)
+        out = torch.empty(targets.shape, dtype=full, device=h.device)                     # (N, K)
         for i in range(0, N, step):
             stop = min(N, i + step)
             part = logits[i:stop] if keep else logits[: stop - i]
@@ -63,7 +63,7 @@ class _LinearLogProb(torch.autograd.Function):
                 # log_softmax of a float32 tensor is one fused pass; log_softmax(dtype=float32) of a bf16
                 # one is 5x slower, and logsumexp slower still
                 logp = torch.log_softmax(_plus_bias(part[j - i: rows.stop - i], b, work), 1)
-                out[rows] = logp.gather(1, targets[rows, None])[:, 0]
+                out[rows] = logp.gather(1, targets[rows])
         if keep:
             ctx.save_for_backward(hc, wt, b, targets, logits)
             ctx.dtypes, ctx.block = (h.dtype, weight.dtype, bias.dtype), block
@@ -85,9 +85,10 @@ class _LinearLogProb(torch.autograd.Function):
             stop = min(N, i + step)
             for j in range(i, stop, ctx.block):
                 rows = slice(j, min(stop, j + ctx.block))
-                # d(log softmax_t)/d logit_j = [j = t] - softmax_j, in float32 before the cast
+                # d(log softmax_t)/d logit_j = [j = t] - softmax_j, in float32 before the cast; summed
+                # over a row's K targets with their incoming gradients g_k: scatter(g) - softmax * sum(g)
                 p = torch.softmax(_plus_bias(logits[rows], b, work), 1)
-                p.mul_(-grad[rows, None]).scatter_add_(1, targets[rows, None], grad[rows, None])
+                p.mul_(-grad[rows].sum(1, keepdim=True)).scatter_add_(1, targets[rows], grad[rows])
                 dlogits[rows] = p
                 if want_b:
                     db += p.sum(0)
@@ -115,7 +116,8 @@ ROWS_MULTIPLE = 32  # linear_log_prob's row count is padded to a multiple of thi
 def linear_log_prob(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor,
                     block: int = 256) -> torch.Tensor:
     """log softmax(h W^T + b)[target] for each row: h (N, H), weight (V, H), bias (V,), targets (N,)
-    -> (N,) float32 (float64 for float64 inputs), differentiable in h, weight and bias.
+    -> (N,) float32 (float64 for float64 inputs), differentiable in h, weight and bias; with targets
+    (N, K), K ids a row (a teacher's top ones, for distillation), the log-probabilities of each: (N, K).
 
     Products run in the autocast dtype if autocast is on; the log-softmax and the gradient's softmax
     in float32. Memory: the (N, V) logits in the product dtype, kept for backward
@@ -129,10 +131,13 @@ def linear_log_prob(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, t
     # shapes recur. The zero rows cost ~1% more products; their gradient is zero.
     n = h.shape[0]
     pad = -n % ROWS_MULTIPLE
+    one = targets.dim() == 1
+    targets = targets[:, None] if one else targets
     if pad:
-        h, targets = F.pad(h, (0, 0, 0, pad)), F.pad(targets, (0, pad))
+        h, targets = F.pad(h, (0, 0, 0, pad)), F.pad(targets, (0, 0, 0, pad))
     out = _LinearLogProb.apply(h, weight, bias, targets, compute_dtype(h), block, keep)
-    return out[:n] if pad else out
+    out = out[:n] if pad else out
+    return out[:, 0] if one else out
 
 
 # -- the GRU --------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,6 +178,7 @@ class TextVAE(VAE):
         self.to_posterior = None if self.encoder is None else nn.Linear(self.encoder.output_size, 2 * c.latent_size)
         if c.decoder.kind != "pretrained":
             self.decoder = decoder(dec_embedding)
+        self.distill_weight = 1.0  # of the distillation term, in training on batches with teacher targets
         for module in self.modules():  # the token-feature dropouts of encoder and decoder
             if isinstance(module, Dropout):
                 module.locked = c.locked_dropout
@@ -224,37 +224,18 @@ class TextVAE(VAE):
             h = self.decoder.output_dropout(h)
         # The output softmax dominates the cost: compute it only at real positions.
         h = h[real] if locked else self.decoder.output_dropout(h[real])            # (N, H)
-        token_ll = self.decoder.target_log_probs(h, targets[real], dropout=False)  # (N,)
-        if self.training and getattr(self, "_teachers", None):
-            penalty = self.distillation_penalty(h, ids[:, :-1].repeat(S, 1), real, S * B)
+        if self.training and "teacher_ids" in batch and S == 1:  # distillation (textvae.text.distill)
+            # the true next token and the teachers' top k, from one pass of the output layer
+            both = self.decoder.target_log_probs(h, torch.cat([targets[real][:, None], batch["teacher_ids"][real]], 1),
+                                                 dropout=False)                    # (N, 1 + k)
+            token_ll = both[:, 0]
+            penalty = -self.distill_weight * (batch["teacher_probs"][real] * both[:, 1:]).sum() / B
             self._penalty = penalty if getattr(self, "_penalty", None) is None else self._penalty + penalty
+        else:
+            token_ll = self.decoder.target_log_probs(h, targets[real], dropout=False)  # (N,)
         rows = torch.arange(S * B, device=ids.device)[:, None].expand_as(real)[real]  # (N,)
         ll = torch.zeros(S * B, device=ids.device, dtype=torch.float32).index_add_(0, rows, token_ll)
         return ll.view(S, B)
-
-    def set_teachers(self, teachers: list["TextVAE"], weight: float) -> None:
-        """Language models to distil from in training (loss.distill_from): kept in a plain list, so they
-        are neither parameters nor saved, and frozen."""
-        self._teachers = [t.eval().requires_grad_(False) for t in teachers]
-        self._distill_weight = weight
-
-    def distillation_penalty(self, h: torch.Tensor, inputs: torch.Tensor, real: torch.Tensor, rows: int) -> torch.Tensor:
-        """The distillation term (loss.distill_from) per sentence: distill_weight times the cross-entropy
-        -sum_v p_T(v) log p(v) of the decoder's next-token distribution (from its features h (N, H) at the
-        real positions, output dropout applied) against the mean of the teachers' probabilities, summed
-        over the N positions and divided by the batch's rows. Float32."""
-        with torch.no_grad():
-            logs = []
-            for teacher in self._teachers:
-                # teachers read the inputs without word dropout; a language model ignores its z
-                z = torch.zeros(inputs.shape[0], teacher.latent_size, device=inputs.device,
-                                dtype=teacher.decoder.embedding.weight.dtype)
-                th = teacher.decoder.features(inputs, z)
-                logs.append(torch.log_softmax(torch.nn.functional.linear(th[real], *teacher.decoder.output_weights())
-                                              .float(), -1))
-            target = torch.stack(logs).logsumexp(0).sub_(math.log(len(logs))).exp_()  # (N, V)
-        log_p = torch.log_softmax(torch.nn.functional.linear(h, *self.decoder.output_weights()).float(), -1)
-        return -self._distill_weight * (target * log_p).sum() / rows
 
     def activation_penalty(self, h: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """AR and TAR (see TextModelConfig) of features h (N, T, H) at the real positions (N, T), per

@@ -118,24 +118,46 @@ class TextTask(Task):
                             f"(other data or data.tokenizer settings), so {what} would be read with "
                             f"other ids; train both on the same data and tokenizer settings")
 
-    def attach_teachers(self, model: TextVAE, folders: list[str], weight: float, device) -> None:
+    def prepare_distillation(self, model: TextVAE, loss, accelerator) -> None:
         from ..registry import load_model
+        from .distill import TeacherTargets, teacher_top_k
 
-        teachers = []
-        for folder in map(Path, folders):
-            self._check_same_tokenizer(folder, "loss.distill_from", "its next-token distributions")
-            teacher = load_model(folder)
-            if not isinstance(teacher, TextVAE) or teacher.encoder is not None:
-                raise UserError(f"loss.distill_from: {folder} is not a language model (encoder.kind none); "
-                                f"distil from a model whose next-token distribution needs no z")
-            teachers.append(teacher.to(device))
-        model.set_teachers(teachers, weight)
+        if self.stream is not None:
+            raise UserError("loss.distill_from needs the training data in memory (data.streaming=false): the "
+                            "teachers' targets are computed for every sentence before training")
+        folders = [Path(f) for f in loss.distill_from]
+        meta = {"teachers": [str(f.resolve()) for f in folders], "top_k": loss.distill_top_k,
+                "sentences": len(self.train_data), "positions": sum(self.train_data.lengths) - len(self.train_data)}
+        where = Path(self.config.train.output_dir) / "distill"
+        with accelerator.main_process_first():  # the main process computes and saves; the others load
+            targets = TeacherTargets.load(where, meta)
+            if targets is None:
+                teachers = []
+                for folder in folders:
+                    self._check_same_tokenizer(folder, "loss.distill_from", "its next-token distributions")
+                    teacher = load_model(folder)
+                    if not isinstance(teacher, TextVAE) or teacher.encoder is not None:
+                        raise UserError(f"loss.distill_from: {folder} is not a language model (encoder.kind none); "
+                                        f"distil from a model whose next-token distribution needs no z")
+                    teachers.append(teacher.to(accelerator.device))
+                targets = teacher_top_k(teachers, self.train_data, self.collate_plain, loss.distill_top_k,
+                                        progress=self.config.train.progress_bar and accelerator.is_main_process)
+                if accelerator.is_main_process:
+                    targets.save(where, meta)
+        self.distill_targets = targets
+        model.distill_weight = loss.distill_weight
+        accelerator.print(f"distilling from {len(folders)} teacher(s), weight {loss.distill_weight}, their top "
+                          f"{targets.ids.shape[1]} tokens at {targets.ids.shape[0]:,} positions (kept in {where})")
 
     def build_model(self) -> TextVAE:
         self.config.model = self.config.model.for_tokenizer(self.tokenizer)  # recorded in train_config.yaml
         return TextVAE(self.config.model, self.tokenizer, self.encoder_tokenizer)
 
     def train_dataset(self) -> TokenizedText:
+        if getattr(self, "distill_targets", None) is not None:
+            from .distill import DistilledText
+
+            return DistilledText(self.train_data)
         return self.train_data
 
     def train_stream(self, batch_size: int, seed: int, rank: int, world: int) -> SentenceStream | None:
@@ -148,7 +170,15 @@ class TextTask(Task):
     def eval_dataset(self) -> TokenizedText:
         return self.valid_data
 
-    def collate(self, examples: list[list[int]], train: bool) -> dict[str, torch.Tensor]:
+    def collate(self, examples: list, train: bool) -> dict[str, torch.Tensor]:
+        from .distill import Indexed, add_teacher_targets
+
+        if examples and isinstance(examples[0], Indexed):  # distillation: the teachers' targets too
+            batch = self.collate_plain([e.item for e in examples])
+            return add_teacher_targets(batch, [e.index for e in examples], self.distill_targets)
+        return self.collate_plain(examples)
+
+    def collate_plain(self, examples: list) -> dict[str, torch.Tensor]:
         tok, enc = self.tokenizer, self.encoder_tokenizer
         return collate_ids(examples, tok.pad_id, tok.bos_id, tok.eos_id, 0 if enc is None else enc.input_pad_id)
 

@@ -27,9 +27,10 @@ class LossConfig:
         needs free_bits 0. Costs the decoder iw_samples times per sentence; validation stays the ELBO.
     distill_from: saved language models (text; the same tokenizer) to distil from (Hinton et al. 2015):
         in training, distill_weight times the cross-entropy of the decoder's next-token distribution
-        against the teachers' (the mean of their probabilities), summed over a sentence's tokens, is
-        added to the loss beside the bound, like the decoder's activation penalties. The teachers are
-        neither trained nor saved; validation and evaluation never see the term.
+        against the teachers' (the mean of their probabilities, cut to its distill_top_k most probable
+        tokens), summed over a sentence's tokens, is added to the loss beside the bound, like the
+        decoder's activation penalties. The teachers' targets are computed once before training
+        (textvae.text.distill); validation and evaluation never see the term.
     """
 
     kl: KLScheduleConfig = field(default_factory=KLScheduleConfig)
@@ -38,6 +39,7 @@ class LossConfig:
     iw_samples: int = 1
     distill_from: list[str] = field(default_factory=list)
     distill_weight: float = 1.0
+    distill_top_k: int = 32
 
     def __post_init__(self):
         if self.free_bits < 0:
@@ -46,6 +48,8 @@ class LossConfig:
             raise ValueError(f"free_bits_per must be batch or example, not {self.free_bits_per!r}")
         if self.iw_samples < 1:
             raise ValueError(f"iw_samples must be >= 1, not {self.iw_samples}")
+        if self.distill_top_k < 1:
+            raise ValueError(f"distill_top_k must be >= 1, not {self.distill_top_k}")
         if self.distill_weight < 0:
             raise ValueError(f"distill_weight must be >= 0, not {self.distill_weight}")
         if self.distill_from and self.iw_samples > 1:

@@ -126,8 +126,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
             raise UserError(f"model.prior_components {vae.prior.components}: the mixture must come from "
                             f"train.init_from; add prior to train.init_parts")
     if cfg.loss.distill_from:
-        task.attach_teachers(vae, cfg.loss.distill_from, cfg.loss.distill_weight, accelerator.device)
-        accelerator.print(f"distilling from {len(cfg.loss.distill_from)} teacher(s), weight {cfg.loss.distill_weight}")
+        task.prepare_distillation(vae, cfg.loss, accelerator)
     module = ElboModule(vae)
     # A model may give parameter groups (pretrained parts with their own rates); frozen ones are left out.
     groups = vae.parameter_groups(tc.lr) if hasattr(vae, "parameter_groups") else \
