@@ -161,6 +161,19 @@ ABLATIONS = {  # overrides of the rows' configs
     "lm-distilled-from-3-lms": (
         "LSTM language model, distilled from the three 40-epoch AWD language models (the mean of their next-token "
         "probabilities, top 32, weight 1)", "configs/text/ptb-lm.yaml", []),
+    "lm-dropout-0.5-epochs-60-ema-distilled-from-3-lms": (
+        "LSTM language model, dropout 0.5, 60 epochs, weight EMA 0.999, distilled from the three 40-epoch AWD "
+        "language models (top 32, weight 1)", "configs/text/ptb-lm.yaml", LONGER_EMA),
+    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms": (
+        "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, Li et al.'s recipe (as above), its decoder distilled "
+        "from the three 40-epoch AWD language models (top 32, weight 1)", "configs/text/ptb-lstm.yaml",
+        [*LONGER_EMA, *LI_RECIPE]),
+    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16": (
+        "LSTM VAE, Li et al.'s recipe, decoder distilled from three language models (as above), + fitted prior "
+        "(GMM, 16)", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE]),
+    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16-wider1.25": (
+        "LSTM VAE, Li et al.'s recipe, decoder distilled from three language models (as above), + fitted prior "
+        "(GMM, 16), the bound's proposal q(z|x) 1.25x wider", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE]),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
@@ -200,8 +213,12 @@ FIT_PRIOR = {"vae-gmm16": ("vae", 16),
 TUNED: dict[str, str] = {}  # filled by add_tuned_rounds
 # Rows distilled from other rows' language models (loss.distill_from, added at run time): key -> the teachers'
 # keys. The teachers are trained first if missing; the row's training time adds theirs.
-DISTILL = {"lm-distilled-from-3-lms": ["lm-dropout-0.5-awd-epochs-40", "lm-dropout-0.5-awd-epochs-40-seed1",
-                                       "lm-dropout-0.5-awd-sgd-epochs-40"]}
+THREE_LMS = ["lm-dropout-0.5-awd-epochs-40", "lm-dropout-0.5-awd-epochs-40-seed1", "lm-dropout-0.5-awd-sgd-epochs-40"]
+DISTILL = {"lm-distilled-from-3-lms": THREE_LMS, "lm-dropout-0.5-epochs-60-ema-distilled-from-3-lms": THREE_LMS,
+           "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms": THREE_LMS}
+SHARED_PRETRAIN["vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms"] = "vae-li-recipe-dropout-0.5-epochs-60-ema"
+FIT_PRIOR["vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16"] = (
+    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms", 16)
 # Rows that evaluate another row's trained model in another way: key -> (that row's key, extra arguments of
 # `textvae evaluate`). The row's training time is that row's.
 # The proposal's width 1.25 was chosen on 300 validation sentences with k = 500 (the 40-epoch model with the
@@ -218,7 +235,9 @@ EVAL_VARIANTS = {"vae-dropout-0.5-epochs-40-gmm16-refine50": ("vae-dropout-0.5-e
                  "vae-ae-pretrained-dropout-0.5-epochs-60-ema-awd-gmm16-wider1.25": (
                      "vae-ae-pretrained-dropout-0.5-epochs-60-ema-awd-gmm16", ["--proposal-scale", "1.25"]),
                  "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-wider1.25": (
-                     "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16", ["--proposal-scale", "1.25"])}
+                     "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16", ["--proposal-scale", "1.25"]),
+                 "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16-wider1.25": (
+                     "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16", ["--proposal-scale", "1.25"])}
 
 
 def add_tuned_rounds(base: str, rounds: int, name: str, overrides: list[str]) -> None:
@@ -341,7 +360,7 @@ def bench(key: str, args, data: dict, evaluate: bool = True) -> dict:
                 pre_timing.write_text(json.dumps({"train_seconds": before_s + run(
                     [*py, "train", "--config", config, "--output-dir", str(pre), *resume, *common, *PRETRAIN[stage],
                      *args.overrides])}) + "\n")
-            pre_s = json.loads(pre_timing.read_text())["train_seconds"]
+            pre_s += json.loads(pre_timing.read_text())["train_seconds"]
             extra = [*extra, f"train.init_from={pre}"]
         resume, before_s = resume_point(folder, args.reuse)
         train_s = pre_s + before_s + run([*py, "train", "--config", config, "--output-dir", str(folder), *resume,

@@ -139,3 +139,19 @@ def test_a_distilled_row_reads_its_teachers_rows_and_counts_their_time(tmp_path,
     teachers = ",".join(str(tmp_path / t) for t in bench_ptb.DISTILL[key])
     assert f"loss.distill_from=[{teachers}]" in commands[0]
     assert row["train_seconds"] == 3 * 2.0 + 1.0
+
+
+def test_a_distilled_row_with_a_shared_first_stage_counts_both(tmp_path, monkeypatch):
+    """The bug: the first stage's time replaced the teachers' instead of adding to it."""
+    key = "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms"
+    for teacher in bench_ptb.DISTILL[key]:
+        (tmp_path / teacher).mkdir()
+        (tmp_path / teacher / "train_timing.json").write_text(json.dumps(
+            {"config": "c.yaml", "overrides": [], "train_seconds": 2.0, "train_tokens_per_s": 7000.0}))
+    stage = tmp_path / (bench_ptb.SHARED_PRETRAIN[key] + ".pretrain")
+    stage.mkdir()
+    (stage / "train_timing.json").write_text(json.dumps({"train_seconds": 7.0}))
+    commands = record_commands(monkeypatch)
+    row = bench_reusing(key, tmp_path)
+    assert f"train.init_from={stage}" in commands[0] and any(o.startswith("loss.distill_from=") for o in commands[0])
+    assert row["train_seconds"] == 3 * 2.0 + 7.0 + 1.0
