@@ -160,13 +160,16 @@ ABLATIONS = {  # overrides of the rows' configs
         [*LONGER_EMA, AE_PARTS, *AWD]),
     "lm-distilled-from-3-lms": (
         "LSTM language model, distilled from the three 40-epoch AWD language models (the mean of their next-token "
-        "probabilities, top 32, weight 1)", "configs/text/ptb-lm.yaml", []),
+        "probabilities, top 32 + the rest as one bin, weight 1)", "configs/text/ptb-lm.yaml", []),
+    "lm-distilled-from-3-lms-no-rest-bin": (
+        "LSTM language model, distilled from the three 40-epoch AWD language models (the mean of their next-token "
+        "probabilities, top 32 alone, weight 1)", "configs/text/ptb-lm.yaml", ["loss.distill_rest_bin=false"]),
     "lm-dropout-0.5-epochs-60-ema-distilled-from-3-lms": (
         "LSTM language model, dropout 0.5, 60 epochs, weight EMA 0.999, distilled from the three 40-epoch AWD "
-        "language models (top 32, weight 1)", "configs/text/ptb-lm.yaml", LONGER_EMA),
+        "language models (top 32 + the rest as one bin, weight 1)", "configs/text/ptb-lm.yaml", LONGER_EMA),
     "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms": (
         "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, Li et al.'s recipe (as above), its decoder distilled "
-        "from the three 40-epoch AWD language models (top 32, weight 1)", "configs/text/ptb-lstm.yaml",
+        "from the three 40-epoch AWD language models (top 32 + the rest as one bin, weight 1)", "configs/text/ptb-lstm.yaml",
         [*LONGER_EMA, *LI_RECIPE]),
     "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16": (
         "LSTM VAE, Li et al.'s recipe, decoder distilled from three language models (as above), + fitted prior "
@@ -214,7 +217,7 @@ TUNED: dict[str, str] = {}  # filled by add_tuned_rounds
 # Rows distilled from other rows' language models (loss.distill_from, added at run time): key -> the teachers'
 # keys. The teachers are trained first if missing; the row's training time adds theirs.
 THREE_LMS = ["lm-dropout-0.5-awd-epochs-40", "lm-dropout-0.5-awd-epochs-40-seed1", "lm-dropout-0.5-awd-sgd-epochs-40"]
-DISTILL = {"lm-distilled-from-3-lms": THREE_LMS, "lm-dropout-0.5-epochs-60-ema-distilled-from-3-lms": THREE_LMS,
+DISTILL = {"lm-distilled-from-3-lms": THREE_LMS, "lm-distilled-from-3-lms-no-rest-bin": THREE_LMS, "lm-dropout-0.5-epochs-60-ema-distilled-from-3-lms": THREE_LMS,
            "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms": THREE_LMS}
 SHARED_PRETRAIN["vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms"] = "vae-li-recipe-dropout-0.5-epochs-60-ema"
 FIT_PRIOR["vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16"] = (

@@ -356,3 +356,21 @@ def test_activation_penalties_are_added_to_the_training_loss_only(tokenizer, dec
     assert regs.take_penalty() is None
     with pytest.raises(ValueError, match="activation_reg must be >= 0"):
         tiny_config(activation_reg=-1.0)
+
+
+def test_distillation_cross_entropy_is_least_where_the_decoder_matches_the_teacher():
+    """With the tokens outside the teacher's top k as one bin, the cross-entropy's gradient vanishes when the
+    decoder's distribution equals the teacher's on the top k and on the rest; over the top k alone it
+    does not: it would move the rest's probability into the top k."""
+    from textvae.text.distill import distillation_cross_entropy
+
+    teacher = torch.tensor([[0.4, 0.3, 0.1, 0.1, 0.05, 0.05]], dtype=torch.float64)
+    logits = teacher.log().clone().requires_grad_(True)           # the decoder: the teacher's distribution
+    top = teacher.topk(2, -1)
+    for rest_bin, vanishes in ((True, True), (False, False)):
+        logits.grad = None
+        log_q = torch.log_softmax(logits, -1).gather(1, top.indices)
+        distillation_cross_entropy(top.values, log_q, rest_bin).backward()
+        assert (logits.grad.abs().max() < 1e-6) == vanishes, (rest_bin, logits.grad)
+    # over the top k alone: the gradient raises the top ones' logits (descent lowers the loss that way)
+    assert (logits.grad[0, :2] < 0).all() and (logits.grad[0, 2:] > 0).all()

@@ -3,8 +3,8 @@
 Before training, the teachers read every training sentence once: at each predicted position (each token
 and the end of sentence) the mean of their next-token probabilities is taken and its top k ids and
 probabilities are kept (`teacher_top_k`). Training batches carry them (`DistilledText`, `collate`), and
-the decoder adds distill_weight x the cross-entropy -sum_k p_k log q(id_k) over a sentence's positions
-to its loss (TextVAE.log_likelihood; the log-probabilities come from the same fused output-layer pass
+the decoder adds distill_weight x the cross-entropy -sum_k p_k log q(id_k) - p_rest log q_rest over a
+sentence's positions to its loss (the tokens outside the top k one bin; `distillation_cross_entropy`) (TextVAE.log_likelihood; the log-probabilities come from the same fused output-layer pass
 as the reconstruction's, so the term costs almost nothing per step). The targets are kept in the run's
 folder (distill/), so a resumed run does not recompute them.
 """
@@ -78,6 +78,19 @@ def teacher_top_k(teachers: list, dataset: TokenizedText, collate, top_k: int, b
     per_sentence = torch.tensor(dataset.lengths, dtype=torch.long) - 1
     offsets = torch.cat([torch.zeros(1, dtype=torch.long), per_sentence.cumsum(0)])
     return TeacherTargets(torch.cat(ids_parts), torch.cat(prob_parts), offsets)
+
+
+def distillation_cross_entropy(probs: torch.Tensor, log_q: torch.Tensor, rest_bin: bool = True) -> torch.Tensor:
+    """-sum p_k log q_k over the teachers' top k at N positions (probs, log_q: (N, k)), summed over the
+    positions; with rest_bin also -p_rest log q_rest for everything outside the top k as one bin,
+    p_rest = 1 - sum p_k and q_rest = 1 - sum q_k. Float32."""
+    probs, log_q = probs.float(), log_q.float()
+    ce = -(probs * log_q).sum()
+    if rest_bin:
+        p_rest = (1 - probs.sum(1)).clamp(min=0)
+        q_rest = (1 - torch.logsumexp(log_q, 1).exp()).clamp(min=1e-6)
+        ce = ce - (p_rest * q_rest.log()).sum()
+    return ce
 
 
 @dataclass

@@ -25,6 +25,7 @@ from ..core.interpolation import interpolate as interpolate_codes
 from ..core.model import VAE
 from ..errors import UserError
 from .decoders import DecoderConfig, build_decoder
+from .distill import distillation_cross_entropy
 from .data import collate_ids
 from .encoders import EncoderConfig, build_encoder
 from .generation import check_generation_args, generate
@@ -178,7 +179,8 @@ class TextVAE(VAE):
         self.to_posterior = None if self.encoder is None else nn.Linear(self.encoder.output_size, 2 * c.latent_size)
         if c.decoder.kind != "pretrained":
             self.decoder = decoder(dec_embedding)
-        self.distill_weight = 1.0  # of the distillation term, in training on batches with teacher targets
+        # the distillation term's weight and form, in training on batches with teacher targets (text.distill)
+        self.distill_weight, self.distill_rest_bin = 1.0, True
         for module in self.modules():  # the token-feature dropouts of encoder and decoder
             if isinstance(module, Dropout):
                 module.locked = c.locked_dropout
@@ -229,7 +231,8 @@ class TextVAE(VAE):
             both = self.decoder.target_log_probs(h, torch.cat([targets[real][:, None], batch["teacher_ids"][real]], 1),
                                                  dropout=False)                    # (N, 1 + k)
             token_ll = both[:, 0]
-            penalty = -self.distill_weight * (batch["teacher_probs"][real] * both[:, 1:]).sum() / B
+            penalty = self.distill_weight * distillation_cross_entropy(
+                batch["teacher_probs"][real], both[:, 1:], self.distill_rest_bin) / B
             self._penalty = penalty if getattr(self, "_penalty", None) is None else self._penalty + penalty
         else:
             token_ll = self.decoder.target_log_probs(h, targets[real], dropout=False)  # (N,)

@@ -145,7 +145,7 @@ class TextTask(Task):
                 if accelerator.is_main_process:
                     targets.save(where, meta)
         self.distill_targets = targets
-        model.distill_weight = loss.distill_weight
+        model.distill_weight, model.distill_rest_bin = loss.distill_weight, loss.distill_rest_bin
         accelerator.print(f"distilling from {len(folders)} teacher(s), weight {loss.distill_weight}, their top "
                           f"{targets.ids.shape[1]} tokens at {targets.ids.shape[0]:,} positions (kept in {where})")
 

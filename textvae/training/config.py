@@ -30,7 +30,11 @@ class LossConfig:
         against the teachers' (the mean of their probabilities, cut to its distill_top_k most probable
         tokens), summed over a sentence's tokens, is added to the loss beside the bound, like the
         decoder's activation penalties. The teachers' targets are computed once before training
-        (textvae.text.distill); validation and evaluation never see the term.
+        (textvae.text.distill); validation and evaluation never see the term. distill_rest_bin: the
+        tokens outside the top k count as one more bin, with the teachers' remaining probability (the
+        cross-entropy of the k + 1 bins: at its minimum the decoder matches the teachers on each of the
+        top k and on the rest as a whole); without it, the cross-entropy over the top k alone is least
+        when the decoder puts no probability outside them.
     """
 
     kl: KLScheduleConfig = field(default_factory=KLScheduleConfig)
@@ -40,6 +44,7 @@ class LossConfig:
     distill_from: list[str] = field(default_factory=list)
     distill_weight: float = 1.0
     distill_top_k: int = 32
+    distill_rest_bin: bool = True
 
     def __post_init__(self):
         if self.free_bits < 0:
