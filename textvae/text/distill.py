@@ -2,11 +2,12 @@
 
 Before training, the teachers read every training sentence once: at each predicted position (each token
 and the end of sentence) the mean of their next-token probabilities is taken and its top k ids and
-probabilities are kept (`teacher_top_k`). Training batches carry them (`DistilledText`, `collate`), and
-the decoder adds distill_weight x the cross-entropy -sum_k p_k log q(id_k) - p_rest log q_rest over a
-sentence's positions to its loss (the tokens outside the top k one bin; `distillation_cross_entropy`) (TextVAE.log_likelihood; the log-probabilities come from the same fused output-layer pass
-as the reconstruction's, so the term costs almost nothing per step). The targets are kept in the run's
-folder (distill/), so a resumed run does not recompute them.
+probabilities are kept (`teacher_top_k`). Training batches carry them (`DistilledText`,
+`add_teacher_targets`), and the decoder adds distill_weight x the cross-entropy
+-sum_k p_k log q(id_k) - p_rest log q_rest over a sentence's positions to its loss, the tokens outside the
+top k one bin (`distillation_cross_entropy`; TextVAE.log_likelihood). The log-probabilities come from the
+same fused output-layer pass as the reconstruction's, so the term costs almost nothing per step. The
+targets are kept in the run's folder (distill/), so a resumed run does not recompute them.
 """
 from __future__ import annotations
 
