@@ -3,6 +3,7 @@ only show hours into a benchmark), and rows made from other rows must point at r
 import argparse
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from textvae.training.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))  # as when the script runs: it imports its rows from ptb_rows.py
 spec = importlib.util.spec_from_file_location("bench_ptb", ROOT / "scripts" / "bench_ptb.py")
 bench_ptb = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench_ptb)
