@@ -28,6 +28,11 @@ LI_RECIPE = ["model.share_embeddings=false", AE_ENCODER_ONLY, "loss.free_bits=0.
 # The optimiser of He et al.'s and Li et al.'s code: plain SGD at learning rate 1 (their schedule halves it on
 # validation plateaus; here the configs' warm-up and cosine decay stay).
 SGD = ["train.optimizer=sgd", "train.lr=1.0"]
+# A bigger language model, to teach the 256-wide ones (loss.distill_from): Zaremba et al.'s medium size, two LSTM
+# layers of 650 (embeddings 650, tied), dropout 0.5 also between the layers. About 4x the 256-wide model's work
+# a token. Not at the issue's size: only a teacher.
+LSTM_650X2 = ["model.embed_size=650", "model.decoder.hidden_size=650", "model.decoder.num_layers=2",
+              "model.decoder.dropout=0.5"]
 # Training further from a model with a fitted mixture prior, against that prior (held fixed; its KL estimated,
 # the floor of 0.25 nats a dimension on each sentence's total KL, 8 nats): every weight from the fitted model
 # (the row's TUNED entry), KL weight 1, 10 epochs at a quarter of the learning rate, weight EMA 0.999.
@@ -144,6 +149,22 @@ ABLATIONS = {  # overrides of the rows' configs
     "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16-wider1.25": (
         "LSTM VAE, Li et al.'s recipe, decoder distilled from three language models (as above), + fitted prior "
         "(GMM, 16), the bound's proposal q(z|x) 1.25x wider", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE]),
+    "lm-650x2-dropout-0.5-awd-epochs-40": (
+        "LSTM language model, 2 layers of 650 (a teacher, not at the issue's size), dropout 0.5, word-type dropout "
+        "0.1, AR 2 / TAR 1, 40 epochs", "configs/text/ptb-lm.yaml", [*LONG, *AWD, *LSTM_650X2]),
+    "lm-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2": (
+        "LSTM language model, dropout 0.5, 60 epochs, weight EMA 0.999, distilled from the 650x2 language model "
+        "(top 32 + the rest as one bin, weight 1)", "configs/text/ptb-lm.yaml", LONGER_EMA),
+    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2": (
+        "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, Li et al.'s recipe (as above), its decoder distilled "
+        "from the 650x2 language model (top 32 + the rest as one bin, weight 1)", "configs/text/ptb-lstm.yaml",
+        [*LONGER_EMA, *LI_RECIPE]),
+    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2-gmm16": (
+        "LSTM VAE, Li et al.'s recipe, decoder distilled from the 650x2 language model (as above), + fitted prior "
+        "(GMM, 16)", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE]),
+    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2-gmm16-wider1.25": (
+        "LSTM VAE, Li et al.'s recipe, decoder distilled from the 650x2 language model (as above), + fitted prior "
+        "(GMM, 16), the bound's proposal q(z|x) 1.25x wider", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE]),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
@@ -190,6 +211,11 @@ DISTILL = {"lm-distilled-from-3-lms": THREE_LMS, "lm-distilled-from-3-lms-no-res
 SHARED_PRETRAIN["vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms"] = "vae-li-recipe-dropout-0.5-epochs-60-ema"
 FIT_PRIOR["vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16"] = (
     "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms", 16)
+DISTILL["lm-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2"] = ["lm-650x2-dropout-0.5-awd-epochs-40"]
+DISTILL["vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2"] = ["lm-650x2-dropout-0.5-awd-epochs-40"]
+SHARED_PRETRAIN["vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2"] = "vae-li-recipe-dropout-0.5-epochs-60-ema"
+FIT_PRIOR["vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2-gmm16"] = (
+    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2", 16)
 # Rows that evaluate another row's trained model in another way: key -> (that row's key, extra arguments of
 # `textvae evaluate`). The row's training time is that row's.
 # The proposal's width 1.25 was chosen on 300 validation sentences with k = 500 (the 40-epoch model with the
@@ -208,7 +234,10 @@ EVAL_VARIANTS = {"vae-dropout-0.5-epochs-40-gmm16-refine50": ("vae-dropout-0.5-e
                  "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-wider1.25": (
                      "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16", ["--proposal-scale", "1.25"]),
                  "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16-wider1.25": (
-                     "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16", ["--proposal-scale", "1.25"])}
+                     "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16", ["--proposal-scale", "1.25"]),
+                 "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2-gmm16-wider1.25": (
+                     "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2-gmm16",
+                     ["--proposal-scale", "1.25"])}
 
 
 def add_tuned_rounds(base: str, rounds: int, name: str, overrides: list[str]) -> None:
