@@ -39,6 +39,29 @@ LSTM_650X2 = ["model.embed_size=650", "model.decoder.hidden_size=650", "model.de
 TUNE_AGAINST_PRIOR = ["model.prior_components=16", "loss.free_bits=0.25", "loss.free_bits_per=example",
                       "loss.kl.kind=constant", "train.epochs=10", "train.lr=5e-4", "train.save_every=658",
                       "train.ema_decay=0.999"]
+
+
+def _distilled_keys(name: str) -> tuple[str, str]:
+    return (f"lm-dropout-0.5-epochs-60-ema-distilled-from-{name}",
+            f"vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-{name}")
+
+
+def _distilled_rows(name: str, whom: str, whom_again: str) -> dict:
+    """The 60-epoch LM and Li-recipe VAE rows distilled from language models (`...-distilled-from-<name>`; top 32
+    + the rest as one bin, weight 1), and the VAE's fitted-prior (GMM16) and wider-proposal rows; their teachers,
+    shared autoencoder stage and derived rows are registered below. whom, whom_again: the teachers in the labels."""
+    lm, vae = _distilled_keys(name)
+    kd = f"{whom} (top 32 + the rest as one bin, weight 1)"
+    vae_config = ("configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE])
+    fitted = f"LSTM VAE, Li et al.'s recipe, decoder distilled from {whom_again} (as above), + fitted prior (GMM, 16)"
+    return {lm: (f"LSTM language model, dropout 0.5, 60 epochs, weight EMA 0.999, distilled from {kd}",
+                 "configs/text/ptb-lm.yaml", LONGER_EMA),
+            vae: (f"LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, Li et al.'s recipe (as above), its decoder "
+                  f"distilled from {kd}", *vae_config),
+            vae + "-gmm16": (fitted, *vae_config),
+            vae + "-gmm16-wider1.25": (f"{fitted}, the bound's proposal q(z|x) 1.25x wider", *vae_config)}
+
+
 ABLATIONS = {  # overrides of the rows' configs
     "vae-free-bits-0.5-word-dropout-0.1": ("LSTM VAE, free bits 0.5, word dropout 0.1 (the config until 2026-11-26)",
                                            "configs/text/ptb-lstm.yaml",
@@ -136,35 +159,11 @@ ABLATIONS = {  # overrides of the rows' configs
     "lm-distilled-from-3-lms-no-rest-bin": (
         "LSTM language model, distilled from the three 40-epoch AWD language models (the mean of their next-token "
         "probabilities, top 32 alone, weight 1)", "configs/text/ptb-lm.yaml", ["loss.distill_rest_bin=false"]),
-    "lm-dropout-0.5-epochs-60-ema-distilled-from-3-lms": (
-        "LSTM language model, dropout 0.5, 60 epochs, weight EMA 0.999, distilled from the three 40-epoch AWD "
-        "language models (top 32 + the rest as one bin, weight 1)", "configs/text/ptb-lm.yaml", LONGER_EMA),
-    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms": (
-        "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, Li et al.'s recipe (as above), its decoder distilled "
-        "from the three 40-epoch AWD language models (top 32 + the rest as one bin, weight 1)", "configs/text/ptb-lstm.yaml",
-        [*LONGER_EMA, *LI_RECIPE]),
-    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16": (
-        "LSTM VAE, Li et al.'s recipe, decoder distilled from three language models (as above), + fitted prior "
-        "(GMM, 16)", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE]),
-    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16-wider1.25": (
-        "LSTM VAE, Li et al.'s recipe, decoder distilled from three language models (as above), + fitted prior "
-        "(GMM, 16), the bound's proposal q(z|x) 1.25x wider", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE]),
+    **_distilled_rows("3-lms", "the three 40-epoch AWD language models", "three language models"),
     "lm-650x2-dropout-0.5-awd-epochs-40": (
         "LSTM language model, 2 layers of 650 (a teacher, not at the issue's size), dropout 0.5, word-type dropout "
         "0.1, AR 2 / TAR 1, 40 epochs", "configs/text/ptb-lm.yaml", [*LONG, *AWD, *LSTM_650X2]),
-    "lm-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2": (
-        "LSTM language model, dropout 0.5, 60 epochs, weight EMA 0.999, distilled from the 650x2 language model "
-        "(top 32 + the rest as one bin, weight 1)", "configs/text/ptb-lm.yaml", LONGER_EMA),
-    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2": (
-        "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, Li et al.'s recipe (as above), its decoder distilled "
-        "from the 650x2 language model (top 32 + the rest as one bin, weight 1)", "configs/text/ptb-lstm.yaml",
-        [*LONGER_EMA, *LI_RECIPE]),
-    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2-gmm16": (
-        "LSTM VAE, Li et al.'s recipe, decoder distilled from the 650x2 language model (as above), + fitted prior "
-        "(GMM, 16)", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE]),
-    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2-gmm16-wider1.25": (
-        "LSTM VAE, Li et al.'s recipe, decoder distilled from the 650x2 language model (as above), + fitted prior "
-        "(GMM, 16), the bound's proposal q(z|x) 1.25x wider", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE]),
+    **_distilled_rows("lm-650x2", "the 650x2 language model", "the 650x2 language model"),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
@@ -205,17 +204,7 @@ TUNED: dict[str, str] = {}  # filled by add_tuned_rounds
 # Rows distilled from other rows' language models (loss.distill_from, added at run time): key -> the teachers'
 # keys. The teachers are trained first if missing; the row's training time adds theirs.
 THREE_LMS = ["lm-dropout-0.5-awd-epochs-40", "lm-dropout-0.5-awd-epochs-40-seed1", "lm-dropout-0.5-awd-sgd-epochs-40"]
-DISTILL = {"lm-distilled-from-3-lms": THREE_LMS, "lm-distilled-from-3-lms-no-rest-bin": THREE_LMS,
-           "lm-dropout-0.5-epochs-60-ema-distilled-from-3-lms": THREE_LMS,
-           "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms": THREE_LMS}
-SHARED_PRETRAIN["vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms"] = "vae-li-recipe-dropout-0.5-epochs-60-ema"
-FIT_PRIOR["vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16"] = (
-    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms", 16)
-DISTILL["lm-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2"] = ["lm-650x2-dropout-0.5-awd-epochs-40"]
-DISTILL["vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2"] = ["lm-650x2-dropout-0.5-awd-epochs-40"]
-SHARED_PRETRAIN["vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2"] = "vae-li-recipe-dropout-0.5-epochs-60-ema"
-FIT_PRIOR["vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2-gmm16"] = (
-    "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2", 16)
+DISTILL = {"lm-distilled-from-3-lms": THREE_LMS, "lm-distilled-from-3-lms-no-rest-bin": THREE_LMS}
 # Rows that evaluate another row's trained model in another way: key -> (that row's key, extra arguments of
 # `textvae evaluate`). The row's training time is that row's.
 # The proposal's width 1.25 was chosen on 300 validation sentences with k = 500 (the 40-epoch model with the
@@ -232,12 +221,7 @@ EVAL_VARIANTS = {"vae-dropout-0.5-epochs-40-gmm16-refine50": ("vae-dropout-0.5-e
                  "vae-ae-pretrained-dropout-0.5-epochs-60-ema-awd-gmm16-wider1.25": (
                      "vae-ae-pretrained-dropout-0.5-epochs-60-ema-awd-gmm16", ["--proposal-scale", "1.25"]),
                  "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-wider1.25": (
-                     "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16", ["--proposal-scale", "1.25"]),
-                 "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16-wider1.25": (
-                     "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-3-lms-gmm16", ["--proposal-scale", "1.25"]),
-                 "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2-gmm16-wider1.25": (
-                     "vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-lm-650x2-gmm16",
-                     ["--proposal-scale", "1.25"])}
+                     "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16", ["--proposal-scale", "1.25"])}
 
 
 def add_tuned_rounds(base: str, rounds: int, name: str, overrides: list[str]) -> None:
@@ -269,6 +253,12 @@ def _rounds(r: int) -> str:
 
 add_tuned_rounds("vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16", 2, "LSTM VAE, Li et al.'s recipe (as above)",
                  [*LONGER_EMA[:2], *LI_RECIPE[:1]])
+for _name, _teachers in (("3-lms", THREE_LMS), ("lm-650x2", ["lm-650x2-dropout-0.5-awd-epochs-40"])):
+    _lm, _vae = _distilled_keys(_name)
+    DISTILL[_lm] = DISTILL[_vae] = _teachers
+    SHARED_PRETRAIN[_vae] = "vae-li-recipe-dropout-0.5-epochs-60-ema"
+    FIT_PRIOR[_vae + "-gmm16"] = (_vae, 16)
+    EVAL_VARIANTS[_vae + "-gmm16-wider1.25"] = (_vae + "-gmm16", ["--proposal-scale", "1.25"])
 PUBLISHED = [  # (model, PPL, NLL, MI, active units); the rows of issue 4, from the papers
     ("LSTM language model (published)", 100.47, 101.04, None, None),
     ("VAE + monotonic annealing (published)", 101.40, None, 0.00, 0),
