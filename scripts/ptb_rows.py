@@ -62,6 +62,23 @@ def _distilled_rows(name: str, whom: str, whom_again: str) -> dict:
             vae + "-gmm16-wider1.25": (f"{fitted}, the bound's proposal q(z|x) 1.25x wider", *vae_config)}
 
 
+# Born-again distillation: the Li-recipe VAE trained afresh, its decoder distilled from the best VAE's decoder (the
+# Li-recipe model after 10 epochs against its fitted prior), which reads each training sentence at its own posterior
+# mean: a teacher that sees the sentence through z, as the student's decoder does.
+BORN_AGAIN = "vae-li-recipe-dropout-0.5-epochs-60-ema-born-again"
+BORN_AGAIN_TEACHER = "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-tuned-10"
+
+
+def _born_again_rows() -> dict:
+    vae_config = ("configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE])
+    label = ("LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, Li et al.'s recipe (as above), born again: its "
+             "decoder distilled from the best VAE's (Li + GMM16 + 10 epochs against it) at that VAE's posterior mean "
+             "of each sentence (top 32 + the rest as one bin, weight 1)")
+    fitted = "LSTM VAE, Li et al.'s recipe, born again (as above), + fitted prior (GMM, 16)"
+    return {BORN_AGAIN: (label, *vae_config), BORN_AGAIN + "-gmm16": (fitted, *vae_config),
+            BORN_AGAIN + "-gmm16-wider1.25": (f"{fitted}, the bound's proposal q(z|x) 1.25x wider", *vae_config)}
+
+
 ABLATIONS = {  # overrides of the rows' configs
     "vae-free-bits-0.5-word-dropout-0.1": ("LSTM VAE, free bits 0.5, word dropout 0.1 (the config until 2026-11-26)",
                                            "configs/text/ptb-lstm.yaml",
@@ -164,6 +181,7 @@ ABLATIONS = {  # overrides of the rows' configs
         "LSTM language model, 2 layers of 650 (a teacher, not at the issue's size), dropout 0.5, word-type dropout "
         "0.1, AR 2 / TAR 1, 40 epochs", "configs/text/ptb-lm.yaml", [*LONG, *AWD, *LSTM_650X2]),
     **_distilled_rows("lm-650x2", "the 650x2 language model", "the 650x2 language model"),
+    **_born_again_rows(),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
@@ -253,9 +271,10 @@ def _rounds(r: int) -> str:
 
 add_tuned_rounds("vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16", 2, "LSTM VAE, Li et al.'s recipe (as above)",
                  [*LONGER_EMA[:2], *LI_RECIPE[:1]])
-for _name, _teachers in (("3-lms", THREE_LMS), ("lm-650x2", ["lm-650x2-dropout-0.5-awd-epochs-40"])):
-    _lm, _vae = _distilled_keys(_name)
-    DISTILL[_lm] = DISTILL[_vae] = _teachers
+for _name, _teachers in (("3-lms", THREE_LMS), ("lm-650x2", ["lm-650x2-dropout-0.5-awd-epochs-40"]),
+                         (None, [BORN_AGAIN_TEACHER])):
+    _lm, _vae = _distilled_keys(_name) if _name else (None, BORN_AGAIN)
+    DISTILL.update({_key: _teachers for _key in (_lm, _vae) if _key})
     SHARED_PRETRAIN[_vae] = "vae-li-recipe-dropout-0.5-epochs-60-ema"
     FIT_PRIOR[_vae + "-gmm16"] = (_vae, 16)
     EVAL_VARIANTS[_vae + "-gmm16-wider1.25"] = (_vae + "-gmm16", ["--proposal-scale", "1.25"])

@@ -228,9 +228,35 @@ def test_distillation_adds_the_cross_entropy_against_the_teachers_top_k(model_di
     assert penalty.item() == pytest.approx(by_hand.item(), rel=2e-3)  # the targets are kept in float16
 
 
-@pytest.mark.parametrize("which,message", [("vae", "is not a language model"), ("other-vocab", "another tokenizer")])
+def test_a_vae_learns_from_a_vae_teacher_at_its_posterior_mean(model_dir, corpus, tmp_path):
+    """Born-again distillation: a VAE teacher's targets are its next-token distribution's top k with z its
+    posterior mean of the sentence (not z = 0, which a language model teacher gets), and a VAE trains on them."""
+    from textvae.registry import load_model
+    from textvae.text.data import tokenize_sentences
+    from textvae.text.distill import teacher_top_k
+
+    teacher = load_model(model_dir)
+    ds, _ = tokenize_sentences(["a man is sleeping .", "two dogs run on the grass ."], teacher.tokenizer)
+    targets = teacher_top_k([teacher], ds, teacher.collate, 4, progress=False)
+    batch = teacher.collate([ds[0], ds[1]])
+    ids = batch["input_ids"]
+    real = torch.arange(ids.shape[1] - 1)[None] < (batch["lengths"][:, None] - 1)
+    with torch.no_grad():
+        at = {name: torch.softmax(teacher.decoder(ids[:, :-1], z), -1)[real].topk(4, -1)
+              for name, z in (("mean", teacher.encode(batch).mean), ("zero", torch.zeros(2, teacher.latent_size)))}
+    assert torch.equal(targets.ids.long(), at["mean"].indices)
+    assert torch.allclose(targets.probs.float(), at["mean"].values, atol=1e-3)
+    assert not torch.allclose(targets.probs.float(), at["zero"].values, atol=1e-3)  # z matters to this teacher
+    out = tmp_path / "student"
+    proc = run_cli("train", "--config", CONFIG, "--output-dir", out, *tiny(corpus), f"loss.distill_from=[{model_dir}]",
+                   "train.max_steps=3")
+    assert "distilling from 1 teacher(s)" in proc.stdout and (out / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("which,message", [("lm-from-vae", "a language model cannot learn from it"),
+                                           ("other-vocab", "another tokenizer")])
 def test_distillation_refuses_a_teacher_it_cannot_use(model_dir, teacher_dir, corpus, tmp_path, which, message):
-    extra = [f"loss.distill_from=[{model_dir}]"] if which == "vae" else \
+    extra = [f"loss.distill_from=[{model_dir}]", *LM] if which == "lm-from-vae" else \
         [f"loss.distill_from=[{teacher_dir}]", "data.tokenizer.max_size=50"]
     proc = run_cli("train", "--config", CONFIG, "--output-dir", tmp_path / "bad", *tiny(corpus), "train.max_steps=1",
                    *extra, check=False)

@@ -1,8 +1,11 @@
-"""Knowledge distillation from language models (Hinton et al. 2015; loss.distill_from).
+"""Knowledge distillation (Hinton et al. 2015; loss.distill_from) from language models, or from VAEs into a
+VAE (born-again self-distillation, Furlanello et al. 2018, with teachers that see the sentence through z).
 
 Before training, the teachers read every training sentence once: at each predicted position (each token
 and the end of sentence) the mean of their next-token probabilities is taken and its top k ids and
-probabilities are kept (`teacher_top_k`). Training batches carry them (`DistilledText`,
+probabilities are kept (`teacher_top_k`). A VAE teacher predicts from its own posterior mean of the
+sentence, z = E[q_teacher(z|x)]: its next-token distribution is p_teacher(x_t | x_<t, z), sharper than a
+language model's, and the student matches it from its own z. Training batches carry them (`DistilledText`,
 `add_teacher_targets`), and the decoder adds distill_weight x the cross-entropy
 -sum_k p_k log q(id_k) - p_rest log q_rest over a sentence's positions to its loss, the tokens outside the
 top k one bin (`distillation_cross_entropy`; TextVAE.log_likelihood). The log-probabilities come from the
@@ -55,7 +58,8 @@ class TeacherTargets:
 def teacher_top_k(teachers: list, dataset: TokenizedText, collate, top_k: int, batch_size: int = 128,
                   progress: bool = True) -> TeacherTargets:
     """The top_k of the teachers' mean next-token distribution at every predicted position of `dataset`'s
-    sentences (in dataset order), the teachers reading the sentences without any dropout. Float32."""
+    sentences (in dataset order), the teachers reading the sentences without any dropout, each at its own
+    posterior mean of the sentence (a language model's is the prior's, zero; its decoder ignores z). Float32."""
     for teacher in teachers:
         teacher.eval()
     device = teachers[0].device
@@ -64,12 +68,13 @@ def teacher_top_k(teachers: list, dataset: TokenizedText, collate, top_k: int, b
     for start in tqdm(range(0, n, batch_size), desc="teacher targets", unit="batch", disable=not progress,
                       dynamic_ncols=True):
         batch = collate([dataset[i] for i in range(start, min(n, start + batch_size))])
-        ids, lengths = batch["input_ids"].to(device), batch["lengths"].to(device)
+        batch = {key: value.to(device) for key, value in batch.items()}
+        ids, lengths = batch["input_ids"], batch["lengths"]
         inputs = ids[:, :-1]
         real = torch.arange(inputs.shape[1], device=device)[None, :] < (lengths[:, None] - 1)   # row-major
         mean = None
-        for teacher in teachers:  # a language model's decoder ignores z
-            z = torch.zeros(inputs.shape[0], teacher.latent_size, device=device)
+        for teacher in teachers:
+            z = teacher.encode(batch).mean                                                       # (B, D)
             h = teacher.decoder.features(inputs, z)[real]                                        # (N, H)
             p = torch.softmax(torch.nn.functional.linear(h, *teacher.decoder.output_weights()).float(), -1)
             mean = p if mean is None else mean.add_(p)

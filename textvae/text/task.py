@@ -136,9 +136,15 @@ class TextTask(Task):
                 for folder in folders:
                     self._check_same_tokenizer(folder, "loss.distill_from", "its next-token distributions")
                     teacher = load_model(folder)
-                    if not isinstance(teacher, TextVAE) or teacher.encoder is not None:
-                        raise UserError(f"loss.distill_from: {folder} is not a language model (encoder.kind none); "
-                                        f"distil from a model whose next-token distribution needs no z")
+                    if not isinstance(teacher, TextVAE):
+                        raise UserError(f"loss.distill_from: {folder} is not a text model")
+                    if teacher.encoder is not None and model.encoder is None:
+                        raise UserError(f"loss.distill_from: {folder} is a VAE, and a language model cannot learn "
+                                        f"from it: its next-token distributions read z, which holds the whole "
+                                        f"sentence; distil a language model from language models")
+                    if getattr(teacher.encoder, "reads_ids", False):
+                        raise UserError(f"loss.distill_from: {folder} has a pretrained encoder with its own "
+                                        f"tokenizer; a teacher VAE must read the decoder's ids")
                     teachers.append(teacher.to(accelerator.device))
                 targets = teacher_top_k(teachers, self.train_data, self.collate_plain, loss.distill_top_k,
                                         progress=self.config.train.progress_bar and accelerator.is_main_process)

@@ -25,7 +25,9 @@ class LossConfig:
         Burda et al. 2016), the bound `evaluate` reports with k = 500: each sample's weight is
         log p(x|z) + kl_weight * (log p(z) - log q(z|x)). It has no KL term to put a floor on, so it
         needs free_bits 0. Costs the decoder iw_samples times per sentence; validation stays the ELBO.
-    distill_from: saved language models (text; the same tokenizer) to distil from (Hinton et al. 2015):
+    distill_from: saved language models, or for a VAE also saved VAEs (born-again distillation: each
+        predicts at its own posterior mean of the sentence), with the run's tokenizer, to distil from
+        (Hinton et al. 2015):
         in training, distill_weight times the cross-entropy of the decoder's next-token distribution
         against the teachers' (the mean of their probabilities, cut to its distill_top_k most probable
         tokens), summed over a sentence's tokens, is added to the loss beside the bound, like the
