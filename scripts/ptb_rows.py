@@ -182,6 +182,8 @@ ABLATIONS = {  # overrides of the rows' configs
         "0.1, AR 2 / TAR 1, 40 epochs", "configs/text/ptb-lm.yaml", [*LONG, *AWD, *LSTM_650X2]),
     **_distilled_rows("lm-650x2", "the 650x2 language model", "the 650x2 language model"),
     **_born_again_rows(),
+    "lm-mos3": ("LSTM language model, its output a mixture of 3 softmaxes (Yang et al. 2018)", "configs/text/ptb-lm.yaml",
+                ["model.decoder.softmaxes=3"]),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",

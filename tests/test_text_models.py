@@ -253,6 +253,8 @@ def test_unusable_sentences_are_user_errors(tokenizer, bad):
     ({"encoder": {"kind": "none"}, "decoder": {"kind": "transformer", "z_as_memory": False,
                                               "z_added_to_inputs": True}}, "set decoder.z_added_to_inputs to false"),
     ({"decoder": {"kind": "transformer", "hidden_size": 30, "num_heads": 4}}, "divisible"),
+    ({"decoder": {"softmaxes": 0}}, "softmaxes must be >= 1"),
+    ({"decoder": {"kind": "pretrained", "path": "x", "softmaxes": 2}}, "not to a pretrained one's own output layer"),
     ({"encoder": {"pooling": "sum"}}, "pooling"),
     ({"decoder": {"z_to_every_inputs": True}}, "did you mean 'model.decoder.z_to_every_input'"),
 ])
@@ -374,3 +376,52 @@ def test_distillation_cross_entropy_is_least_where_the_decoder_matches_the_teach
         assert (logits.grad.abs().max() < 1e-6) == vanishes, (rest_bin, logits.grad)
     # over the top k alone: the gradient raises the top ones' logits (descent lowers the loss that way)
     assert (logits.grad[0, :2] < 0).all() and (logits.grad[0, 2:] > 0).all()
+
+
+@pytest.mark.parametrize("decoder", KINDS)
+def test_a_mixture_of_softmaxes_is_a_distribution_the_fused_path_reads_and_round_trips(tokenizer, decoder, tmp_path):
+    """decoder.softmaxes K: project gives log-probabilities that sum to one; the fused path (one target
+    or K a row, as distillation reads them) gives the same numbers and a gradient to the mixture; the
+    step API matches; generation and save/load work."""
+    config = dataclasses.replace(tiny_config(), decoder=DecoderConfig(kind=decoder, hidden_size=16, num_heads=2,
+                                                                      ff_size=32, softmaxes=3))
+    torch.manual_seed(0)
+    model = TextVAE(config, tokenizer).eval()
+    batch = model.batch_from_sentences(SENTENCES[:4])
+    ids = batch["input_ids"][:, :-1]
+    z = torch.randn(4, model.latent_size)
+    with torch.no_grad():
+        log_p = model.decoder(ids, z)                                              # (B, T, V)
+        torch.testing.assert_close(log_p.exp().sum(-1), torch.ones(ids.shape), atol=1e-5, rtol=0)
+        h = model.decoder.features(ids, z).reshape(-1, 16)
+        targets = torch.randint(0, model.config.vocab_size, (h.shape[0], 5))
+        full = log_p.reshape(-1, log_p.shape[-1])
+        torch.testing.assert_close(model.decoder.target_log_probs(h, targets[:, 0]), full.gather(1, targets[:, :1])[:, 0],
+                                   atol=1e-5, rtol=0)
+        torch.testing.assert_close(model.decoder.target_log_probs(h, targets), full.gather(1, targets), atol=1e-5, rtol=0)
+        state = model.decoder.start(z)
+        logits, state = model.decoder.step(ids[:, 0], state)
+        torch.testing.assert_close(logits, log_p[:, 0], atol=1e-5, rtol=0)
+    model.log_likelihood(z[None], batch).sum().backward()
+    for part in (model.decoder.mixture_weights, model.decoder.mixture_components):
+        assert part.weight.grad.abs().sum() > 0
+    assert len(model.sample(2, seed=0)) == 2
+    model.save_pretrained(tmp_path / "m")
+    loaded = load_model(tmp_path / "m").eval()
+    assert loaded.config.decoder.softmaxes == 3
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.decoder(ids, z), log_p, atol=0, rtol=0)
+
+
+def test_a_mixture_of_softmaxes_lifts_the_rank_bound_of_one_softmax(tokenizer):
+    """Yang et al. 2018's point: over many contexts, one softmax's log-probabilities (N, V) have rank at
+    most H + 1 (H features, the bias); a mixture of softmaxes over the same H features goes beyond it."""
+    ranks = {}
+    for k in (1, 3):
+        torch.manual_seed(0)
+        config = dataclasses.replace(tiny_config(), decoder=DecoderConfig(kind="lstm", hidden_size=16, softmaxes=k))
+        model = TextVAE(config, tokenizer).double().eval()
+        with torch.no_grad():
+            log_p = model.decoder.project(torch.randn(200, 16, dtype=torch.float64) * 3)
+        ranks[k] = int(torch.linalg.matrix_rank(log_p))
+    assert model.config.vocab_size > 40 and ranks[1] <= 17 < ranks[3], ranks

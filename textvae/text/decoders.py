@@ -54,6 +54,11 @@ class DecoderConfig:
         pretrained: z is mapped to one key/value position in every attention layer (Optimus).
     z_added_to_inputs: Transformer and pretrained: z, mapped to the model width, is added to every
         input embedding.
+    softmaxes: the output layer as a mixture of this many softmaxes (Yang et al. 2018, "Breaking the
+        softmax bottleneck"): p(x_t | h) = sum_k pi_k(h) softmax(W tanh(P_k h) + b), pi = softmax(Q h), the
+        K components sharing the output layer W, b (tied or not). A single softmax over H features has
+        log-probabilities of rank <= H + 1 across contexts; the mixture lifts that bound. Costs about K
+        times the output layer's work. 1: the plain softmax. Not for pretrained decoders.
     path, gguf_file: pretrained: the model folder (or `package:NAME/sub`), and optionally a GGUF file in
         it (read through the gguf package, dequantized to float32).
     freeze, lr, gradient_checkpointing: pretrained: as in EncoderConfig. Checkpointing drops
@@ -78,11 +83,12 @@ class DecoderConfig:
     freeze: bool = False
     lr: float = 0.0
     gradient_checkpointing: bool = False
+    softmaxes: int = 1
 
     def __post_init__(self):
         if self.kind not in DECODER_KINDS:
             raise ValueError(f"kind must be one of {', '.join(DECODER_KINDS)}, not {self.kind!r}")
-        for name in ("hidden_size", "num_layers", "num_heads", "ff_size"):
+        for name in ("hidden_size", "num_layers", "num_heads", "ff_size", "softmaxes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
         for name in ("dropout", "weight_drop", "word_type_dropout"):
@@ -91,6 +97,9 @@ class DecoderConfig:
         for name in ("weight_drop", "z_to_output"):
             if getattr(self, name) and self.kind not in ("lstm", "gru"):
                 raise ValueError(f"{name} applies to lstm and gru decoders, not {self.kind!r}")
+        if self.softmaxes > 1 and self.kind == "pretrained":
+            raise ValueError("softmaxes (a mixture of softmaxes) applies to lstm, gru and transformer decoders, "
+                             "not to a pretrained one's own output layer")
         if self.kind == "transformer" and self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
         check_pretrained_fields(self)
@@ -128,6 +137,15 @@ class Decoder(nn.Module):
             self.out_bias = nn.Parameter(torch.zeros(vocab_size))
         else:
             self.out = nn.Linear(config.hidden_size, vocab_size)
+        K, H = config.softmaxes, config.hidden_size
+        self.mixture_weights = nn.Linear(H, K, bias=False) if K > 1 else None        # pi_k(h)
+        self.mixture_components = nn.Linear(H, K * H) if K > 1 else None              # P_k h, k = 1..K
+
+    def _mixture(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A mixture of softmaxes' log pi (N, K) float32 and component features (N * K, H), row n's K
+        components consecutive, from features h (N, H)."""
+        log_pi = torch.log_softmax(self.mixture_weights(h).float(), -1)
+        return log_pi, torch.tanh(self.mixture_components(h)).reshape(h.shape[0] * log_pi.shape[1], -1)
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         x = self.embedding(input_ids)                                              # (B, T, E)
@@ -142,16 +160,29 @@ class Decoder(nn.Module):
         return (self.embedding.weight, self.out_bias) if self.out is None else (self.out.weight, self.out.bias)
 
     def project(self, h: torch.Tensor) -> torch.Tensor:
-        """Features (..., H) -> logits (..., V)."""
-        return F.linear(self.output_dropout(h), *self.output_weights())
+        """Features (..., H) -> logits (..., V): with a mixture of softmaxes, its log-probabilities (float32)."""
+        h = self.output_dropout(h)
+        if self.mixture_weights is None:
+            return F.linear(h, *self.output_weights())
+        lead = h.shape[:-1]
+        log_pi, parts = self._mixture(h.reshape(-1, h.shape[-1]))                   # (N, K), (N * K, H)
+        log_p = torch.log_softmax(F.linear(parts, *self.output_weights()).float(), -1)   # (N * K, V)
+        return torch.logsumexp(log_pi[..., None] + log_p.view(*log_pi.shape, -1), 1).view(*lead, -1)
 
     def target_log_probs(self, h: torch.Tensor, targets: torch.Tensor, block: int = 256,
                          dropout: bool = True) -> torch.Tensor:
         """log p(target | features): h (N, H), targets (N,) -> (N,) float32, with output dropout in
-        training (unless `dropout` is False: the caller applied it). The output layer and log-softmax run
-        fused (textvae.text.kernels.linear_log_prob): no (N, V) float32 tensor is written, in training or
-        evaluation."""
-        return linear_log_prob(self.output_dropout(h) if dropout else h, *self.output_weights(), targets, block)
+        training (unless `dropout` is False: the caller applied it); targets (N, K) -> (N, K). The output
+        layer and log-softmax run fused (textvae.text.kernels.linear_log_prob): no (N, V) float32 tensor is
+        written, in training or evaluation; a mixture of softmaxes runs it on its N * K component rows."""
+        h = self.output_dropout(h) if dropout else h
+        if self.mixture_weights is None:
+            return linear_log_prob(h, *self.output_weights(), targets, block)
+        log_pi, parts = self._mixture(h)                                            # (N, K), (N * K, H)
+        K = log_pi.shape[1]
+        log_p = linear_log_prob(parts, *self.output_weights(), targets.repeat_interleave(K, 0), block)
+        log_p = log_p.view(h.shape[0], K, *targets.shape[1:])                       # (N, K[, k])
+        return torch.logsumexp(log_pi.view(*log_pi.shape, *([1] * (targets.dim() - 1))) + log_p, 1)
 
     def features(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -76,7 +76,7 @@ def teacher_top_k(teachers: list, dataset: TokenizedText, collate, top_k: int, b
         for teacher in teachers:
             z = teacher.encode(batch).mean                                                       # (B, D)
             h = teacher.decoder.features(inputs, z)[real]                                        # (N, H)
-            p = torch.softmax(torch.nn.functional.linear(h, *teacher.decoder.output_weights()).float(), -1)
+            p = torch.softmax(teacher.decoder.project(h).float(), -1)
             mean = p if mean is None else mean.add_(p)
         top = (mean / len(teachers)).topk(min(top_k, mean.shape[1]), dim=-1)
         ids_parts.append(top.indices.to(torch.int32).cpu())

@@ -226,6 +226,7 @@ class PretrainedDecoder(BackbonePart, Decoder):
         self.word_type_dropout = config.word_type_dropout  # (Decoder.embed)
         self.embed_dropout = Dropout(embed_dropout)
         self.output_dropout = Dropout(output_dropout)
+        self.mixture_weights = self.mixture_components = None  # its own head: a single softmax (Decoder)
         self.z_add = nn.Linear(latent_size, width) if config.z_added_to_inputs else None
         # per layer a key and a value for one position: (L * 2 * kv_heads * head_dim)
         self.z_memory = (nn.Linear(latent_size, layers * 2 * kv_heads * self.kv_shape[1])
