@@ -62,6 +62,9 @@ def _distilled_rows(name: str, whom: str, whom_again: str) -> dict:
             vae + "-gmm16-wider1.25": (f"{fitted}, the bound's proposal q(z|x) 1.25x wider", *vae_config)}
 
 
+# The output layer as a mixture of 3 softmaxes (Yang et al. 2018; model.decoder.softmaxes): ~2.7x the time a token.
+MOS3 = ["model.decoder.softmaxes=3"]
+LI_MOS3 = "vae-li-recipe-dropout-0.5-epochs-60-ema-mos3"
 # Born-again distillation: the Li-recipe VAE trained afresh, its decoder distilled from the best VAE's decoder (the
 # Li-recipe model after 10 epochs against its fitted prior), which reads each training sentence at its own posterior
 # mean: a teacher that sees the sentence through z, as the student's decoder does.
@@ -184,6 +187,15 @@ ABLATIONS = {  # overrides of the rows' configs
     **_born_again_rows(),
     "lm-mos3": ("LSTM language model, its output a mixture of 3 softmaxes (Yang et al. 2018)", "configs/text/ptb-lm.yaml",
                 ["model.decoder.softmaxes=3"]),
+    "lm-dropout-0.5-epochs-60-ema-mos3": ("LSTM language model, dropout 0.5, 60 epochs, weight EMA 0.999, a mixture of 3 "
+                                          "softmaxes", "configs/text/ptb-lm.yaml", [*LONGER_EMA, *MOS3]),
+    LI_MOS3: ("LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, Li et al.'s recipe (as above), a mixture of 3 "
+              "softmaxes", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE, *MOS3]),
+    LI_MOS3 + "-gmm16": ("LSTM VAE, Li et al.'s recipe, a mixture of 3 softmaxes (as above), + fitted prior (GMM, 16)",
+                         "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE, *MOS3]),
+    LI_MOS3 + "-gmm16-wider1.25": (
+        "LSTM VAE, Li et al.'s recipe, a mixture of 3 softmaxes (as above), + fitted prior (GMM, 16), the bound's "
+        "proposal q(z|x) 1.25x wider", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE, *MOS3]),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
@@ -273,6 +285,11 @@ def _rounds(r: int) -> str:
 
 add_tuned_rounds("vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16", 2, "LSTM VAE, Li et al.'s recipe (as above)",
                  [*LONGER_EMA[:2], *LI_RECIPE[:1]])
+add_tuned_rounds(LI_MOS3 + "-gmm16", 1, "LSTM VAE, Li et al.'s recipe, a mixture of 3 softmaxes (as above)",
+                 [*LONGER_EMA[:2], *LI_RECIPE[:1], *MOS3])
+SHARED_PRETRAIN[LI_MOS3] = "vae-li-recipe-dropout-0.5-epochs-60-ema"
+FIT_PRIOR[LI_MOS3 + "-gmm16"] = (LI_MOS3, 16)
+EVAL_VARIANTS[LI_MOS3 + "-gmm16-wider1.25"] = (LI_MOS3 + "-gmm16", ["--proposal-scale", "1.25"])
 for _name, _teachers in (("3-lms", THREE_LMS), ("lm-650x2", ["lm-650x2-dropout-0.5-awd-epochs-40"]),
                          (None, [BORN_AGAIN_TEACHER])):
     _lm, _vae = _distilled_keys(_name) if _name else (None, BORN_AGAIN)
