@@ -287,13 +287,16 @@ add_tuned_rounds("vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16", 2, "LSTM VAE, 
                  [*LONGER_EMA[:2], *LI_RECIPE[:1]])
 add_tuned_rounds(LI_MOS3 + "-gmm16", 1, "LSTM VAE, Li et al.'s recipe, a mixture of 3 softmaxes (as above)",
                  [*LONGER_EMA[:2], *LI_RECIPE[:1], *MOS3])
-SHARED_PRETRAIN[LI_MOS3] = "vae-li-recipe-dropout-0.5-epochs-60-ema"
-FIT_PRIOR[LI_MOS3 + "-gmm16"] = (LI_MOS3, 16)
-EVAL_VARIANTS[LI_MOS3 + "-gmm16-wider1.25"] = (LI_MOS3 + "-gmm16", ["--proposal-scale", "1.25"])
-for _name, _teachers in (("3-lms", THREE_LMS), ("lm-650x2", ["lm-650x2-dropout-0.5-awd-epochs-40"]),
-                         (None, [BORN_AGAIN_TEACHER])):
-    _lm, _vae = _distilled_keys(_name) if _name else (None, BORN_AGAIN)
-    DISTILL.update({_key: _teachers for _key in (_lm, _vae) if _key})
+# Li-recipe VAE rows that share the Li row's autoencoder stage, each with a fitted-prior (GMM16) and a wider-proposal
+# row: key -> the teachers it is distilled from (none: not distilled).
+LI_FAMILY = {_distilled_keys("3-lms")[1]: THREE_LMS, _distilled_keys("lm-650x2")[1]: ["lm-650x2-dropout-0.5-awd-epochs-40"],
+             BORN_AGAIN: [BORN_AGAIN_TEACHER], LI_MOS3: []}
+for _name in ("3-lms", "lm-650x2"):  # the language models distilled from their VAE twins' teachers
+    _lm, _vae = _distilled_keys(_name)
+    DISTILL[_lm] = LI_FAMILY[_vae]
+for _vae, _teachers in LI_FAMILY.items():
+    if _teachers:
+        DISTILL[_vae] = _teachers
     SHARED_PRETRAIN[_vae] = "vae-li-recipe-dropout-0.5-epochs-60-ema"
     FIT_PRIOR[_vae + "-gmm16"] = (_vae, 16)
     EVAL_VARIANTS[_vae + "-gmm16-wider1.25"] = (_vae + "-gmm16", ["--proposal-scale", "1.25"])
