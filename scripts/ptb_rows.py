@@ -186,7 +186,7 @@ ABLATIONS = {  # overrides of the rows' configs
     **_distilled_rows("lm-650x2", "the 650x2 language model", "the 650x2 language model"),
     **_born_again_rows(),
     "lm-mos3": ("LSTM language model, its output a mixture of 3 softmaxes (Yang et al. 2018)", "configs/text/ptb-lm.yaml",
-                ["model.decoder.softmaxes=3"]),
+                MOS3),
     "lm-dropout-0.5-epochs-60-ema-mos3": ("LSTM language model, dropout 0.5, 60 epochs, weight EMA 0.999, a mixture of 3 "
                                           "softmaxes", "configs/text/ptb-lm.yaml", [*LONGER_EMA, *MOS3]),
     LI_MOS3: ("LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, Li et al.'s recipe (as above), a mixture of 3 "
