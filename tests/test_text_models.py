@@ -425,3 +425,34 @@ def test_a_mixture_of_softmaxes_lifts_the_rank_bound_of_one_softmax(tokenizer):
             log_p = model.decoder.project(torch.randn(200, 16, dtype=torch.float64) * 3)
         ranks[k] = int(torch.linalg.matrix_rank(log_p))
     assert model.config.vocab_size > 40 and ranks[1] <= 17 < ranks[3], ranks
+
+
+def test_mixture_dropout_drops_component_features_in_training_only(tokenizer):
+    """decoder.mixture_dropout (Yang et al.'s dropoutl): in training the mixture's component features are
+    dropped, so the log-probabilities change from draw to draw yet stay a distribution; in evaluation the
+    model is the one without it. Without a mixture there is nothing to drop: refused."""
+    outputs = {}
+    for p in (0.0, 0.5):
+        torch.manual_seed(0)
+        config = dataclasses.replace(tiny_config(), decoder=DecoderConfig(kind="lstm", hidden_size=16, softmaxes=3,
+                                                                          mixture_dropout=p))
+        model = TextVAE(config, tokenizer)
+        h = torch.randn(6, 16, generator=torch.Generator().manual_seed(1))
+        targets = torch.arange(6)
+        with torch.no_grad():
+            model.train()
+            outputs[p, "train"] = [model.decoder.project(h) for _ in range(2)]
+            outputs[p, "fused"] = model.decoder.target_log_probs(h, targets, dropout=False)
+            model.eval()
+            outputs[p, "eval"] = model.decoder.project(h)
+    a, b = outputs[0.5, "train"]
+    torch.testing.assert_close(a.exp().sum(-1), torch.ones(6), atol=1e-5, rtol=0)
+    assert (a - b).abs().max() > 1e-3                                             # a new mask each call
+    undropped = outputs[0.5, "eval"].gather(1, targets[:, None])[:, 0]
+    assert (outputs[0.5, "fused"] - undropped).abs().max() > 1e-3                 # the fused path drops too
+    torch.testing.assert_close(outputs[0.0, "fused"], outputs[0.0, "eval"].gather(1, targets[:, None])[:, 0],
+                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(*outputs[0.0, "train"], atol=0, rtol=0)
+    torch.testing.assert_close(outputs[0.5, "eval"], outputs[0.0, "eval"], atol=0, rtol=0)
+    with pytest.raises(ValueError, match="needs softmaxes > 1"):
+        DecoderConfig(kind="lstm", mixture_dropout=0.3)

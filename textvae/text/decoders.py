@@ -59,6 +59,8 @@ class DecoderConfig:
         K components sharing the output layer W, b (tied or not). A single softmax over H features has
         log-probabilities of rank <= H + 1 across contexts; the mixture lifts that bound. Costs about K
         times the output layer's work. 1: the plain softmax. Not for pretrained decoders.
+    mixture_dropout: with softmaxes > 1, dropout on the component features tanh(P_k h) in training
+        (Yang et al.'s "dropoutl", 0.29 on PTB; here one mask per element, not per sentence).
     path, gguf_file: pretrained: the model folder (or `package:NAME/sub`), and optionally a GGUF file in
         it (read through the gguf package, dequantized to float32).
     freeze, lr, gradient_checkpointing: pretrained: as in EncoderConfig. Checkpointing drops
@@ -84,6 +86,7 @@ class DecoderConfig:
     lr: float = 0.0
     gradient_checkpointing: bool = False
     softmaxes: int = 1
+    mixture_dropout: float = 0.0
 
     def __post_init__(self):
         if self.kind not in DECODER_KINDS:
@@ -91,7 +94,7 @@ class DecoderConfig:
         for name in ("hidden_size", "num_layers", "num_heads", "ff_size", "softmaxes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
-        for name in ("dropout", "weight_drop", "word_type_dropout"):
+        for name in ("dropout", "weight_drop", "word_type_dropout", "mixture_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
         for name in ("weight_drop", "z_to_output"):
@@ -100,6 +103,8 @@ class DecoderConfig:
         if self.softmaxes > 1 and self.kind == "pretrained":
             raise ValueError("softmaxes (a mixture of softmaxes) applies to lstm, gru and transformer decoders, "
                              "not to a pretrained one's own output layer")
+        if self.mixture_dropout and self.softmaxes == 1:
+            raise ValueError("mixture_dropout drops the features of a mixture of softmaxes; it needs softmaxes > 1")
         if self.kind == "transformer" and self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
         check_pretrained_fields(self)
@@ -140,12 +145,14 @@ class Decoder(nn.Module):
         K, H = config.softmaxes, config.hidden_size
         self.mixture_weights = nn.Linear(H, K, bias=False) if K > 1 else None        # pi_k(h)
         self.mixture_components = nn.Linear(H, K * H) if K > 1 else None              # P_k h, k = 1..K
+        self.mixture_dropout = Dropout(config.mixture_dropout)
 
     def _mixture(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A mixture of softmaxes' log pi (N, K) float32 and component features (N * K, H), row n's K
         components consecutive, from features h (N, H)."""
         log_pi = torch.log_softmax(self.mixture_weights(h).float(), -1)
-        return log_pi, torch.tanh(self.mixture_components(h)).reshape(h.shape[0] * log_pi.shape[1], -1)
+        parts = self.mixture_dropout(torch.tanh(self.mixture_components(h)))
+        return log_pi, parts.reshape(h.shape[0] * log_pi.shape[1], -1)
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         x = self.embedding(input_ids)                                              # (B, T, E)
