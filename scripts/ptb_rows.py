@@ -46,25 +46,35 @@ def _distilled_keys(name: str) -> tuple[str, str]:
             f"vae-li-recipe-dropout-0.5-epochs-60-ema-distilled-from-{name}")
 
 
+def _li_vae_rows(vae: str, label: str, what: str, overrides: list[str]) -> dict:
+    """A Li-recipe VAE row `vae` (LONGER_EMA, LI_RECIPE and `overrides`; its label) and its fitted-prior (GMM16)
+    and wider-proposal rows, whose labels name it `what`; the shared autoencoder stage and the derived rows'
+    registries are filled from LI_FAMILY below."""
+    config = ("configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE, *overrides])
+    fitted = f"LSTM VAE, Li et al.'s recipe, {what} (as above), + fitted prior (GMM, 16)"
+    return {vae: (label, *config), vae + "-gmm16": (fitted, *config),
+            vae + "-gmm16-wider1.25": (f"{fitted}, the bound's proposal q(z|x) 1.25x wider", *config)}
+
+
 def _distilled_rows(name: str, whom: str, whom_again: str) -> dict:
     """The 60-epoch LM and Li-recipe VAE rows distilled from language models (`...-distilled-from-<name>`; top 32
-    + the rest as one bin, weight 1), and the VAE's fitted-prior (GMM16) and wider-proposal rows; their teachers,
-    shared autoencoder stage and derived rows are registered below. whom, whom_again: the teachers in the labels."""
+    + the rest as one bin, weight 1), and the VAE's fitted-prior and wider-proposal rows; their teachers are
+    registered below. whom, whom_again: the teachers in the labels."""
     lm, vae = _distilled_keys(name)
     kd = f"{whom} (top 32 + the rest as one bin, weight 1)"
-    vae_config = ("configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE])
-    fitted = f"LSTM VAE, Li et al.'s recipe, decoder distilled from {whom_again} (as above), + fitted prior (GMM, 16)"
     return {lm: (f"LSTM language model, dropout 0.5, 60 epochs, weight EMA 0.999, distilled from {kd}",
                  "configs/text/ptb-lm.yaml", LONGER_EMA),
-            vae: (f"LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, Li et al.'s recipe (as above), its decoder "
-                  f"distilled from {kd}", *vae_config),
-            vae + "-gmm16": (fitted, *vae_config),
-            vae + "-gmm16-wider1.25": (f"{fitted}, the bound's proposal q(z|x) 1.25x wider", *vae_config)}
+            **_li_vae_rows(vae, f"LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, Li et al.'s recipe (as above), "
+                                f"its decoder distilled from {kd}", f"decoder distilled from {whom_again}", [])}
 
 
 # The output layer as a mixture of 3 softmaxes (Yang et al. 2018; model.decoder.softmaxes): ~2.7x the time a token.
 MOS3 = ["model.decoder.softmaxes=3"]
 LI_MOS3 = "vae-li-recipe-dropout-0.5-epochs-60-ema-mos3"
+# ... with dropout on the mixture's component features (Yang et al.'s dropoutl, 0.29 on PTB): the mixture VAE
+# without it pulls ahead of its one-softmax twin, then loses ground as it overfits (train gap widening).
+MOS3_LD = [*MOS3, "model.decoder.mixture_dropout=0.3"]
+LI_MOS3_LD = LI_MOS3 + "-mixture-dropout-0.3"
 # Born-again distillation: the Li-recipe VAE trained afresh, its decoder distilled from the best VAE's decoder (the
 # Li-recipe model after 10 epochs against its fitted prior), which reads each training sentence at its own posterior
 # mean: a teacher that sees the sentence through z, as the student's decoder does.
@@ -73,13 +83,19 @@ BORN_AGAIN_TEACHER = "vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16-tuned-10"
 
 
 def _born_again_rows() -> dict:
-    vae_config = ("configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE])
-    label = ("LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, Li et al.'s recipe (as above), born again: its "
-             "decoder distilled from the best VAE's (Li + GMM16 + 10 epochs against it) at that VAE's posterior mean "
-             "of each sentence (top 32 + the rest as one bin, weight 1)")
-    fitted = "LSTM VAE, Li et al.'s recipe, born again (as above), + fitted prior (GMM, 16)"
-    return {BORN_AGAIN: (label, *vae_config), BORN_AGAIN + "-gmm16": (fitted, *vae_config),
-            BORN_AGAIN + "-gmm16-wider1.25": (f"{fitted}, the bound's proposal q(z|x) 1.25x wider", *vae_config)}
+    return _li_vae_rows(BORN_AGAIN, "LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, Li et al.'s recipe (as above), "
+                        "born again: its decoder distilled from the best VAE's (Li + GMM16 + 10 epochs against it) at "
+                        "that VAE's posterior mean of each sentence (top 32 + the rest as one bin, weight 1)",
+                        "born again", [])
+
+
+def _mos_rows(name: str, what: str, overrides: list[str]) -> dict:
+    """The 60-epoch LM and Li-recipe VAE rows with a mixture of softmaxes (`...-<name>`; `overrides`), and the
+    VAE's fitted-prior and wider-proposal rows; its tuned rounds are added below. what: the mixture in the labels."""
+    return {f"lm-dropout-0.5-epochs-60-ema-{name}": (f"LSTM language model, dropout 0.5, 60 epochs, weight EMA 0.999, "
+                                                     f"{what}", "configs/text/ptb-lm.yaml", [*LONGER_EMA, *overrides]),
+            **_li_vae_rows(f"vae-li-recipe-dropout-0.5-epochs-60-ema-{name}", "LSTM VAE, dropout 0.5, 60 epochs, weight "
+                           f"EMA 0.999, Li et al.'s recipe (as above), {what}", what, overrides)}
 
 
 ABLATIONS = {  # overrides of the rows' configs
@@ -187,15 +203,8 @@ ABLATIONS = {  # overrides of the rows' configs
     **_born_again_rows(),
     "lm-mos3": ("LSTM language model, its output a mixture of 3 softmaxes (Yang et al. 2018)", "configs/text/ptb-lm.yaml",
                 MOS3),
-    "lm-dropout-0.5-epochs-60-ema-mos3": ("LSTM language model, dropout 0.5, 60 epochs, weight EMA 0.999, a mixture of 3 "
-                                          "softmaxes", "configs/text/ptb-lm.yaml", [*LONGER_EMA, *MOS3]),
-    LI_MOS3: ("LSTM VAE, dropout 0.5, 60 epochs, weight EMA 0.999, Li et al.'s recipe (as above), a mixture of 3 "
-              "softmaxes", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE, *MOS3]),
-    LI_MOS3 + "-gmm16": ("LSTM VAE, Li et al.'s recipe, a mixture of 3 softmaxes (as above), + fitted prior (GMM, 16)",
-                         "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE, *MOS3]),
-    LI_MOS3 + "-gmm16-wider1.25": (
-        "LSTM VAE, Li et al.'s recipe, a mixture of 3 softmaxes (as above), + fitted prior (GMM, 16), the bound's "
-        "proposal q(z|x) 1.25x wider", "configs/text/ptb-lstm.yaml", [*LONGER_EMA, *LI_RECIPE, *MOS3]),
+    **_mos_rows("mos3", "a mixture of 3 softmaxes", MOS3),
+    **_mos_rows("mos3-mixture-dropout-0.3", "a mixture of 3 softmaxes, dropout 0.3 on its component features", MOS3_LD),
     "lm-weight-drop-0.25": ("LSTM language model, weight drop 0.25", "configs/text/ptb-lm.yaml",
                             ["model.decoder.weight_drop=0.25"]),
     "lm-dropout-0.25": ("LSTM language model, dropout 0.25", "configs/text/ptb-lm.yaml",
@@ -287,10 +296,13 @@ add_tuned_rounds("vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16", 2, "LSTM VAE, 
                  [*LONGER_EMA[:2], *LI_RECIPE[:1]])
 add_tuned_rounds(LI_MOS3 + "-gmm16", 1, "LSTM VAE, Li et al.'s recipe, a mixture of 3 softmaxes (as above)",
                  [*LONGER_EMA[:2], *LI_RECIPE[:1], *MOS3])
+add_tuned_rounds(LI_MOS3_LD + "-gmm16", 1, "LSTM VAE, Li et al.'s recipe, a mixture of 3 softmaxes, dropout 0.3 on "
+                 "its component features (as above)", [*LONGER_EMA[:2], *LI_RECIPE[:1], *MOS3_LD])
 # Li-recipe VAE rows that share the Li row's autoencoder stage, each with a fitted-prior (GMM16) and a wider-proposal
 # row: key -> the teachers it is distilled from (none: not distilled).
 LI_FAMILY = {_distilled_keys("3-lms")[1]: THREE_LMS, _distilled_keys("lm-650x2")[1]: ["lm-650x2-dropout-0.5-awd-epochs-40"],
-             BORN_AGAIN: [BORN_AGAIN_TEACHER], LI_MOS3: []}
+             BORN_AGAIN: [BORN_AGAIN_TEACHER], LI_MOS3: [],
+             LI_MOS3_LD: []}
 for _name in ("3-lms", "lm-650x2"):  # the language models distilled from their VAE twins' teachers
     _lm, _vae = _distilled_keys(_name)
     DISTILL[_lm] = LI_FAMILY[_vae]
