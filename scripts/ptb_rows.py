@@ -301,8 +301,7 @@ add_tuned_rounds(LI_MOS3_LD + "-gmm16", 1, "LSTM VAE, Li et al.'s recipe, a mixt
 # Li-recipe VAE rows that share the Li row's autoencoder stage, each with a fitted-prior (GMM16) and a wider-proposal
 # row: key -> the teachers it is distilled from (none: not distilled).
 LI_FAMILY = {_distilled_keys("3-lms")[1]: THREE_LMS, _distilled_keys("lm-650x2")[1]: ["lm-650x2-dropout-0.5-awd-epochs-40"],
-             BORN_AGAIN: [BORN_AGAIN_TEACHER], LI_MOS3: [],
-             LI_MOS3_LD: []}
+             BORN_AGAIN: [BORN_AGAIN_TEACHER], LI_MOS3: [], LI_MOS3_LD: []}
 for _name in ("3-lms", "lm-650x2"):  # the language models distilled from their VAE twins' teachers
     _lm, _vae = _distilled_keys(_name)
     DISTILL[_lm] = LI_FAMILY[_vae]
