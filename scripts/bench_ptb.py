@@ -173,7 +173,8 @@ def main() -> None:
                    help="folder of ptb.{train,valid,test}.txt (or .txt.gz)")
     p.add_argument("--out", default="benchmarks")
     p.add_argument("--runs", default="runs/bench-ptb")
-    p.add_argument("--only", nargs="+", choices=[*RUNS, *ABLATIONS], default=list(RUNS))
+    p.add_argument("--only", nargs="+", choices=[*RUNS, *ABLATIONS], default=list(RUNS), metavar="KEY",
+                   help="the rows to run: lm, vae, or a key of scripts/ptb_rows.py's ABLATIONS (default: lm vae)")
     p.add_argument("--reuse", action="store_true", help="reuse runs that were already evaluated")
     p.add_argument("--table-only", action="store_true", help="only rewrite ptb.md from ptb.json")
     p.add_argument("--iw-samples", type=int, default=500)

@@ -159,3 +159,12 @@ def test_a_distilled_row_with_a_shared_first_stage_counts_both(tmp_path, monkeyp
     row = bench_reusing(key, tmp_path)
     assert f"train.init_from={stage}" in commands[0] and any(o.startswith("loss.distill_from=") for o in commands[0])
     assert row["train_seconds"] == 3 * 2.0 + 7.0 + 1.0
+
+
+def test_help_names_the_rows_argument_without_listing_every_row(capsys):
+    """--help once printed all ~90 row keys twice in its usage line; the keys are in ptb_rows.py."""
+    with pytest.raises(SystemExit), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sys, "argv", ["bench_ptb.py", "--help"])
+        bench_ptb.main()
+    usage = capsys.readouterr().out.split("\n\n")[0]
+    assert "--only KEY [KEY ...]" in usage and "vae-li-recipe" not in usage
