@@ -299,6 +299,24 @@ add_tuned_rounds("vae-li-recipe-dropout-0.5-epochs-60-ema-gmm16", 2, "LSTM VAE, 
 for _name, (_what, _overrides) in MOS_VARIANTS.items():
     add_tuned_rounds(f"vae-li-recipe-dropout-0.5-epochs-60-ema-{_name}-gmm16", 1,
                      f"LSTM VAE, Li et al.'s recipe, {_what} (as above)", [*LONGER_EMA[:2], *LI_RECIPE[:1], *_overrides])
+# Training further on the importance-weighted bound that `evaluate` reports (IWAE, Burda et al. 2016;
+# loss.iw_samples, which takes no free bits), beside the same further training on the ELBO as the control: every
+# weight from the row's model, KL weight 1, free bits 0, 2 epochs at a quarter of the configs' learning rate.
+IW_TUNE = ["loss.free_bits=0", "loss.kl.kind=constant", "train.epochs=2", "train.lr=5e-4", "train.save_every=658"]
+
+
+def add_iw_tuned(base: str, name: str, overrides: list[str], samples: tuple[int, ...] = (5, 1)) -> None:
+    """Rows `<base>-iw<K>-tuned-2`: the row `base` (its label `name`, the `overrides` that build its model) trained
+    2 more epochs (IW_TUNE) on the importance-weighted bound with K samples; K = 1 is the ELBO, the control."""
+    for k in samples:
+        how = f"the importance-weighted bound with {k} samples (IWAE)" if k > 1 else "the ELBO (the control)"
+        ABLATIONS[f"{base}-iw{k}-tuned-2"] = (f"{name}, then 2 more epochs on {how}, free bits 0, KL weight 1, a "
+                                              f"quarter of the learning rate", "configs/text/ptb-lstm.yaml",
+                                              [*overrides, *IW_TUNE, f"loss.iw_samples={k}"])
+        TUNED[f"{base}-iw{k}-tuned-2"] = base
+
+
+add_iw_tuned("vae", "LSTM VAE (textvae)", [])
 # Li-recipe VAE rows that share the Li row's autoencoder stage, each with a fitted-prior (GMM16) and a wider-proposal
 # row: key -> the teachers it is distilled from (none: not distilled).
 LI_FAMILY = {_distilled_keys("3-lms")[1]: THREE_LMS, _distilled_keys("lm-650x2")[1]: ["lm-650x2-dropout-0.5-awd-epochs-40"],
