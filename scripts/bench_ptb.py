@@ -1,7 +1,7 @@
 """Benchmark: the Penn Treebank protocol of the text-VAE papers, against their published numbers.
 
     python scripts/bench_ptb.py [--ptb ../shared/data/ptb] [--out benchmarks] [--runs runs/bench-ptb]
-                                [--only NAME ...] [--reuse] [--iw-samples 500] [--eval-precision no]
+                                [--only KEY ...] [--reuse] [--iw-samples 500] [--eval-precision no]
                                 [--table-only]
 
 Every model is trained by `textvae train` on ptb.train, selected on ptb.valid (best validation

@@ -305,10 +305,10 @@ for _name, (_what, _overrides) in MOS_VARIANTS.items():
 IW_TUNE = ["loss.free_bits=0", "loss.kl.kind=constant", "train.epochs=2", "train.lr=5e-4", "train.save_every=658"]
 
 
-def add_iw_tuned(base: str, name: str, overrides: list[str], samples: tuple[int, ...] = (5, 1)) -> None:
+def add_iw_tuned(base: str, name: str, overrides: list[str]) -> None:
     """Rows `<base>-iw<K>-tuned-2`: the row `base` (its label `name`, the `overrides` that build its model) trained
     2 more epochs (IW_TUNE) on the importance-weighted bound with K samples; K = 1 is the ELBO, the control."""
-    for k in samples:
+    for k in (5, 1):
         how = f"the importance-weighted bound with {k} samples (IWAE)" if k > 1 else "the ELBO (the control)"
         ABLATIONS[f"{base}-iw{k}-tuned-2"] = (f"{name}, then 2 more epochs on {how}, free bits 0, KL weight 1, a "
                                               f"quarter of the learning rate", "configs/text/ptb-lstm.yaml",
