@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .attributes import attribute_loss
 from .distributions import DiagonalGaussian
 from .model import VAE
 from .objectives import _full, elbo_loss, iw_bound, sampled_log_terms
@@ -28,7 +29,9 @@ class ElboModule(nn.Module):
         (each sample's log weight log p(x|z) + kl_weight * (log p(z) - log q(z|x)); no free bits).
         Returns the scalar `loss` to minimise (plus the model's training penalty, if it has one:
         VAE.take_penalty), batch means `rec` (of the first sample), `kl` (closed form), `kl_per_dim`
-        (D,), and per-example `rec_each`, `kl_each` (B,) for evaluation. Under a mixture prior (a model
+        (D,), and per-example `rec_each`, `kl_each` (B,) for evaluation. A batch with `attributes` (B, A)
+        for a model with regularised dimensions (vae.attributes) adds their pairwise loss
+        (core.attributes.attribute_loss) to `loss`, never to rec/kl. Under a mixture prior (a model
         trained further after `fit-prior`) the KL is estimated (priors.monte_carlo_kl) and the floor is
         free_bits * D on the total (objectives.elbo_loss)."""
         posterior = self.vae.encode(batch)
@@ -48,6 +51,9 @@ class ElboModule(nn.Module):
         penalty = self.vae.take_penalty()  # e.g. activation regularisation, beside the bound
         if penalty is not None:
             loss = loss + penalty
+        if self.vae.attributes and "attributes" in batch:  # regularised dimensions, training loss only
+            z_attr = z if iw_samples == 1 else posterior.rsample()
+            loss = loss + attribute_loss(z_attr, batch["attributes"], self.vae.attributes)
         return {"loss": loss, "rec": terms.rec, "kl": terms.kl,
                 "kl_per_dim": terms.kl_per_dim, "rec_each": -log_px_z.detach().float(),
                 "kl_each": (posterior.kl() if kl_each is None else kl_each).detach().float()}

@@ -40,6 +40,9 @@ class VAE(nn.Module):
         # N(0, I) unless `textvae fit-prior` has fitted a mixture (config.prior_components > 0)
         components = getattr(config, "prior_components", 0)
         self.prior = build_prior(components, config.latent_size) if components else None
+        # regularised dimensions (textvae.core.attributes): name, dim, weight, delta, the training values'
+        # range; saved in config.json beside the config, so later commands name a dimension by attribute
+        self.attributes: list[dict] = []
 
     @property
     def latent_size(self) -> int:
@@ -81,6 +84,8 @@ class VAE(nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"model_type": self.model_type, "config": to_dict(self.config)}
+        if self.attributes:
+            meta["attributes"] = self.attributes
         tmp_config, tmp_weights = directory / (CONFIG_NAME + ".tmp"), directory / (WEIGHTS_NAME + ".tmp")
         state = {k: v.detach().contiguous().cpu() for k, v in unique_state(self).items()}
         try:  # both written in full before either replaces the old files
@@ -105,6 +110,7 @@ class VAE(nn.Module):
         config = from_dict(cls.config_class, meta["config"], prefix="config.")
         model = cls.build_from_folder(config, directory)
         load_weights(model, directory / WEIGHTS_NAME, map_location)
+        model.attributes = list(meta.get("attributes") or [])
         model.eval()
         return model
 

@@ -298,6 +298,7 @@ class TokenizedText(Dataset):
         self.ids = ids
         self.texts = texts
         self.encoder_ids = encoder_ids
+        self.rows = list(range(len(ids)))  # each item's index among the sentences it was tokenized from
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -370,7 +371,9 @@ def tokenize_sentences(sentences: list[str], tokenizer, max_length: int = 0, lon
     if encoder_tokenizer is not None:
         column = ds["encoder_ids"]
         encoder_ids = [list(column[i]) for i in kept]
-    return TokenizedText(ids, [sentences[i] for i in kept], encoder_ids), report
+    data = TokenizedText(ids, [sentences[i] for i in kept], encoder_ids)
+    data.rows = kept  # long_policy drop leaves some out
+    return data, report
 
 
 def apply_length_policy(rows: list[list[int]], texts: list, max_length: int, long_policy: str,

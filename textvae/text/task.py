@@ -5,10 +5,13 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
 import torch
 
 from ..errors import UserError
+from ..training.attributes import WithAttributes, describe, split_attributed, summary
 from ..training.task import Task
+from .attributes import TEXT_ATTRIBUTES, computed_values, read_columns
 from .data import (TextDataConfig, TokenizedText, collate_ids, read_sentences, split_heldout, tokenize_sentences,
                    tokenizer_settings, train_tokenizer)
 from .model import TextModelConfig, TextVAE
@@ -30,6 +33,10 @@ class TextTask(Task):
         d: TextDataConfig = self.config.data
         m: TextModelConfig = self.config.model
         log = accelerator.print
+        specs = self.config.loss.attributes
+        if specs and (d.streaming or m.encoder.kind == "none"):
+            raise UserError("loss.attributes needs a VAE (an encoder) trained on data in memory (data.streaming="
+                            "false): the attribute values sit beside each training sentence")
         if d.streaming and m.encoder.kind == "pretrained":
             raise UserError("data.streaming does not support a pretrained encoder yet (batches would need both "
                             "tokenizations); read the file into memory (data.streaming=false)")
@@ -47,11 +54,16 @@ class TextTask(Task):
             else:
                 train_texts, report = read_sentences(d.train_file, d.format, d.text_column, "data.train_file")
                 log(report.describe("training data"))
+            columns = None  # the values of column attributes, a row for each training sentence
+            if any(s.column for s in specs):
+                columns = read_columns(d.train_file, d.format, d.text_column, specs, "data.train_file")
             if d.valid_file:
                 valid_texts, vreport = read_sentences(d.valid_file, d.format, d.text_column, "data.valid_file")
                 log(vreport.describe("validation data"))
             else:
                 train_texts, valid_texts = split_heldout(train_texts, d.valid_fraction, d.split_seed)
+                if columns is not None:  # the same split of the rows
+                    columns = columns[split_heldout(list(range(len(columns))), d.valid_fraction, d.split_seed)[0]]
                 log(f"validation data: {len(valid_texts):,} sentences held out of the training file "
                     f"(valid_fraction {d.valid_fraction}, split_seed {d.split_seed})")
             if m.decoder.kind == "pretrained":  # the decoder's own tokenizer; nothing to train
@@ -64,12 +76,29 @@ class TextTask(Task):
                                                       self.encoder_tokenizer)
         self.valid_data, vreport = tokenize_sentences(valid_texts, self.tokenizer, d.max_length, d.long_policy,
                                                       self.encoder_tokenizer)
+        self.train_values = None
+        if specs:
+            self.train_values = self._attribute_values(columns)
+            self.attribute_meta = describe(specs, self.train_values)
+            log(f"attributes: {summary(self.attribute_meta)}")
         note = "" if m.decoder.kind == "pretrained" else _smaller_than_asked(d.tokenizer, self.tokenizer)
         log(f"tokenizer: {self.tokenizer.kind}, {self.tokenizer.vocab_size:,} entries{note}")
         if self.encoder_tokenizer is not None:
             log(f"encoder tokenizer: {self.encoder_tokenizer.kind}, {self.encoder_tokenizer.vocab_size:,} entries")
         log(f"training{' (the tokenizer sample)' if d.streaming else ''}: {treport.describe()}")
         log(f"validation: {vreport.describe()}")
+
+    def _attribute_values(self, columns) -> np.ndarray:
+        """(N, A): each kept training sentence's value of each attribute (NaN: missing)."""
+        specs, data = self.config.loss.attributes, self.train_data
+        out = np.full((len(data), len(specs)), np.nan)
+        for k, s in enumerate(specs):
+            out[:, k] = columns[data.rows, k] if s.column else computed_values(data.texts, s.name)
+        return out
+
+    @classmethod
+    def computed_attributes(cls) -> list[str]:
+        return list(TEXT_ATTRIBUTES)
 
     def _tokenizer(self, folder: Path, sentences: list[str], accelerator):
         """The tokenizer cached in `folder` if it was trained with these settings and sentences (a
@@ -157,14 +186,19 @@ class TextTask(Task):
 
     def build_model(self) -> TextVAE:
         self.config.model = self.config.model.for_tokenizer(self.tokenizer)  # recorded in train_config.yaml
-        return TextVAE(self.config.model, self.tokenizer, self.encoder_tokenizer)
+        model = TextVAE(self.config.model, self.tokenizer, self.encoder_tokenizer)
+        if self.train_values is not None:
+            model.attributes = self.attribute_meta
+        return model
 
     def train_dataset(self) -> TokenizedText:
         if getattr(self, "distill_targets", None) is not None:
             from .distill import DistilledText
 
-            return DistilledText(self.train_data)
-        return self.train_data
+            data = DistilledText(self.train_data)
+        else:
+            data = self.train_data
+        return data if self.train_values is None else WithAttributes(data, self.train_values)
 
     def train_stream(self, batch_size: int, seed: int, rank: int, world: int) -> SentenceStream | None:
         if self.stream is None:
@@ -179,10 +213,15 @@ class TextTask(Task):
     def collate(self, examples: list, train: bool) -> dict[str, torch.Tensor]:
         from .distill import Indexed, add_teacher_targets
 
+        examples, values = split_attributed(examples)
         if examples and isinstance(examples[0], Indexed):  # distillation: the teachers' targets too
             batch = self.collate_plain([e.item for e in examples])
-            return add_teacher_targets(batch, [e.index for e in examples], self.distill_targets)
-        return self.collate_plain(examples)
+            batch = add_teacher_targets(batch, [e.index for e in examples], self.distill_targets)
+        else:
+            batch = self.collate_plain(examples)
+        if values is not None:
+            batch["attributes"] = values
+        return batch
 
     def collate_plain(self, examples: list) -> dict[str, torch.Tensor]:
         tok, enc = self.tokenizer, self.encoder_tokenizer

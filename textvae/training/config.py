@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import apply_overrides, from_dict, load_yaml
+from ..core.attributes import AttributeConfig
 from ..core.schedules import KLScheduleConfig
 from ..errors import UserError
 
@@ -37,6 +38,9 @@ class LossConfig:
         cross-entropy of the k + 1 bins: at its minimum the decoder matches the teachers on each of the
         top k and on the rest as a whole); without it, the cross-entropy over the top k alone is least
         when the decoder puts no probability outside them.
+    attributes: latent dimensions given a meaning (AR-VAE, Pati and Lerch 2020): a list of
+        {name, dim, weight, delta, column, values} (textvae.core.attributes.AttributeConfig), each adding
+        weight x its pairwise loss to the training loss only.
     """
 
     kl: KLScheduleConfig = field(default_factory=KLScheduleConfig)
@@ -47,6 +51,7 @@ class LossConfig:
     distill_weight: float = 1.0
     distill_top_k: int = 32
     distill_rest_bin: bool = True
+    attributes: list[AttributeConfig] = field(default_factory=list)
 
     def __post_init__(self):
         if self.free_bits < 0:
@@ -179,13 +184,18 @@ def build_config(raw: dict) -> ExperimentConfig:
         raise UserError("model.prior_components: a mixture prior is fitted, not learnt from scratch: fit one to a "
                         "trained model with `textvae fit-prior MODEL_DIR --components K`, then train further from it "
                         "with train.init_from=FITTED_DIR")
-    return ExperimentConfig(
+    cfg = ExperimentConfig(
         task=raw["task"],
         data=from_dict(task.data_config_class, raw.get("data") or {}, "data."),
         model=from_dict(task.model_config_class, raw.get("model") or {}, "model."),
         train=from_dict(TrainConfig, raw.get("train") or {}, "train."),
         loss=from_dict(LossConfig, raw.get("loss") or {}, "loss."),
     )
+    if cfg.loss.attributes:
+        from ..core.attributes import check_attributes
+
+        check_attributes(cfg.loss.attributes, cfg.model.latent_size, task.computed_attributes())
+    return cfg
 
 
 def load_config(path, overrides: list[str] = ()) -> ExperimentConfig:

@@ -32,6 +32,13 @@ class Task:
     def build_model(self) -> VAE:
         raise NotImplementedError
 
+    @classmethod
+    def computed_attributes(cls) -> list[str]:
+        """The attributes (loss.attributes) this modality computes from the examples themselves; a task
+        that supports them puts each batch's values in batch["attributes"] (B, A), NaN where missing,
+        and sets the model's `attributes` (textvae.core.attributes)."""
+        return []
+
     def check_init_from(self, folder: Path) -> None:
         """Refuse (UserError) a model folder whose weights would mean something else to this run
         (text: another vocabulary); called before train.init_from's weights are copied."""
