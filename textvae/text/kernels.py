@@ -45,8 +45,10 @@ class _LinearLogProb(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, weight, bias, targets, dtype, block, keep):
         full = torch.promote_types(dtype, torch.float32)
-        # (H, V) contiguous: the product runs ~15% faster than against weight.t()
-        hc, wt, b = h.to(dtype), weight.to(dtype).t().contiguous(), bias.to(full)
+        # The forward's product against (H, V) contiguous runs ~15% faster than against weight.t(); the
+        # backward's d h against (V, H) as it is, never against wt.t(): see AMX_NOTE
+        hc, wc, b = h.to(dtype), weight.to(dtype), bias.to(full)
+        wt = wc.t().contiguous()
         N, V = h.shape[0], weight.shape[0]
         # The products run on PRODUCT_ROWS rows at a time (faster than `block`-row ones), the float32
         # work on `block` rows (it stays in the cache)
@@ -65,13 +67,13 @@ class _LinearLogProb(torch.autograd.Function):
                 logp = torch.log_softmax(_plus_bias(part[j - i: rows.stop - i], b, work), 1)
                 out[rows] = logp.gather(1, targets[rows])
         if keep:
-            ctx.save_for_backward(hc, wt, b, targets, logits)
+            ctx.save_for_backward(hc, wc, b, targets, logits)
             ctx.dtypes, ctx.block = (h.dtype, weight.dtype, bias.dtype), block
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        hc, wt, b, targets, logits = ctx.saved_tensors
+        hc, wc, b, targets, logits = ctx.saved_tensors
         h_dtype, w_dtype, b_dtype = ctx.dtypes
         grad = grad.to(b.dtype)
         N, V = logits.shape
@@ -93,7 +95,7 @@ class _LinearLogProb(torch.autograd.Function):
                 if want_b:
                     db += p.sum(0)
             if want_h:  # while these rows of dlogits are still in the cache
-                torch.mm(dlogits[i:stop], wt.t(), out=dh[i:stop])
+                torch.mm(dlogits[i:stop], wc, out=dh[i:stop])
         dw = (dlogits.t() @ hc).to(w_dtype) if want_w else None
         dh = dh.to(h_dtype) if want_h else None
         db = db.to(b_dtype) if want_b else None
@@ -106,6 +108,13 @@ def _plus_bias(x: torch.Tensor, b: torch.Tensor, work: torch.Tensor) -> torch.Te
     out = work[: x.shape[0]]
     return torch.add(x, b, out=out) if x.dtype == b.dtype else out.copy_(x).add_(b)
 
+
+# AMX_NOTE: on Intel CPUs with AMX (Sapphire Rapids on), oneDNN 3.12 (torch 2.13) kills the process with
+# SIGFPE in bf16 products whose weights it reads transposed (its `ba` layout, what `a @ b.t()` passes) at
+# some shapes: (32, 49152) x (49152, N) for N = 256 ... 1024, the d h product of SmolLM2's output layer
+# (vocabulary 49152). The same products with the weights row-major (`ab`) run at every shape probed
+# (scripts/probe_amx_products.py, benchmarks/amx-products.md), so no product here reads a weight
+# transposed along a vocabulary-sized reduction.
 
 # Rows per output-layer product (forward, and the backward's d h): (N, 256) x (256, 10k) bf16 products
 # ran at 300 GFLOP/s on 256 rows, 330-360 on 512 (2 threads, PTB shapes)

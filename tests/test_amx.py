@@ -1,0 +1,64 @@
+"""bf16 products at shapes that kill the process on Intel CPUs with AMX (oneDNN 3.12, torch 2.13:
+SIGFPE in its brgemm matmul when the weights are read transposed, e.g. (32, 49152) x (49152, 576), the
+d h product of SmolLM2's output layer; see AMX_NOTE in textvae/text/kernels.py).
+
+Each case runs in a child process, so a crash fails one test instead of ending the whole test run. On a
+CPU without AMX (the AMD EPYC of some sessions) these shapes run anyway and the tests pass trivially:
+they guard the AMX machines, where they would have failed before the fix."""
+import subprocess
+import sys
+
+import pytest
+
+# (rows, vocabulary, hidden): rows are the output layer's product rows (32 per sentence-batch multiple)
+BAD = [(32, 49152, 576), (32, 49152, 512), (32, 49152, 256)]
+
+CHILD = """
+import sys, torch
+import torch.nn.functional as F
+from textvae.text.kernels import linear_log_prob
+torch.set_num_threads(2)
+torch.manual_seed(0)
+n, v, d = map(int, sys.argv[1:4])
+h = (torch.randn(n, d) * 0.5).requires_grad_()
+w = (torch.randn(v, d) * 0.05).requires_grad_()
+b = torch.zeros(v, requires_grad=True)
+t = torch.randint(0, v, (n,))
+with torch.autocast("cpu", dtype=torch.bfloat16):
+    low = linear_log_prob(h, w, b, t)
+low.sum().backward()
+ref_h, ref_w = h.detach().clone().requires_grad_(), w.detach().clone().requires_grad_()
+ref = -F.cross_entropy(F.linear(ref_h, ref_w, b.detach()), t, reduction="none")
+ref.sum().backward()
+def rel(a, c):
+    return float((a - c).norm() / c.norm())
+print(rel(low.detach(), ref.detach()), rel(h.grad, ref_h.grad), rel(w.grad, ref_w.grad))
+"""
+
+
+def amx() -> bool:
+    try:
+        return "amx_bf16" in open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("rows,vocab,hidden", BAD)
+def test_output_layer_survives_shapes_that_crash_onednn_on_amx(rows, vocab, hidden):
+    """The fused output layer, forward and backward in bf16 autocast, at a known-bad shape: the child
+    exits cleanly (no signal) and its values and gradients are float32's to bf16 rounding."""
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(rows), str(vocab), str(hidden)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"exit {proc.returncode} (AMX CPU: {amx()})\n{proc.stderr[-2000:]}"
+    errors = [float(x) for x in proc.stdout.split()]
+    assert len(errors) == 3 and all(e < 0.02 for e in errors), errors
+
+
+def test_a_plain_transposed_product_at_the_shape_dies_only_on_amx():
+    """Why the output layer avoids the layout: a plain `a @ b.t()` at the shape dies with SIGFPE on AMX
+    CPUs and runs elsewhere. When a torch release fixes oneDNN, this test fails on an AMX CPU, and
+    AMX_NOTE can go."""
+    code = ("import torch; torch.set_num_threads(2); a = torch.randn(32, 49152).bfloat16(); "
+            "b = torch.randn(576, 49152).bfloat16(); a @ b.t()")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == (-8 if amx() else 0), (proc.returncode, proc.stderr[-500:])   # -8: SIGFPE
