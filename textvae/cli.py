@@ -20,6 +20,46 @@ def _add_generation(p: argparse.ArgumentParser, default: str = "greedy") -> None
     g.add_argument("--seed", type=int, default=0)
 
 
+def _add_set(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a latent dimension (an attribute's name, or its number) in every code; repeatable")
+
+
+def _add_attribute_verbs(sub) -> None:
+    """traverse, attribute-vector, shift: dimensions with a meaning (loss.attributes) and attribute vectors."""
+    p = sub.add_parser("traverse", help="decode codes with one dimension swept over values (text: lines; images: a PNG)",
+                       description="Each input's posterior mean with one dimension (--attribute NAME or --dim N) set "
+                                   "to each of --values, the other dimensions kept. Text: a block of lines a sentence; "
+                                   "images: a grid PNG, a row per test image (its input first), a column per value.")
+    p.add_argument("model_dir")
+    p.add_argument("sentences", nargs="*", help="text models: the sentences to traverse")
+    p.add_argument("--attribute", help="the attribute's name (saved with the model)")
+    p.add_argument("--dim", type=int, help="a latent dimension by number")
+    p.add_argument("--values", default="-3:3:7", help="LOW:HIGH:COUNT or a comma list (default -3:3:7)")
+    p.add_argument("-n", type=int, default=8, help="image models: test images, a row each (default 8)")
+    p.add_argument("--output", help="image models: PNG path (default traverse.png)")
+    _add_generation(p)
+
+    p = sub.add_parser("attribute-vector", help="text: mean code of one group minus another's, to .npy",
+                       description="Encode the rows of --data whose --column is --from and those where it is --to; "
+                                   "write the difference of their mean posterior means (D,) float32 to --output.")
+    p.add_argument("model_dir")
+    p.add_argument("--data", required=True, help="CSV/JSONL/parquet with the sentences and the column")
+    p.add_argument("--column", required=True)
+    p.add_argument("--from", dest="from_value", required=True, metavar="VALUE")
+    p.add_argument("--to", dest="to_value", required=True, metavar="VALUE")
+    p.add_argument("--text-column", default=None, help="the sentences' column (default: the training run's, or text)")
+    p.add_argument("--output", required=True, help=".npy path")
+    p.add_argument("--batch-size", type=int, default=256)
+
+    p = sub.add_parser("shift", help="text: decode sentences moved along an attribute vector")
+    p.add_argument("model_dir")
+    p.add_argument("sentences", nargs="+")
+    p.add_argument("--vector", required=True, help=".npy written by `textvae attribute-vector`")
+    p.add_argument("--scale", type=float, default=1.0)
+    _add_generation(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="textvae", description="Variational autoencoders of sentences and images.",
@@ -53,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", help="write the numbers to this JSON file")
     p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no")
+    p.add_argument("--faithfulness", action="store_true",
+                   help="text: also the trade-off report (reconstruction, interpolation endpoints and smoothness, "
+                        "sample diversity) on random sentences of --data, as faithfulness.json after training")
+    p.add_argument("--fluency-lm", metavar="LM_DIR",
+                   help="text: a language model (model.encoder.kind=none) trained on the same data: adds the "
+                        "per-word perplexity it gives prior samples beside the data's own (implies --faithfulness)")
 
     p = sub.add_parser("fit-prior", help="fit a Gaussian-mixture prior to a trained model's aggregate posterior",
                        description="Encode the training data (or --data), draw codes z ~ q(z|x), fit a mixture of "
@@ -70,12 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir")
     p.add_argument("-n", type=int, default=10)
     p.add_argument("--output", help="image models: PNG path")
+    _add_set(p)
     _add_generation(p, default="sample")
 
     p = sub.add_parser("reconstruct", help="text: decode sentences from their posterior means")
     p.add_argument("model_dir")
     p.add_argument("sentences", nargs="+")
+    _add_set(p)
     _add_generation(p)
+
+    _add_attribute_verbs(sub)
 
     p = sub.add_parser("interpolate", help="text: the path between two sentences in latent space")
     p.add_argument("model_dir")
@@ -83,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sentence_b")
     p.add_argument("--steps", type=int, default=5, help="intermediate codes (N+2 lines in all)")
     p.add_argument("--method", choices=["slerp", "linear"], default="slerp")
+    p.add_argument("--with-inputs", action="store_true",
+                   help="print the two sentences themselves as the first and last lines (the path between them "
+                        "is the model's); without it an end line that is not its sentence is marked '~ '")
     _add_generation(p)
 
     p = sub.add_parser("encode", help="text: posterior means of each line of a file, to .npy")
