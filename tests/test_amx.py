@@ -62,3 +62,32 @@ def test_a_plain_transposed_product_at_the_shape_dies_only_on_amx():
             "b = torch.randn(576, 49152).bfloat16(); a @ b.t()")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == (-8 if amx() else 0), (proc.returncode, proc.stderr[-500:])   # -8: SIGFPE
+
+
+def test_a_bf16_text_run_killed_by_a_signal_loses_only_steps_since_its_checkpoint(corpus, tmp_path):
+    """What a process killed by oneDNN (SIGFPE) or anything else keeps: a bf16 text run killed with
+    SIGKILL after its step-9 checkpoint resumes with `--resume auto` from its latest complete
+    checkpoint, and ends with the uninterrupted run's weights, bit for bit."""
+    import signal
+    import time
+
+    from conftest import ROOT, run_cli
+    from test_text_cli import CONFIG, tiny
+    from test_training import assert_same_weights
+
+    args = ["train", "--config", CONFIG, *tiny(corpus), "train.mixed_precision=bf16", "train.max_steps=40",
+            "train.save_every=3", "train.keep_last=2"]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    run_cli(*args, "--output-dir", full)
+    proc = subprocess.Popen([sys.executable, "-m", "textvae", *map(str, args), "--output-dir", str(killed)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (killed / "checkpoints" / "step-9").exists():
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    kept = sorted(int(p.name.split("-")[1]) for p in (killed / "checkpoints").glob("step-*"))
+    assert kept and kept[-1] < 40, "run finished before it could be killed"
+    out = run_cli(*args, "--output-dir", killed, "--resume", "auto").stdout
+    assert f"at step {kept[-1]}" in out, out
+    assert_same_weights(full, killed)

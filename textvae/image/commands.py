@@ -8,6 +8,7 @@ import sys
 import torch
 
 from ..commands import output_path, recorded_data_config
+from ..core.attributes import parse_settings, parse_values, resolve_dim, set_dims
 from ..errors import UserError
 from ..runtime import finish_processes
 
@@ -103,6 +104,57 @@ def sample(args: argparse.Namespace) -> None:
     if out.suffix.lower() != ".png":
         raise UserError(f"--output: {out} should end in .png")
     model = load_model(args.model_dir)
+    fixed = parse_settings(getattr(args, "set", None) or [], model.attributes, model.latent_size)
+    ncol = max(1, min(args.n, round(math.sqrt(args.n))))
     with torch.no_grad():
-        prior_samples(model, out, n=args.n, seed=args.seed, ncol=max(1, min(args.n, round(math.sqrt(args.n)))))
+        if fixed:
+            from .pictures import save_grid
+
+            z = set_dims(model.sample_prior(args.n, torch.Generator().manual_seed(args.seed)), fixed)
+            said = ", ".join(f"z[{d}] = {v:g}" for d, v in fixed.items())
+            save_grid(out, model.decode_mean(z), ncol, f"Mean images of p(x|z), z ~ N(0, I) with {said} (seed {args.seed})")
+        else:
+            prior_samples(model, out, n=args.n, seed=args.seed, ncol=ncol)
     _log(f"wrote {args.n} samples to {out}")
+
+
+def traverse(args: argparse.Namespace) -> None:
+    """A PNG grid: a row per test image (one of each class first), its input then its decodes with one
+    dimension set to each of --values."""
+    from ..config import from_dict
+    from ..registry import load_model
+    from .attributes import traversal_grid
+    from .data import ImageDataConfig, load_splits
+
+    if args.sentences:
+        raise UserError("image models traverse test images, not sentences: drop the sentences (-n sets how many)")
+    if args.n < 1:
+        raise UserError(f"-n must be >= 1, not {args.n}")
+    values = parse_values(args.values)
+    out = output_path(args.output or "traverse.png", "--output")
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--output: {out} should end in .png")
+    model = load_model(args.model_dir)
+    dim = resolve_dim(model.attributes, model.latent_size, args.attribute, args.dim)
+    data_cfg = from_dict(ImageDataConfig, {**recorded_data_config(args.model_dir), "val_size": 0,
+                                           "max_train_examples": 0}, "data.")
+    images, labels = load_splits(data_cfg).test
+    order = pick_rows(labels, args.n)
+    what = f"{args.attribute} (dim {dim})" if args.attribute else f"dim {dim}"
+    traversal_grid(model, images[order].float() / 255, dim, values, out,
+                   title=f"{what} set to {', '.join(f'{v:g}' for v in values)} (first column: the input)")
+    _log(f"wrote a {len(order)} x {len(values)} traversal of {what} to {out}")
+
+
+def pick_rows(labels: torch.Tensor, n: int) -> list[int]:
+    """n test indices: the first image of each class in turn, then the next of each, ..."""
+    by_class = {}
+    for i, y in enumerate(labels.tolist()):
+        by_class.setdefault(y, []).append(i)
+    rows, depth = [], 0
+    while len(rows) < min(n, len(labels)):
+        for y in sorted(by_class):
+            if depth < len(by_class[y]) and len(rows) < n:
+                rows.append(by_class[y][depth])
+        depth += 1
+    return rows

@@ -15,6 +15,8 @@ import torch
 from ..commands import output_path, recorded_data_config
 from ..errors import UserError
 from ..runtime import finish_processes
+from . import attribute_verbs
+from .attribute_verbs import attribute_vector, shift, traverse  # noqa: F401  (verbs)
 from .data import read_lines, read_sentences, tokenize_sentences
 
 DEFAULT_MAX_LENGTH = 64
@@ -52,7 +54,8 @@ def sample(args: argparse.Namespace) -> None:
     model = _load(args)
     gen = _generation(args, args.model_dir)
     seed = gen.pop("seed")
-    lines = model.sample(args.n, seed=seed, **gen)
+    fixed = attribute_verbs.settings(model, args)  # --set NAME=VALUE
+    lines = attribute_verbs.sample_set(model, args.n, seed, fixed, gen) if fixed else model.sample(args.n, seed=seed, **gen)
     output = getattr(args, "output", None)
     if output:
         _write_text(output, lines)
@@ -64,7 +67,10 @@ def sample(args: argparse.Namespace) -> None:
 def reconstruct(args: argparse.Namespace) -> None:
     """Print the decoding of each sentence's posterior mean, in order."""
     model = _load(args)
-    _print_lines(model.reconstruct(list(args.sentences), **_generation(args, args.model_dir)))
+    fixed = attribute_verbs.settings(model, args)  # --set NAME=VALUE
+    gen = _generation(args, args.model_dir)
+    _print_lines(attribute_verbs.reconstruct_set(model, list(args.sentences), fixed, gen) if fixed else
+                 model.reconstruct(list(args.sentences), **gen))
 
 
 def interpolate(args: argparse.Namespace) -> None:
