@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,9 @@ class TrainConfig:
     ema_decay: > 0 keeps an exponential moving average of the weights (decay per optimizer step, e.g.
         0.999) next to the trained ones; validation, best-model selection and the saved model use the
         average. It is part of each checkpoint, so a resumed run continues it exactly.
+    progress_bar: auto (the default: a tqdm bar when stderr is a terminal, else a plain line every
+        log_every steps, so that a redirected log holds no carriage-return updates), true (the bar
+        always) or false (the plain lines always).
     """
 
     output_dir: str = "runs/default"
@@ -111,7 +115,7 @@ class TrainConfig:
     keep_last: int = 2
     select_best: bool = True
     report_to: list[str] = field(default_factory=lambda: ["jsonl", "tensorboard"])
-    progress_bar: bool = True
+    progress_bar: bool | str = "auto"
     threads: int = 0
     init_from: str = ""
     init_parts: list[str] = field(default_factory=list)
@@ -152,6 +156,12 @@ class TrainConfig:
         unknown = set(self.report_to) - {"jsonl", "tensorboard"}
         if unknown:
             raise ValueError(f"report_to accepts jsonl and tensorboard, not {sorted(unknown)}")
+        if isinstance(self.progress_bar, str) and self.progress_bar != "auto":
+            raise ValueError(f"progress_bar must be auto, true or false, not {self.progress_bar!r}")
+
+    def shows_progress_bar(self) -> bool:
+        """Whether this process draws tqdm bars: progress_bar true, or auto on a terminal (stderr)."""
+        return self.progress_bar is True or (self.progress_bar == "auto" and sys.stderr.isatty())
 
 
 @dataclass
