@@ -198,6 +198,11 @@ def main(argv: list[str] | None = None) -> None:
 
     bound_onednn_cache()
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, word in enumerate(argv[:-1]):  # `--values -3:3:7` would read as an option: keep it a value
+        if word == "--values":
+            argv[i:i + 2] = [f"--values={argv[i + 1]}"]
+            break
     args, extra = parser.parse_known_args(argv)
     # `train ... --output-dir X key=value`: overrides after an option are overrides too.
     if extra and getattr(args, "overrides", None) is not None and all("=" in e and not e.startswith("-") for e in extra):

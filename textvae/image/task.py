@@ -4,10 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
 import torch
 
 from ..errors import UserError
+from ..training.attributes import WithAttributes, describe, split_attributed, summary
 from ..training.task import Task
+from .attributes import IMAGE_ATTRIBUTES, measure
 from .data import ImageBatcher, ImageDataConfig, ImageDataset, load_splits
 from .models import ImageModelConfig, ImageVAE, model_for
 
@@ -35,6 +38,11 @@ class ImageTask(Task):
     def setup(self, accelerator) -> None:
         d, m = self.config.data, self.config.model
         check_pairing(d, m)
+        specs = self.config.loss.attributes
+        for a in specs:
+            if a.column:
+                raise UserError(f"loss.attributes: {a.name} reads column {a.column!r}, but image data has no columns; "
+                                f"image attributes are measured: {', '.join(IMAGE_ATTRIBUTES)}")
         self.splits = load_splits(d)
         accelerator.print(self.splits.describe())
         c, h, w = self.splits.train[0].shape[1:]
@@ -43,6 +51,12 @@ class ImageTask(Task):
                             f"{m.image_size}: set model.channels={c} model.image_size={h}" if h == w else
                             f"the images are {h}x{w}; the image models need square images")
         self.datasets = {k: ImageDataset(*getattr(self.splits, k)) for k in ("train", "val", "test")}
+        self.train_values = None
+        if specs:
+            images = self.datasets["train"].images
+            self.train_values = np.stack([measure(images, a.name) for a in specs], axis=1)   # (N, A)
+            self.attribute_meta = describe(specs, self.train_values)
+            accelerator.print(f"attributes: {summary(self.attribute_meta)}")
         self._train_sampler = None
         seed = self.config.train.seed
         self.batchers = {(k, train): batcher(ds, d, m, train, seed, self._epoch) for k, ds in self.datasets.items()
@@ -58,10 +72,18 @@ class ImageTask(Task):
         return sampler
 
     def build_model(self) -> ImageVAE:
-        return model_for(self.config.model)
+        model = model_for(self.config.model)
+        if self.train_values is not None:
+            model.attributes = self.attribute_meta
+        return model
 
-    def train_dataset(self) -> ImageDataset:
-        return self.datasets["train"]
+    @classmethod
+    def computed_attributes(cls) -> list[str]:
+        return list(IMAGE_ATTRIBUTES)
+
+    def train_dataset(self):
+        train = self.datasets["train"]
+        return train if self.train_values is None else WithAttributes(train, self.train_values)
 
     def eval_dataset(self) -> ImageDataset:
         return self.datasets["val"]
@@ -69,7 +91,11 @@ class ImageTask(Task):
     def collate(self, examples: list[int], train: bool) -> dict[str, torch.Tensor]:
         # The trainer collates training batches from the training split and evaluation batches from
         # the validation split.
-        return self.batchers[("train", True) if train else ("val", False)](examples)
+        examples, values = split_attributed(examples)
+        batch = self.batchers[("train", True) if train else ("val", False)](examples)
+        if values is not None:
+            batch["attributes"] = values
+        return batch
 
     def count_units(self, batch: dict[str, torch.Tensor]) -> int:
         return int(batch["images"].shape[0])
