@@ -66,12 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run any verb under `accelerate launch -m textvae ...` to use several processes.")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    p = sub.add_parser("train", help="train a model from a YAML config",
-                       description="Train a VAE. Overrides are key.sub=value, e.g. train.max_steps=100.")
-    p.add_argument("--config", required=True, help="YAML file under configs/")
+    p = sub.add_parser("train", help="train a model from a YAML config, or continue a run",
+                       description="Train a VAE. Overrides are key.sub=value, e.g. train.max_steps=100; every config "
+                                   "key is described in docs/reference/config.md (and configs/ holds examples).",
+                       epilog="A folder that holds a model or checkpoints is never trained over: continue its run "
+                              "with `textvae train --resume auto --output-dir RUN` (RUN/train_config.yaml is the "
+                              "config; values given again must agree with it, except train.max_steps, epochs, lr and "
+                              "what is saved, logged or shown), or start afresh with --overwrite.")
+    p.add_argument("--config", help="YAML file under configs/ (a resumed run without it reads RUN/train_config.yaml)")
     p.add_argument("--output-dir", help="model folder (overrides train.output_dir)")
     p.add_argument("--resume", nargs="?", const="auto", default=None,
                    help="continue from the latest checkpoint in the output folder, or from the given one")
+    p.add_argument("--overwrite", action="store_true",
+                   help="empty an output folder that holds an earlier run (model, checkpoints, logs) and start afresh")
     p.add_argument("overrides", nargs="*", metavar="key=value")
 
     p = sub.add_parser("curves", help="plot training curves of one or more runs into a PNG",
@@ -160,13 +167,11 @@ def _commands_for(model_dir: str):
 
 def run(args: argparse.Namespace) -> None:
     if args.verb == "train":
-        from .training.config import load_config
+        from .training.run_folder import command_config
         from .training.trainer import train
 
-        overrides = list(args.overrides)
-        if args.output_dir:
-            overrides.append(f"train.output_dir={args.output_dir}")
-        train(load_config(args.config, overrides), resume=args.resume)
+        cfg = command_config(args.config, args.overrides, args.output_dir, args.resume)
+        train(cfg, resume=args.resume, overwrite=args.overwrite)
         return
     if args.verb == "curves":
         from .commands import output_path

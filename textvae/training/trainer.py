@@ -26,6 +26,7 @@ from ..runtime import (bound_onednn_cache, finish_processes, keep_freed_memory, 
                        seconds_since_start)
 from .checkpoints import load_checkpoint, read_state, resolve_resume, save_checkpoint
 from .config import ExperimentConfig, config_to_dict
+from .run_folder import check_output_folder, clear_output_folder
 
 
 def lr_at(cfg, step: int, total_steps: int) -> float:
@@ -82,11 +83,13 @@ def _diverged(step: int, what: str, ckpt_root: Path) -> str:
             f"the last good checkpoint, if any, is under {ckpt_root}")
 
 
-def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
+def train(cfg: ExperimentConfig, resume: str | None = None, overwrite: bool = False) -> Path:
     """Train the experiment described by `cfg`; returns the model folder (cfg.train.output_dir).
 
     Args:
         resume: None, "auto" (latest checkpoint under output_dir/checkpoints) or a checkpoint folder.
+        overwrite: a fresh run into a folder that holds a model or checkpoints empties it first (without
+            it, such a run stops before writing anything).
     """
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration, set_seed
@@ -97,6 +100,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
 
     tc = cfg.train
     out = Path(tc.output_dir)
+    check_output_folder(cfg, resume, overwrite)  # before anything is written
     keep_freed_memory()
     bound_onednn_cache()
     if tc.threads:
@@ -110,6 +114,10 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
         mixed_precision=tc.mixed_precision, gradient_accumulation_steps=tc.grad_accum, log_with=trackers or None,
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")))
     main = accelerator.is_main_process
+    if overwrite:
+        if main and (removed := clear_output_folder(out)):
+            accelerator.print(f"--overwrite: emptied {out} ({removed} entries of the old run)")
+        accelerator.wait_for_everyone()
     ckpt_root = out / "checkpoints"
     resume_path = resolve_resume(resume, ckpt_root) if resume else None
     set_seed(tc.seed)
@@ -218,10 +226,12 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
             state["best_val"] = metrics["val/neg_elbo"]
             save_model("best")
 
-    bar = tqdm(total=total_steps, initial=state["step"], disable=not (main and tc.progress_bar), unit="step",
+    # A bar on a terminal; redirected, a plain line every log_every steps instead of carriage returns.
+    show_bar = tc.shows_progress_bar()
+    bar = tqdm(total=total_steps, initial=state["step"], disable=not (main and show_bar), unit="step",
                dynamic_ncols=True, desc="train")
     module.train()
-    seconds_before, t_started = state["train_seconds"], time.perf_counter()
+    seconds_before, t_started, first_step = state["train_seconds"], time.perf_counter(), state["step"]
     window = {"units": 0, "t0": time.perf_counter(), "loss": 0.0, "rec": 0.0, "kl": 0.0, "n": 0}
     stopped_by = None
     nonfinite_steps = 0
@@ -289,6 +299,9 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
                     accelerator.log(logs, step=step)
                     bar.set_postfix(loss=f"{logs['train/loss']:.2f}", kl=f"{logs['train/kl']:.2f}",
                                     beta=f"{beta:.2f}", **{f"{task.unit_name}/s": f"{logs[f'train/{task.unit_name}_per_s']:.0f}"})
+                    if not show_bar:
+                        accelerator.print(_progress_line(step, total_steps, logs, task.unit_name, first_step,
+                                                         time.perf_counter() - t_started))
                     window = {"units": 0, "t0": time.perf_counter(), "loss": 0.0, "rec": 0.0, "kl": 0.0, "n": 0}
                 if tc.eval_every and step % tc.eval_every == 0 and step != total_steps:
                     maybe_eval()
@@ -307,7 +320,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
         if stopped_by is not None:
             path = checkpoint()
             accelerator.print(f"stopped by signal {stopped_by} at step {state['step']}; checkpoint saved to {path}; "
-                              f"continue with --resume auto")
+                              f"continue with `textvae train --resume auto --output-dir {out}`")
             finish_processes(accelerator)
             raise SystemExit(128 + int(stopped_by))
         maybe_eval()
@@ -321,6 +334,19 @@ def train(cfg: ExperimentConfig, resume: str | None = None) -> Path:
         accelerator.print(f"model saved to {out}")
     finish_processes(accelerator)
     return out
+
+
+def _progress_line(step: int, total: int, logs: dict, unit: str, first_step: int, seconds: float) -> str:
+    """The plain progress line printed instead of a bar: step, losses, speed, time spent and left."""
+    left = seconds / max(1, step - first_step) * (total - step)
+    return (f"step {step}/{total}: loss {logs['train/loss']:.3f} (rec {logs['train/rec']:.3f}, KL {logs['train/kl']:.3f}, "
+            f"weight {logs['train/kl_weight']:.2f}), {logs[f'train/{unit}_per_s']:.0f} {unit}/s, "
+            f"{_clock(seconds)} spent, {_clock(left)} left")
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
