@@ -118,8 +118,9 @@ class TextTask(Task):
                 changed = sorted(k for k in settings if old.get(k) != settings[k])
                 raise UserError(
                     f"{folder} holds a tokenizer trained with other settings or data (changed: "
-                    f"{', '.join(changed)}), which this run's checkpoints may depend on; use a new "
-                    f"train.output_dir, or delete {folder} to train a new tokenizer")
+                    f"{', '.join(changed)}), which this run's checkpoints may depend on; continue that run with "
+                    f"its own data and config (`--resume auto --output-dir {folder.parent}` alone), or start "
+                    f"afresh with --overwrite or a new train.output_dir")
         if not accelerator.is_main_process:
             raise UserError(f"the main process did not leave a tokenizer in {folder}; is train.output_dir "
                             f"on a file system all processes share?")
@@ -176,7 +177,7 @@ class TextTask(Task):
                                         f"tokenizer; a teacher VAE must read the decoder's ids")
                     teachers.append(teacher.to(accelerator.device))
                 targets = teacher_top_k(teachers, self.train_data, self.collate_plain, loss.distill_top_k,
-                                        progress=self.config.train.progress_bar and accelerator.is_main_process)
+                                        progress=self.config.train.shows_progress_bar() and accelerator.is_main_process)
                 if accelerator.is_main_process:
                     targets.save(where, meta)
         self.distill_targets = targets
