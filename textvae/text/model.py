@@ -418,6 +418,24 @@ class TextVAE(VAE):
             raise UserError(str(e)) from None
         return self.decode(path, **generation)
 
+    def traverse(self, sentences: list[str], values: list[float], attribute: str | None = None,
+                 dim: int | None = None, **generation) -> list[list[str]]:
+        """For each sentence, the decodes of its posterior mean with one dimension (an attribute's, by
+        name, or `dim`) set to each value; `generation` as in decode (textvae.text.attributes.traverse)."""
+        from ..core.attributes import resolve_dim
+        from .attributes import traverse
+
+        sentences = [sentences] if isinstance(sentences, str) else list(sentences)
+        return traverse(self, sentences, resolve_dim(self.attributes, self.latent_size, attribute, dim),
+                        list(values), **generation)
+
+    def attribute_vector(self, from_sentences: list[str], to_sentences: list[str]) -> torch.Tensor:
+        """Mean posterior mean of to_sentences minus that of from_sentences, (D,): add it to move a code
+        from one group towards the other."""
+        from .attributes import attribute_vector
+
+        return attribute_vector(self, from_sentences, to_sentences)
+
 
 def _listed(names: list[str], last: str) -> str:
     """["a", "b", "c"], "or" -> "a, b or c"."""
