@@ -187,7 +187,7 @@ def train_textvae(sentences: list[str], runs: Path) -> dict[str, Path]:
             if (folder / "model.safetensors").exists():
                 continue
             cmd = [sys.executable, "-m", "textvae", "train", "--config", config, "--output-dir", str(folder),
-                   f"data.train_file={text}"]
+                   "--overwrite", f"data.train_file={text}"]  # an interrupted run's checkpoints: start afresh
             print("$ " + shlex.join(cmd), flush=True)
             if subprocess.run(cmd, cwd=ROOT).returncode != 0:
                 fail(f"training {name} failed; see its output above")

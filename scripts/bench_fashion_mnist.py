@@ -45,7 +45,7 @@ def main() -> None:
         folder = Path(args.runs) / Path(config).stem
         overrides = ([f"data.path={args.data}"] if args.data else []) + args.overrides + ["train.progress_bar=false"]
         train_cmd = [sys.executable, "-m", "textvae", "train", "--config", config, "--output-dir", str(folder),
-                     *overrides]
+                     "--overwrite", *overrides]
         train_s = run(train_cmd)
         result = folder / "test_eval.json"
         eval_cmd = [sys.executable, "-m", "textvae", "evaluate", str(folder), "--iw-samples",

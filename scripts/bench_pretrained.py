@@ -68,7 +68,7 @@ def main() -> None:
         folder = runs / folder_name
         overrides = [f"data.valid_file={subset}"] if own_valid else []
         train_cmd = [sys.executable, "-m", "textvae", "train", "--config", config, "--output-dir", str(folder),
-                     *overrides, "train.progress_bar=false"]
+                     "--overwrite", *overrides, "train.progress_bar=false"]
         if not (args.reuse and (folder / "model.safetensors").exists()):
             run(train_cmd)
         eval_json = folder / f"eval-{subset.stem}-k{args.iw_samples}.json"

@@ -71,10 +71,11 @@ def training_speed(folder: Path) -> float | None:
 
 def resume_point(folder: Path, reuse: bool) -> tuple[list[str], float]:
     """With --reuse, an unfinished run continues from its latest checkpoint (train.save_every makes them;
-    SIGTERM writes one): the `--resume` arguments and the time its earlier parts took up to there."""
+    SIGTERM writes one): the `--resume` arguments and the time its earlier parts took up to there.
+    Otherwise the run starts afresh: --overwrite empties a folder an earlier run left."""
     if reuse and (last := latest_checkpoint(folder / "checkpoints")) is not None:
         return ["--resume", str(last)], read_state(last).get("train_seconds", 0.0)
-    return [], 0.0
+    return ["--overwrite"], 0.0
 
 
 def bench(key: str, args, data: dict, evaluate: bool = True) -> dict:

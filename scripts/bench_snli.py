@@ -106,7 +106,7 @@ def main() -> None:
         config, overrides = RUNS[name]
         folder = Path(args.runs) / re.sub(r"[^a-z0-9]+", "-", name.replace(": -", " without ")).strip("-")
         train_cmd = [sys.executable, "-m", "textvae", "train", "--config", config, "--output-dir", str(folder),
-                     *overrides, "train.progress_bar=false"]
+                     "--overwrite", *overrides, "train.progress_bar=false"]
         if not (args.reuse and (folder / "model.safetensors").exists()):
             run(train_cmd)
         eval_json = folder / "valid_eval.json"

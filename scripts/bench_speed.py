@@ -115,7 +115,7 @@ def windows(log: Path) -> tuple[list[float], float | None]:
 
 def textvae_train(key: str, precision: str, steps: int, folder: Path, data: dict) -> dict:
     _, config, extra = MODELS[key]
-    run([*PY, "train", "--config", config, "--output-dir", folder, f"data.train_file={data['train']}",
+    run([*PY, "train", "--config", config, "--output-dir", folder, "--overwrite", f"data.train_file={data['train']}",
          f"data.valid_file={data['valid']}", f"train.max_steps={steps}", f"train.log_every={LOG_EVERY}",
          f"train.mixed_precision={precision}", "train.progress_bar=false", "train.report_to=[jsonl]",
          "train.threads=2", *extra], stdout=subprocess.DEVNULL)

@@ -70,7 +70,8 @@ def main() -> None:
             # The same tokenizer sample at every size: memory should not depend on the corpus.
             extra = (["data.streaming=true", f"data.stream_sample={SAMPLE}", f"train.max_steps={math.ceil(n / BATCH)}"]
                      if mode == "streaming" else ["train.epochs=1"])
-            argv = ["train", "--config", CONFIG, "--output-dir", str(folder), *data, *MODEL, *extra, *args.overrides]
+            argv = ["train", "--config", CONFIG, "--output-dir", str(folder), "--overwrite", *data, *MODEL, *extra,
+                    *args.overrides]
             rss_file = runs / f"{mode}-x{k}.rss"
             cmd = [sys.executable, "-c", WRAPPER, str(rss_file), *argv]
             print("$ python -m textvae " + shlex.join(argv), flush=True)

@@ -339,8 +339,8 @@ def train(cfg: ExperimentConfig, resume: str | None = None, overwrite: bool = Fa
 def _progress_line(step: int, total: int, logs: dict, unit: str, first_step: int, seconds: float) -> str:
     """The plain progress line printed instead of a bar: step, losses, speed, time spent and left."""
     left = seconds / max(1, step - first_step) * (total - step)
-    return (f"step {step}/{total}: loss {logs['train/loss']:.3f} (rec {logs['train/rec']:.3f}, KL {logs['train/kl']:.3f}, "
-            f"weight {logs['train/kl_weight']:.2f}), {logs[f'train/{unit}_per_s']:.0f} {unit}/s, "
+    return (f"step {step}/{total}: loss {logs['train/loss']:.3f} (rec {logs['train/rec']:.3f}, "
+            f"KL {logs['train/kl']:.3f}, weight {logs['train/kl_weight']:.2f}), {logs[f'train/{unit}_per_s']:.0f} {unit}/s, "
             f"{_clock(seconds)} spent, {_clock(left)} left")
 
 
