@@ -120,6 +120,31 @@ def test_a_resume_that_disagrees_with_the_run_refuses_in_one_line(used, args, pa
     assert tree(used) == before
 
 
+@pytest.mark.parametrize("changed,typed,refused", [
+    ("train.max_steps=9", True, None),  # a run made longer, explicitly
+    ("train.lr=1e-4", True, None),
+    ("train.max_steps=9", False, "train.max_steps: the run in RUN was trained with 6, --config C gives 9"),
+    ("train.threads=2", False, None),  # how the run reports and the threads it uses change no number
+    ("train.seed=1", True, "train.seed=1 disagrees with the run in RUN, trained with train.seed=0"),
+    ("loss.kl.max_weight=0.5", True, "loss.kl.max_weight=0.5 disagrees"),
+])
+def test_which_differences_a_resumed_run_accepts(changed, typed, refused):
+    """Against the saved config: an explicit override of the run's length, lr or saving may differ; any
+    other difference (typed, or only in the --config given) is refused."""
+    from textvae.errors import UserError
+    from textvae.training.config import load_config
+    from textvae.training.run_folder import check_resume_agrees
+
+    saved, cfg = load_config(IMAGE, ["train.max_steps=6"]), load_config(IMAGE, ["train.max_steps=6", changed])
+    typed = [changed] if typed else []
+    if refused is None:
+        check_resume_agrees(saved, cfg, typed, Path("RUN"), "C")
+    else:
+        with pytest.raises(UserError) as e:
+            check_resume_agrees(saved, cfg, typed, Path("RUN"), "C")
+        assert refused in str(e.value)
+
+
 def test_one_line_errors_of_train_without_a_usable_config(tmp_path):
     proc = run_cli("train", "--output-dir", tmp_path / "new", check=False)
     assert_one_line_error(proc, "needs --config FILE", "--resume auto --output-dir RUN")

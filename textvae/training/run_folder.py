@@ -6,7 +6,7 @@ a fresh `textvae train` into it stops (nothing written) unless --overwrite, whic
 first, so that a later `--resume auto` cannot pick a checkpoint of the old run. A resumed run reads its
 config from the folder's train_config.yaml (or checks the one given against it): values given on the
 command line must agree with it, except the few in RESUMABLE, which change how long a run goes on or
-what it records, not what it has trained so far.
+what it saves, not what it has trained so far; how it reports (UNCHECKED) may differ freely.
 """
 from __future__ import annotations
 
@@ -22,10 +22,12 @@ from .config import ExperimentConfig, build_config, config_to_dict, load_config
 
 SAVED_CONFIG = "train_config.yaml"
 # What a resumed run may change when given explicitly: its length, its learning rate (the divergence
-# message advises a lower one), what it saves, logs and shows, and the threads it uses.
-RESUMABLE = ("train.output_dir", "train.max_steps", "train.epochs", "train.lr", "train.log_every", "train.eval_every",
-             "train.save_every", "train.keep_last", "train.select_best", "train.report_to", "train.progress_bar",
-             "train.threads")
+# message advises a lower one), and when it validates and what it saves.
+RESUMABLE = ("train.max_steps", "train.epochs", "train.lr", "train.eval_every", "train.save_every", "train.keep_last",
+             "train.select_best")
+# Never compared: the folder (where the saved config was found, however its path is spelt), and how the
+# run reports and the threads it uses, which change no number (and whose defaults may change).
+UNCHECKED = ("train.output_dir", "train.log_every", "train.report_to", "train.progress_bar", "train.threads")
 # Any of these makes a folder a textvae run's, which --overwrite may empty.
 RUN_MARKS = ("config.json", "model.safetensors", SAVED_CONFIG, "checkpoints", "logs", "tokenizer")
 
@@ -106,20 +108,20 @@ def check_resume_agrees(saved: ExperimentConfig, cfg: ExperimentConfig, override
     the first differing key and both values. An explicit override of a RESUMABLE key may differ."""
     explicit = [".".join(parse_override(o)[0]) for o in overrides]
     old, new = _flat(config_to_dict(saved)), _flat(config_to_dict(cfg))
-    # the output folder is where the saved config was found, however its path is spelt
-    differ = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k) and k != "train.output_dir"]
+    differ = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k) and k not in UNCHECKED]
     given = [k for k in differ if any(k == e or k.startswith(e + ".") for e in explicit)]
-    refused = [k for k in differ if k not in given or k not in RESUMABLE]
+    # an override given on this command line first: it is what the user just typed
+    refused = [k for k in given if k not in RESUMABLE] + [k for k in differ if k not in given]
     if not refused:
         return
     key = refused[0]
     more = f" (and {len(refused) - 1} other key(s))" if len(refused) > 1 else ""
     was, now = _show(old.get(key)), _show(new.get(key))
     if key in given:
-        may = ", ".join(k.removeprefix("train.") for k in RESUMABLE[1:])
+        may = ", ".join(k.removeprefix("train.") for k in RESUMABLE)
         raise UserError(f"{key}={now} disagrees with the run in {run}, trained with {key}={was}{more}; a resumed "
-                        f"run keeps its config (only train's {may} may change): leave {key} out, or start "
-                        f"afresh with --overwrite")
+                        f"run keeps its config (only train's {may} and logging may change): leave {key} out, or "
+                        f"start afresh with --overwrite")
     where = f"--config {config}" if config else "this command"
     raise UserError(f"{key}: the run in {run} was trained with {was}, {where} gives {now}{more}; continue it with "
                     f"`textvae train --resume auto --output-dir {run}` alone (its {SAVED_CONFIG} is the config)")
