@@ -9,11 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 from PIL import Image
 
-from conftest import run_cli
-from textvae.core.attributes import (attribute_loss, interpretability, pairwise_sign_loss, parse_values,
-                                     spearman, traverse_codes)
+from textvae.core.attributes import (
+    attribute_loss,
+    interpretability,
+    pairwise_sign_loss,
+    parse_values,
+    spearman,
+    traverse_codes,
+)
 from textvae.image.attributes import measure
 from textvae.registry import load_model
 
@@ -162,7 +168,8 @@ def test_traverse_set_attribute_vector_and_shift_end_to_end(length_model, labell
     vec = tmp_path / "v.npy"
     run_cli("attribute-vector", length_model, "--data", labelled, "--column", "label", "--from", "short", "--to",
             "long", "--output", vec)
-    rows = list(csv.DictReader(open(labelled, encoding="utf-8")))
+    with open(labelled, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     groups = [[r["text"] for r in rows if r["label"] == g] for g in ("short", "long")]
     by_hand = (model.encode_sentences(groups[1]).mean(0) - model.encode_sentences(groups[0]).mean(0)).numpy()
     assert np.allclose(np.load(vec), by_hand, atol=1e-5)

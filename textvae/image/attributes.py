@@ -85,12 +85,14 @@ def measure(images: torch.Tensor, name: str) -> np.ndarray:
 
 
 def traversal_grid(model, images: torch.Tensor, dim: int, values: list[float], path: str | Path,
-                   title: str = "") -> Path:
-    """A PNG: a row per input image (float (N, C, H, W) in [0, 1]): the input, then the decode (mean
-    image) of its posterior mean with dimension `dim` set to each value."""
+                   title: str = "", shown: torch.Tensor | None = None) -> Path:
+    """A PNG: a row per input image (float (N, C, H, W) in [0, 1]): the input (or `shown`, e.g. the grey
+    levels of binarized inputs), then the decode (mean image) of its posterior mean with dimension `dim`
+    set to each value."""
     from .pictures import save_grid
 
     z = model.encode_images(images).mean                             # (N, D)
+    images = images if shown is None else shown
     codes = traverse_codes(z, dim, values)                           # (N, V, D)
     decoded = model.decode_mean(codes.reshape(-1, z.shape[1])).cpu().view(len(images), len(values),
                                                                            *images.shape[1:])

@@ -124,7 +124,8 @@ def traverse(args: argparse.Namespace) -> None:
     from ..config import from_dict
     from ..registry import load_model
     from .attributes import traversal_grid
-    from .data import ImageDataConfig, load_splits
+    from .data import ImageDataConfig, ImageDataset, load_splits
+    from .task import batcher
 
     if args.sentences:
         raise UserError("image models traverse test images, not sentences: drop the sentences (-n sets how many)")
@@ -140,8 +141,10 @@ def traverse(args: argparse.Namespace) -> None:
                                            "max_train_examples": 0}, "data.")
     images, labels = load_splits(data_cfg).test
     order = pick_rows(labels, args.n)
+    test = ImageDataset(images[order], labels[order])
+    inputs = batcher(test, data_cfg, model.config, train=False)(list(range(len(test))))["images"]  # as in evaluate
     what = f"{args.attribute} (dim {dim})" if args.attribute else f"dim {dim}"
-    traversal_grid(model, images[order].float() / 255, dim, values, out,
+    traversal_grid(model, inputs, dim, values, out, shown=test.images.float() / 255,
                    title=f"{what} set to {', '.join(f'{v:g}' for v in values)} (first column: the input)")
     _log(f"wrote a {len(order)} x {len(values)} traversal of {what} to {out}")
 

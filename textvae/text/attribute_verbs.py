@@ -70,7 +70,7 @@ def attribute_vector(args: argparse.Namespace) -> None:
     kwargs = {"keep_default_na": False} if kind == "csv" else {}
     try:
         ds = datasets.load_dataset(_BUILDER[kind], data_files=str(p), split="train", **kwargs)
-    except Exception as e:  # the builders raise many types
+    except Exception as e:  # noqa: BLE001  (the builders raise many types; the cause is the useful part)
         raise UserError(f"--data: could not read {p} as {kind} ({str(e.__cause__ or e).splitlines()[0]})") from None
     for col, what in ((text_column, "--text-column"), (args.column, "--column")):
         if col not in ds.column_names:
