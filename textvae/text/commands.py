@@ -73,11 +73,32 @@ def reconstruct(args: argparse.Namespace) -> None:
                  model.reconstruct(list(args.sentences), **gen))
 
 
+MISSED_END = "~ "  # starts an end line of `interpolate` that is not its input sentence
+
+
 def interpolate(args: argparse.Namespace) -> None:
-    """Print steps + 2 sentences along the path between the codes of two sentences."""
+    """Print steps + 2 sentences along the path between the codes of two sentences.
+
+    An end line that is not its input (as the tokenizer reads it) means the model did not reconstruct
+    that sentence: a warning on stderr says so, and on stdout the line starts with MISSED_END, or with
+    --with-inputs the inputs themselves are printed as the end lines."""
+    from .faithfulness import as_read
+
     model = _load(args)
-    _print_lines(model.interpolate(args.sentence_a, args.sentence_b, steps=args.steps, method=args.method,
-                                   **_generation(args, args.model_dir)))
+    path = model.interpolate(args.sentence_a, args.sentence_b, steps=args.steps, method=args.method,
+                             **_generation(args, args.model_dir))
+    with_inputs = getattr(args, "with_inputs", False)
+    for name, i, given in (("A", 0, args.sentence_a), ("B", len(path) - 1, args.sentence_b)):
+        if path[i] == as_read(model.tokenizer, given):
+            continue
+        shown = "printed as given (--with-inputs)" if with_inputs else f"the line marked '{MISSED_END.strip()}'"
+        _log(f"textvae: warning: the model does not reconstruct sentence {name}: its code decodes to "
+             f"{path[i]!r}, not {given!r}; {shown}")
+        if not with_inputs:
+            path[i] = MISSED_END + path[i]
+    if with_inputs:
+        path[0], path[-1] = args.sentence_a, args.sentence_b
+    _print_lines(path)
 
 
 def encode(args: argparse.Namespace) -> None:
@@ -117,6 +138,8 @@ def evaluate(args: argparse.Namespace) -> None:
     from ..training.batching import EpochBatchSampler
 
     out = evaluation_output(args)
+    lm_dir = getattr(args, "fluency_lm", None)
+    lm = _fluency_lm(lm_dir) if lm_dir else None  # checked before the evaluation's work
     model = _load(args)
     tok = model.tokenizer
     recorded = recorded_data_config(args.model_dir)
@@ -155,8 +178,17 @@ def evaluate(args: argparse.Namespace) -> None:
         if iw:
             rows[nll_label(args, "sentence")] = summary["nll"]
             rows["perplexity (per word)"] = summary["perplexity"]
-        report_evaluation(summary, rows, f"{args.model_dir} on {data}", out,
-                          after={"reconstruction BLEU": summary["bleu"], "exact match": summary["exact_match"]})
+        after = {"reconstruction BLEU": summary["bleu"], "exact match": summary["exact_match"]}
+        if getattr(args, "faithfulness", False) or lm is not None:
+            from .faithfulness import measure_faithfulness, summary_rows
+
+            max_length = int(recorded.get("max_length", DEFAULT_MAX_LENGTH)) + 1
+            summary["faithfulness"] = measure_faithfulness(model, sentences, lm=lm, max_length=max_length,
+                                                           seed=args.seed)
+            if lm is not None:
+                summary["faithfulness"]["fluency"]["lm"] = str(lm_dir)
+            after.update({f"faithfulness: {k}": v for k, v in summary_rows(summary["faithfulness"]).items()})
+        report_evaluation(summary, rows, f"{args.model_dir} on {data}", out, after=after)
     finally:  # every process meets here, the main one after writing its results
         finish_processes(accelerator)
 
@@ -179,6 +211,20 @@ def fit_prior(args: argparse.Namespace) -> None:
     dataset, _ = tokenize_sentences(sentences, model.tokenizer, encoder_tokenizer=model.encoder_tokenizer)
     sampler = EpochBatchSampler(len(dataset), args.batch_size, shuffle=False, lengths=dataset.lengths)
     fit_prior_and_save(args, out, model, dataset, model.collate, sampler, what="sentences")
+
+
+def _fluency_lm(folder: str):
+    """The language model of --fluency-lm, refused unless it is one."""
+    from ..registry import load_model
+    from .model import TextVAE
+
+    if not Path(folder).is_dir():
+        raise UserError(f"--fluency-lm: {folder} is not a folder; give a model folder written by `textvae train`")
+    lm = load_model(folder)
+    if not isinstance(lm, TextVAE) or lm.encoder is not None:
+        raise UserError(f"--fluency-lm: {folder} is not a language model; train one with model.encoder.kind=none "
+                        f"on the same data (configs/text/snli-lm.yaml)")
+    return lm
 
 
 def _reconstruction_scores(model, means: torch.Tensor, dataset, batch_size: int) -> dict:

@@ -42,6 +42,10 @@ class TextModelConfig:
     encoder, decoder: see EncoderConfig and DecoderConfig; any kind pairs with any kind.
     word_dropout: in training, each decoder input token other than bos/pad becomes unk with this
         probability (Bowman et al. 2016), so the decoder must lean on z.
+    encoder_word_deletion: in training, each token the encoder reads (other than bos/eos) is deleted
+        with this probability, while the decoder still reconstructs the whole sentence: a denoising
+        autoencoder's input noise (Shen et al. 2020), which maps similar sentences to nearby codes. Not
+        for a pretrained encoder (it reads its own tokenization).
     embed_dropout: dropout on token embeddings (encoder and decoder).
     output_dropout: dropout on the decoder's features before the output projection.
     tie_embeddings: the output projection reuses the decoder's embedding matrix (Press & Wolf 2017);
@@ -75,6 +79,7 @@ class TextModelConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     word_dropout: float = 0.0
+    encoder_word_deletion: float = 0.0
     embed_dropout: float = 0.0
     output_dropout: float = 0.0
     tie_embeddings: bool = False
@@ -90,7 +95,7 @@ class TextModelConfig:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
         if self.prior_components < 0:
             raise ValueError(f"prior_components must be >= 0, not {self.prior_components}")
-        for name in ("word_dropout", "embed_dropout", "output_dropout"):
+        for name in ("word_dropout", "encoder_word_deletion", "embed_dropout", "output_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
         for name in ("activation_reg", "temporal_activation_reg"):
@@ -106,6 +111,9 @@ class TextModelConfig:
                              f"(or encoder.kind: none for a language model)")
         if self.vocab_size < 0:
             raise ValueError(f"vocab_size must be >= 0, not {self.vocab_size}")
+        if self.encoder_word_deletion and self.encoder.kind in ("pretrained", "none"):
+            raise ValueError(f"encoder_word_deletion applies to an encoder reading the decoder's tokens, not to "
+                             f"encoder kind {self.encoder.kind}; set it to 0")
         if self.tie_embeddings and self.decoder.kind == "pretrained":
             raise ValueError("tie_embeddings does not apply to a pretrained decoder (it keeps its own output "
                              "layer); set tie_embeddings: false")
@@ -205,6 +213,7 @@ class TextVAE(VAE):
             summary = self.encoder(batch["encoder_input_ids"], batch["encoder_lengths"])   # (B, H_enc)
         else:
             embedding = self.decoder.embedding if self.enc_embedding is None else self.enc_embedding
+            ids, lengths = self.delete_words(ids, lengths)
             summary = self.encoder(self.embed_dropout(embedding(ids)), lengths)    # (B, H_enc)
         mean, logvar = self.to_posterior(summary).float().chunk(2, dim=-1)         # (B, D) each
         return DiagonalGaussian(mean, logvar)
@@ -248,6 +257,20 @@ class TextVAE(VAE):
         both = real[:, 1:] & real[:, :-1]                                          # consecutive real pairs
         tar = ((h[:, 1:] - h[:, :-1]).square().mean(-1) * both).sum()
         return (self.config.activation_reg * ar + self.config.temporal_activation_reg * tar) / h.shape[0]
+
+    def delete_words(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """In training, the encoder's input with each token between bos and eos deleted with probability
+        config.encoder_word_deletion, the rest moved left in order: ids (B, T), lengths (B,)."""
+        p = self.config.encoder_word_deletion
+        if not self.training or p == 0:
+            return ids, lengths
+        pos = torch.arange(ids.shape[1], device=ids.device)[None, :]               # (1, T)
+        inner = (pos > 0) & (pos < lengths[:, None] - 1)                            # tokens between bos and eos
+        keep = (pos < lengths[:, None]) & ~(inner & (torch.rand(ids.shape, device=ids.device) < p))
+        order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices      # kept positions first
+        new_lengths = keep.sum(1)
+        kept = ids.gather(1, order).masked_fill(pos >= new_lengths[:, None], self.config.pad_id)
+        return kept[:, : int(new_lengths.max())], new_lengths
 
     def word_dropout(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Replace decoder inputs other than bos/pad by unk with probability config.word_dropout,

@@ -247,6 +247,15 @@ class TextTask(Task):
         lines += ["# 5 sentences decoded greedily from codes drawn from the prior (seed 0)",
                   *model.sample(5, seed=0, **gen)]
         (Path(output_dir) / "interpolation.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if model.encoder is not None and len(texts) >= 2:  # the trade-off report (no fluency: that needs an LM)
+            from .faithfulness import measure_faithfulness
+
+            report = measure_faithfulness(model, texts, max_length=gen["max_length"])
+            (Path(output_dir) / "faithfulness.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            r, p = report["reconstruction"], report["paths"]
+            accelerator.print(f"faithfulness (validation): reconstruction BLEU {r['bleu']:.1f}, exact match "
+                              f"{r['exact_match']:.1%}, endpoint fidelity {p['endpoint_fidelity']:.0%}, monotone paths "
+                              f"{p['monotone']:.0%} (faithfulness.json)")
 
 
 def _smaller_than_asked(asked, tokenizer) -> str:
