@@ -176,7 +176,7 @@ class Decoder(nn.Module):
         log_p = torch.log_softmax(F.linear(parts, *self.output_weights()).float(), -1)   # (N * K, V)
         return torch.logsumexp(log_pi[..., None] + log_p.view(*log_pi.shape, -1), 1).view(*lead, -1)
 
-    def target_log_probs(self, h: torch.Tensor, targets: torch.Tensor, block: int = 256,
+    def target_log_probs(self, h: torch.Tensor, targets: torch.Tensor, block: int | None = None,
                          dropout: bool = True) -> torch.Tensor:
         """log p(target | features): h (N, H), targets (N,) -> (N,) float32, with output dropout in
         training (unless `dropout` is False: the caller applied it); targets (N, K) -> (N, K). The output

@@ -7,10 +7,10 @@ routed to the faster of torch's own kernels.
 
 Why by hand (profiled on PTB shapes, 2 CPU threads, bf16 autocast; see benchmarks/speed.md):
 - `F.cross_entropy(F.linear(h, W, b))` writes a float32 (N, V) log-softmax, a float32 (N, V) gradient
-  and a zero-filled one-hot, and casts W every call: 30% of a training step. `linear_log_prob` keeps
-  the logits in the autocast dtype, takes the log-softmax at the targets in float32 row block by row
-  block, and in backward writes the gradient (softmax minus one-hot, from float32 blocks) in the
-  autocast dtype; the three matrix products stay in the autocast dtype.
+  and a zero-filled one-hot, and casts W every call: 30% of a training step. `linear_log_prob` takes
+  the log-softmax in float32 row block by row block (in place, kept for backward, whose softmax is then
+  one exp), and in backward writes the gradient (softmax minus one-hot) in the autocast dtype; the
+  three matrix products stay in the autocast dtype.
 - torch's CPU GRU records every gate operation of every time step for autograd and casts its weights
   at every step under autocast: 40% of a step. `gru_layer` takes the input projections of all steps as
   one product (done by the caller), runs the recurrence without autograd, and computes the weight
@@ -53,45 +53,56 @@ class _LinearLogProb(torch.autograd.Function):
         # The products run on PRODUCT_ROWS rows at a time (faster than `block`-row ones), the float32
         # work on `block` rows (it stays in the cache)
         step = max(block, PRODUCT_ROWS)
-        logits = torch.empty(N if keep else min(N, step), V, dtype=dtype, device=h.device)
-        work = torch.empty(min(N, block), V, dtype=full, device=h.device)                 # one block, float32
+        part_rows = torch.empty(min(N, step), V, dtype=dtype, device=h.device)          # one product's rows
+        # The float32 log-softmax, a tensor a block: every block's kept for backward (whose softmax is
+        # then one exp), or one reused. Blocks, not one (N, V) tensor: glibc serves allocations of
+        # 32 MB or more with fresh pages every time (page faults: ~10 ms a PTB step)
+        reused = None if keep else torch.empty(min(N, block), V, dtype=full, device=h.device)
+        kept = []
         out = torch.empty(targets.shape, dtype=full, device=h.device)                     # (N, K)
         for i in range(0, N, step):
             stop = min(N, i + step)
-            part = logits[i:stop] if keep else logits[: stop - i]
+            part = part_rows[: stop - i]
             torch.mm(hc[i:stop], wt, out=part)                                       # (rows, V), no bias
             for j in range(i, stop, block):
                 rows = slice(j, min(stop, j + block))
-                # log_softmax of a float32 tensor is one fused pass; log_softmax(dtype=float32) of a bf16
-                # one is 5x slower, and logsumexp slower still
-                logp = torch.log_softmax(_plus_bias(part[j - i: rows.stop - i], b, work), 1)
-                out[rows] = logp.gather(1, targets[rows])
+                dest = torch.empty(rows.stop - j, V, dtype=full, device=h.device) if keep else reused
+                x = _plus_bias(part[j - i: rows.stop - i], b, dest)
+                # in place: one fused pass over a float32 block (log_softmax(dtype=float32) of a bf16 one
+                # is 5x slower, logsumexp slower still)
+                torch.ops.aten._log_softmax.out(x, 1, False, out=x)
+                out[rows] = x.gather(1, targets[rows])
+                kept.append(x)
         if keep:
-            ctx.save_for_backward(hc, wc, b, targets, logits)
+            ctx.save_for_backward(hc, wc, targets, *kept)
             ctx.dtypes, ctx.block = (h.dtype, weight.dtype, bias.dtype), block
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        hc, wc, b, targets, logits = ctx.saved_tensors
+        hc, wc, targets, *logp = ctx.saved_tensors
         h_dtype, w_dtype, b_dtype = ctx.dtypes
-        grad = grad.to(b.dtype)
-        N, V = logits.shape
+        full = logp[0].dtype
+        grad = grad.to(full)
+        N, V = hc.shape[0], wc.shape[0]
         want_h, want_w, want_b = ctx.needs_input_grad[:3]
-        dlogits = torch.empty_like(logits)
-        work = torch.empty(min(N, ctx.block), V, dtype=b.dtype, device=b.device)
-        db = torch.zeros(V, dtype=b.dtype, device=b.device) if want_b else None
+        dlogits = torch.empty(N, V, dtype=hc.dtype, device=hc.device)
+        # the float32 gradient goes straight into dlogits when the products run in float32 too
+        work = dlogits if dlogits.dtype == full else torch.empty(min(N, ctx.block), V, dtype=full, device=hc.device)
+        db = torch.zeros(V, dtype=full, device=hc.device) if want_b else None
         dh = torch.empty(hc.shape, dtype=hc.dtype, device=hc.device) if want_h else None
         step = max(ctx.block, PRODUCT_ROWS)
+        blocks = iter(logp)
         for i in range(0, N, step):
             stop = min(N, i + step)
             for j in range(i, stop, ctx.block):
                 rows = slice(j, min(stop, j + ctx.block))
                 # d(log softmax_t)/d logit_j = [j = t] - softmax_j, in float32 before the cast; summed
                 # over a row's K targets with their incoming gradients g_k: scatter(g) - softmax * sum(g)
-                p = torch.softmax(_plus_bias(logits[rows], b, work), 1)
+                p = torch.exp(next(blocks), out=work[rows] if work is dlogits else work[: rows.stop - j])
                 p.mul_(-grad[rows].sum(1, keepdim=True)).scatter_add_(1, targets[rows], grad[rows])
-                dlogits[rows] = p
+                if work is not dlogits:
+                    dlogits[rows] = p
                 if want_b:
                     db += p.sum(0)
             if want_h:  # while these rows of dlogits are still in the cache
@@ -119,18 +130,22 @@ def _plus_bias(x: torch.Tensor, b: torch.Tensor, work: torch.Tensor) -> torch.Te
 # Rows per output-layer product (forward, and the backward's d h): (N, 256) x (256, 10k) bf16 products
 # ran at 300 GFLOP/s on 256 rows, 330-360 on 512 (2 threads, PTB shapes)
 PRODUCT_ROWS = 512
+# Rows of the float32 work (log-softmax, its gradient) at a time: a (64, 10k) float32 block is 2.6 MB, about
+# one core's L2. PTB shapes, 2 threads, 768 rows forward and backward (Xeon, AMX): 28.3 ms at 64 rows, 31.0
+# at 256
+BLOCK_ROWS = 64
 ROWS_MULTIPLE = 32  # linear_log_prob's row count is padded to a multiple of this
 
 
 def linear_log_prob(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor,
-                    block: int = 256) -> torch.Tensor:
+                    block: int | None = None) -> torch.Tensor:
     """log softmax(h W^T + b)[target] for each row: h (N, H), weight (V, H), bias (V,), targets (N,)
     -> (N,) float32 (float64 for float64 inputs), differentiable in h, weight and bias; with targets
     (N, K), K ids a row (a teacher's top ones, for distillation), the log-probabilities of each: (N, K).
 
     Products run in the autocast dtype if autocast is on; the log-softmax and the gradient's softmax
-    in float32. Memory: the (N, V) logits in the product dtype, kept for backward
-    only when a gradient is needed (else one block of rows at a time).
+    in float32. Memory: the (N, V) float32 log-softmax, kept for backward only when a gradient is
+    needed (else one block of rows at a time), and one product's rows in the product dtype.
     """
     # needs_input_grad is true under no_grad too (parameters require grad): decide here whether
     # backward can happen, else evaluation would keep (N, V) logits for nothing
@@ -144,7 +159,7 @@ def linear_log_prob(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, t
     targets = targets[:, None] if one else targets
     if pad:
         h, targets = F.pad(h, (0, 0, 0, pad)), F.pad(targets, (0, 0, 0, pad))
-    out = _LinearLogProb.apply(h, weight, bias, targets, compute_dtype(h), block, keep)
+    out = _LinearLogProb.apply(h, weight, bias, targets, compute_dtype(h), block or BLOCK_ROWS, keep)
     out = out[:n] if pad else out
     return out[:, 0] if one else out
 
