@@ -200,3 +200,17 @@ def test_evaluate_faithfulness_with_a_language_model(trained, short, tmp_path):
     assert all(math.isfinite(v) and v > 1 for v in (fl["sample_perplexity"], fl["validation_perplexity"]))
     bad = run_cli("evaluate", trained, "--iw-samples", "0", "--fluency-lm", trained, check=False)
     assert bad.returncode == 2 and "not a language model" in bad.stderr
+
+
+def test_train_fit_prior_leaves_the_model_with_a_fitted_mixture(short, tmp_path):
+    out = tmp_path / "fitted"
+    proc = run_cli("train", "--config", CONFIG, "--output-dir", out, *small(short), "train.max_steps=10",
+                   "model.latent_size=4", "train.fit_prior=3")
+    assert "3-component Gaussian mixture fitted to 256 training codes" in proc.stdout + proc.stderr
+    assert json.loads((out / "config.json").read_text())["config"]["prior_components"] == 3
+    report = json.loads((out / "prior_fit.json").read_text())
+    assert report["components"] == 3 and report["log_p_fitted"] > report["log_p_standard_normal"]
+    assert len(run_cli("sample", out, "-n", "3").stdout.splitlines()) == 3
+    lm = run_cli("train", "--config", LM_CONFIG, "--output-dir", tmp_path / "lm", *small(short), "train.max_steps=2",
+                 "train.fit_prior=3", check=False)
+    assert lm.returncode == 2 and "has no codes" in lm.stderr

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from itertools import pairwise
 
 import torch
 
@@ -47,14 +48,14 @@ def edit_distance(a: str, b: str) -> int:
 
 def step_distance(path: list[str]) -> float:
     """Mean word edit distance between consecutive lines of a path (0.0 for a path of one line)."""
-    steps = [edit_distance(p, q) for p, q in zip(path, path[1:])]
+    steps = [edit_distance(p, q) for p, q in pairwise(path)]
     return sum(steps) / len(steps) if steps else 0.0
 
 
 def is_monotone(path: list[str], target: str) -> bool:
     """Whether the word edit distance to `target` never rises from one line of the path to the next."""
     d = [edit_distance(line, target) for line in path]
-    return all(later <= earlier for earlier, later in zip(d, d[1:]))
+    return all(later <= earlier for earlier, later in pairwise(d))
 
 
 def ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:

@@ -93,6 +93,10 @@ class TrainConfig:
     progress_bar: auto (the default: a tqdm bar when stderr is a terminal, else a plain line every
         log_every steps, so that a redirected log holds no carriage-return updates), true (the bar
         always) or false (the plain lines always).
+    fit_prior: K > 0: once trained, the model's prior N(0, I) is replaced by a K-component Gaussian
+        mixture fitted to codes z ~ q(z|x) of the training data (4 per example), as `textvae fit-prior`
+        does, and the model folder holds the model with it: prior samples then come from where the
+        decoder was trained (Ghosh et al. 2020). Training itself is unchanged.
     """
 
     output_dir: str = "runs/default"
@@ -122,13 +126,14 @@ class TrainConfig:
     optimizer: str = "adamw"
     momentum: float = 0.0
     ema_decay: float = 0.0
+    fit_prior: int = 0
 
     def __post_init__(self):
         for name in ("batch_size", "eval_batch_size", "grad_accum"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
         for name in ("epochs", "max_steps", "lr_warmup_steps", "log_every", "eval_every", "save_every",
-                     "threads"):
+                     "threads", "fit_prior"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
         if self.epochs == 0 and self.max_steps == 0:

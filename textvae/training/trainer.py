@@ -133,6 +133,9 @@ def train(cfg: ExperimentConfig, resume: str | None = None, overwrite: bool = Fa
         if vae.prior is not None and not any(name.startswith("prior.") for name in copied):
             raise UserError(f"model.prior_components {vae.prior.components}: the mixture must come from "
                             f"train.init_from; add prior to train.init_parts")
+    if tc.fit_prior and getattr(vae, "encoder", True) is None:
+        raise UserError(f"train.fit_prior {tc.fit_prior}: a language model (encoder kind none) has no codes to fit "
+                        f"a prior to; set train.fit_prior=0")
     if cfg.loss.distill_from:
         task.prepare_distillation(vae, cfg.loss, accelerator)
     module = ElboModule(vae)
@@ -330,10 +333,38 @@ def train(cfg: ExperimentConfig, resume: str | None = None, overwrite: bool = Fa
     if main:
         from ..registry import load_model
 
-        task.after_training(load_model(out), out, accelerator)
+        model = load_model(out)
+        if tc.fit_prior:
+            _fit_prior(model, task, out, tc, accelerator.print)
+        task.after_training(model, out, accelerator)
         accelerator.print(f"model saved to {out}")
     finish_processes(accelerator)
     return out
+
+
+def _fit_prior(model, task, out: Path, tc, log) -> None:
+    """train.fit_prior: a Gaussian mixture fitted to codes of the training data becomes the model's
+    prior; the model is saved again with it, the fit's report in prior_fit.json."""
+    import json
+
+    from ..core.priors import GaussianMixturePrior
+    from ..evaluation import posterior_codes
+
+    data = task.train_dataset()
+    if len(data) * 4 < 2 * tc.fit_prior:
+        raise UserError(f"train.fit_prior {tc.fit_prior}: {len(data)} training examples x 4 codes are too few "
+                        f"for {tc.fit_prior} components (at least {2 * tc.fit_prior} codes)")
+    sampler = task.batch_sampler(data, tc.eval_batch_size, shuffle=False, seed=0)
+    codes = posterior_codes(model, data, partial(task.collate, train=False), batch_sampler=sampler,
+                            samples_per_example=4, seed=tc.seed, progress=False)
+    prior = GaussianMixturePrior(tc.fit_prior, model.latent_size)
+    report = prior.fit(codes, seed=tc.seed)
+    model.prior = prior
+    model.config.prior_components = tc.fit_prior
+    model.save_pretrained(out)
+    (out / "prior_fit.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    log(f"prior: a {tc.fit_prior}-component Gaussian mixture fitted to {codes.shape[0]:,} training codes "
+        f"(average log p(z) {report['log_p_standard_normal']:.2f} under N(0, I), {report['log_p_fitted']:.2f} fitted)")
 
 
 def _progress_line(step: int, total: int, logs: dict, unit: str, first_step: int, seconds: float) -> str:
