@@ -60,6 +60,45 @@ def _add_attribute_verbs(sub) -> None:
     _add_generation(p)
 
 
+def _add_map_verbs(sub) -> None:
+    """map and demo: looking at a trained model (text or image)."""
+    p = sub.add_parser("map", help="the latent map: posterior means in 2-D as a PNG, the points as a CSV beside it",
+                       description="Posterior means of up to --max-points inputs (text: --data, default the run's "
+                                   "training file; images: the test split) projected to 2-D (a 2-D latent as it is), "
+                                   "coloured by --column, --color or --attribute, a few points annotated; the points "
+                                   "and their inputs go to a CSV beside the PNG.")
+    p.add_argument("model_dir")
+    p.add_argument("--data", help="text: CSV/JSONL/parquet or one sentence a line; images: idx/npz/folder")
+    p.add_argument("--text-column", default=None, help="text: the sentences' column (default: the run's, or text)")
+    p.add_argument("--column", help="colour by this column of --data (labels: a legend; numbers: a colour bar)")
+    p.add_argument("--color", "--colour", dest="color",
+                   help="colour by a computed attribute (text: length, the default; images: ink, width, ...)")
+    p.add_argument("--attribute", help="colour by the code's value in the dimension of this attribute of the model")
+    p.add_argument("--method", choices=["pca", "tsne", "umap"], default="pca",
+                   help="projection for latents wider than 2 (umap needs umap-learn; default pca)")
+    p.add_argument("--max-points", type=int, default=5000, help="a seeded random subset of this many (default 5000)")
+    p.add_argument("--neighbours", "--neighbors", dest="neighbours", metavar="SENTENCE",
+                   help="text: print the sentences nearest to this one in code space (cosine and Euclidean) and "
+                        "mark it on the map")
+    p.add_argument("-k", type=int, default=5, help="neighbours printed per measure (default 5)")
+    p.add_argument("--output", default="map.png", help="PNG path (default map.png; the CSV beside it)")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("demo", help="a local web page to play with a model (gradio; pip install 'textvae[demo]')",
+                       description="Tabs Interpolate, Sample / Reconstruct, Map and Dials for a text or image model, "
+                                   "served on http://HOST:PORT until interrupted.")
+    p.add_argument("model_dir")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--data", help="what the Map tab shows (default: the run's validation data)")
+    p.add_argument("--max-points", type=int, default=2000, help="points on the Map tab (default 2000)")
+    p.add_argument("--method", choices=["pca", "tsne", "umap"], default="pca",
+                   help="the Map tab's projection (pca: a click decodes PCA's inverse; tsne, umap: the mean code "
+                        "of the nearest points)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: an action is small work, a second thread mostly waits)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="textvae", description="Variational autoencoders of sentences and images.",
@@ -150,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True)
     p.add_argument("--batch-size", type=int, default=256)
+
+    _add_map_verbs(sub)
     return parser
 
 
@@ -185,7 +226,17 @@ def run(args: argparse.Namespace) -> None:
             print(f"{run}: {said}" + (f" ({skipped} broken log line(s) skipped)" if skipped else ""))
         print(f"curves written to {path}")
         return
+    if args.verb == "demo":
+        from .demo import serve
+
+        serve(args)
+        return
     commands, modality = _commands_for(args.model_dir)
+    if args.verb == "map":  # textvae.text.mapping / textvae.image.mapping
+        import importlib
+
+        importlib.import_module(f"textvae.{modality}.mapping").map_verb(args)
+        return
     fn = getattr(commands, args.verb.replace("-", "_"), None)
     if fn is None:
         raise UserError(f"`textvae {args.verb}` is not available for {modality} models ({args.model_dir})")

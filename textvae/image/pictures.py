@@ -115,40 +115,29 @@ def _name(label, class_names: list[str]) -> str:
     return class_names[label] if label < len(class_names) else str(label)
 
 
-def latent_map(means: torch.Tensor, labels: torch.Tensor, class_names: list[str], path) -> Path:
-    """Posterior means (N, D) in 2-D, coloured by class: the coordinates themselves when D = 2, else the
-    first two principal components."""
-    import matplotlib
+def latent_map(means: torch.Tensor, labels: torch.Tensor, class_names: list[str], path, shown: torch.Tensor | None = None,
+               method: str = "pca", seed: int = 0, title: str = "", notes: int = 8):
+    """Posterior means (N, D) in 2-D (textvae.latent_map: the coordinates themselves when D = 2, else
+    PCA, t-SNE or UMAP), coloured by class, with `notes` of the images `shown` (N, C, H, W) in [0, 1]
+    drawn beside their points. Returns (Projection, Frame) for mapping clicks back."""
+    from ..latent_map import Marks, draw_map, project, spread_points
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    proj = project(means.float().cpu().numpy(), method, seed)
+    marks = Marks()
+    if shown is not None:
+        for i in spread_points(proj.xy, range(len(proj.xy)), notes):
+            marks.thumbnails[i] = thumbnail(shown[i])
+    names = [_name(c, class_names) for c in labels.tolist()]
+    single = len(set(names)) <= 1
+    frame = draw_map(proj, path, title or f"Posterior means of {len(means):,} test images",
+                     categories=None if single else names, value_name="class", marks=marks)
+    return proj, frame
 
-    means = means.double().cpu()
-    if means.shape[1] == 2:
-        xy, axes, note = means, ("z1", "z2"), "2-D latent space"
-    else:
-        centred = means - means.mean(0)
-        _, s, v = torch.linalg.svd(centred, full_matrices=False)
-        xy = centred @ v[:2].T
-        share = (s[:2] ** 2 / (s**2).sum()).tolist()
-        axes = (f"PC 1 ({share[0]:.0%} of variance)", f"PC 2 ({share[1]:.0%})")
-        note = f"first two principal components of the {means.shape[1]}-D posterior means"
-    fig, ax = plt.subplots(figsize=(7.5, 6), dpi=100)
-    cmap = plt.get_cmap("tab10")
-    classes = sorted(set(labels.tolist()))
-    for k, c in enumerate(classes):
-        sel = labels == c
-        ax.scatter(xy[sel, 0], xy[sel, 1], s=3, alpha=0.6, color=cmap(k % 10), label=_name(c, class_names),
-                   rasterized=True)
-    ax.set_xlabel(axes[0])
-    ax.set_ylabel(axes[1])
-    ax.set_title(f"Posterior means of {len(means):,} test images\n{note}", fontsize=10)
-    if len(classes) > 1:
-        ax.legend(markerscale=4, fontsize=8, loc="best", framealpha=0.8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+
+def thumbnail(image: torch.Tensor) -> np.ndarray:
+    """One image (C, H, W) in [0, 1] as an array for matplotlib: (H, W) grey or (H, W, 3)."""
+    arr = image.detach().float().clamp(0, 1).cpu().numpy()
+    return arr[0] if arr.shape[0] == 1 else arr[:3].transpose(1, 2, 0)
 
 
 def manifold(model, path, n: int = 15) -> Path:
@@ -168,7 +157,8 @@ def write_all(model, inputs: torch.Tensor, shown: torch.Tensor, labels: torch.Te
         paths = [reconstructions(model, inputs[:36], shown[:36], folder / "reconstructions.png"),
                  prior_samples(model, folder / "prior_samples.png"),
                  interpolations(model, inputs, shown, labels, class_names, folder / "interpolations.png"),
-                 latent_map(model.encode_images(inputs).mean, labels, class_names, folder / "latent_map.png")]
+                 folder / "latent_map.png"]
+        latent_map(model.encode_images(inputs).mean, labels, class_names, paths[-1], shown=shown)
         if model.latent_size == 2:
             paths.append(manifold(model, folder / "manifold.png"))
     finally:

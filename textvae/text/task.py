@@ -247,6 +247,10 @@ class TextTask(Task):
         lines += ["# 5 sentences decoded greedily from codes drawn from the prior (seed 0)",
                   *model.sample(5, seed=0, **gen)]
         (Path(output_dir) / "interpolation.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if model.encoder is not None:  # latent_map.png/.csv: the validation sentences' codes in 2-D
+            from .mapping import validation_map
+
+            validation_map(model, texts, output_dir)
         if model.encoder is not None and len(texts) >= 2:  # the trade-off report (no fluency: that needs an LM)
             from .faithfulness import measure_faithfulness
 
