@@ -45,10 +45,10 @@ class _LinearLogProb(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, weight, bias, targets, dtype, block, keep):
         full = torch.promote_types(dtype, torch.float32)
-        # The forward's product against (H, V) contiguous runs ~15% faster than against weight.t(); the
-        # backward's d h against (V, H) as it is, never against wt.t(): see AMX_NOTE
+        # The forward's products run against wc.t() (K = H): a contiguous (H, V) copy runs them ~15% faster
+        # on an AMD EPYC, but costs more than that on a Xeon with AMX (768 rows of PTB: 2.75 ms against 4.12
+        # with the copy). The backward's d h runs against (V, H) as it is, never transposed: see AMX_NOTE
         hc, wc, b = h.to(dtype), weight.to(dtype), bias.to(full)
-        wt = wc.t().contiguous()
         N, V = h.shape[0], weight.shape[0]
         # The products run on PRODUCT_ROWS rows at a time (faster than `block`-row ones), the float32
         # work on `block` rows (it stays in the cache)
@@ -63,7 +63,7 @@ class _LinearLogProb(torch.autograd.Function):
         for i in range(0, N, step):
             stop = min(N, i + step)
             part = part_rows[: stop - i]
-            torch.mm(hc[i:stop], wt, out=part)                                       # (rows, V), no bias
+            torch.mm(hc[i:stop], wc.t(), out=part)                                   # (rows, V), no bias
             for j in range(i, stop, block):
                 rows = slice(j, min(stop, j + block))
                 dest = torch.empty(rows.stop - j, V, dtype=full, device=h.device) if keep else reused
