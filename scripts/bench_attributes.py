@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import shlex
 import subprocess
@@ -42,8 +43,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-RUNS = ROOT / "runs" / "attributes"
-OUT = ROOT / "benchmarks"
+RUNS = Path(os.environ.get("BENCH_ATTRIBUTES_RUNS", ROOT / "runs" / "attributes")).resolve()  # a dry run elsewhere
+OUT = Path(os.environ.get("BENCH_ATTRIBUTES_OUT", ROOT / "benchmarks")).resolve()
 POLARITY = ROOT.parent / "shared" / "data" / "sentence-polarity"
 PY = [sys.executable]
 
@@ -226,8 +227,8 @@ def sentiment(opts, key: str = "sentiment") -> dict:
                    f"model.decoder.hidden_size={opts.text_hidden}"]
     commands = []
     ar, base = RUNS / f"{key}-ar", RUNS / "sentiment-base"
-    facts = {"ar": train(ar, [*common, "loss.attributes=[{name: sentiment, dim: 0, column: label, values: [neg, pos]}]"],
-                         commands)}
+    attrs = "[{name: sentiment, dim: 0, column: label, values: [neg, pos]}, {name: length, dim: 1}]"
+    facts = {"ar": train(ar, [*common, f"loss.attributes={attrs}"], commands)}
     base_common = [c.replace(str(train_file.relative_to(ROOT)), str(split["train"]["path"].relative_to(ROOT)))
                    for c in common]
     facts["base"] = train(base, base_common, commands)
@@ -269,10 +270,19 @@ def sentiment(opts, key: str = "sentiment") -> dict:
     row["sweep"] = values
     row["examples"] = [{"input": inputs[i], "label": ("neg", "pos")[labels[i]], "ar": ar_out[i], "vector": vec_out[i]}
                        for i in range(3)]
+    # length on dim 1: SCC, the decoded length under a sweep of z_1, a traversal of three test sentences
+    lengths = np.array([len(t.split()) for t in test["texts"]], dtype=float)
+    lrow = attribute_scores(codes, base_codes, lengths, 1)
+    lvalues = sweep_values(codes[:, 1])
+    lswept = traverse(model, inputs, 1, lvalues, **gen)
+    lrow["control_spearman"] = spearman(np.tile(lvalues, n), [len(s.split()) for block in lswept for s in block])
+    lrow["sweep"] = lvalues
+    lrow["traversals"] = [{"input": inputs[i], "decodes": lswept[i]} for i in range(3)]
     cost = {arm: nll(folder, opts.k, commands, test["path"])["nll"] for arm, folder in (("ar", ar), ("base", base))}
-    return {"key": key, "model": "LSTM VAE (configs/text/snli-lstm.yaml) on sentence-polarity, dim 0: sentiment"
+    return {"key": key, "model": "LSTM VAE (configs/text/snli-lstm.yaml) on sentence-polarity, dim 0: sentiment, dim 1: length"
             + (" (labels on 10% of the training rows)" if key == "sentiment-10pct" else ""),
-            "epochs": opts.epochs_text, "text_hidden": opts.text_hidden or 256, "classifier_test_accuracy": acc, "attributes": {"sentiment": row},
+            "epochs": opts.epochs_text, "text_hidden": opts.text_hidden or 256, "classifier_test_accuracy": acc,
+            "attributes": {"sentiment": row, "length": lrow},
             "nll_k": opts.k, "nll_ar": cost["ar"], "nll_base": cost["base"], "train": facts, "commands": commands}
 
 
@@ -307,8 +317,48 @@ def ptb_length(opts) -> dict:
             "nll_base": cost["base"], "train": facts, "commands": commands}
 
 
+def semi_length(opts) -> dict:
+    """How few labels suffice: a small LSTM VAE on the shipped SNLI sample with the length read from a column
+    where only a share of the rows has a value (the rest empty, seeded), SCC of z_0 on the shipped validation
+    sentences."""
+    import csv
+
+    from textvae.core.attributes import spearman
+    from textvae.registry import load_model
+    from textvae.text.data import shipped_corpus
+
+    texts = shipped_corpus("train").read_text(encoding="utf-8").splitlines()
+    valid = shipped_corpus("valid").read_text(encoding="utf-8").splitlines()
+    folder = RUNS / "semi-length"
+    folder.mkdir(parents=True, exist_ok=True)
+    valid_file = folder / "valid-1000.txt"  # validation in training; SCC on the other 9,000
+    valid_file.write_text("\n".join(valid[:1000]) + "\n", encoding="utf-8")
+    valid = valid[1000:]
+    small = ["model.embed_size=64", "model.latent_size=16", "model.encoder.hidden_size=64",
+             "model.decoder.hidden_size=64", "data.tokenizer.kind=word", f"train.max_steps={opts.semi_steps}",
+             "train.progress_bar=false", "train.select_best=false", "train.batch_size=32"]
+    commands, rows = [], {}
+    for share in (1.0, 0.1, 0.03, 0.01):
+        path = folder / f"train-{share:g}.csv"
+        keep = set(np.random.default_rng(0).permutation(len(texts))[: max(2, round(share * len(texts)))].tolist())
+        if not path.exists():
+            with open(path, "w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f)
+                w.writerow(["text", "words"])
+                w.writerows((t, len(t.split()) if i in keep else "") for i, t in enumerate(texts))
+        out = folder / f"run-{share:g}"
+        train(out, ["--config", "configs/text/snli-lstm.yaml", f"data.train_file={path.relative_to(ROOT)}",
+                    f"data.valid_file={valid_file.relative_to(ROOT)}", *small,
+                    "loss.attributes=[{name: length, dim: 0, column: words}]"], commands)
+        z = load_model(out).encode_sentences(valid, batch_size=128).numpy()
+        rows[f"{share:g}"] = {"labelled": len(keep), "scc_heldout": spearman(z[:, 0], [len(t.split()) for t in valid])}
+    return {"key": "semi-length", "model": "LSTM VAE 64/64, latent 16, on the shipped SNLI sample, length from a "
+            "partly filled column", "steps": opts.semi_steps, "sentences": len(texts), "shares": rows,
+            "commands": commands}
+
+
 ROWS = {"fashion": fashion, "sentiment": sentiment, "sentiment-10pct": lambda o: sentiment(o, "sentiment-10pct"),
-        "ptb-length": ptb_length}
+        "ptb-length": ptb_length, "semi-length": semi_length}
 
 
 def write(rows: dict) -> None:
@@ -325,7 +375,7 @@ def write(rows: dict) -> None:
              "| row | attribute | dim | SCC | interp. | base SCC | base interp. | control | NLL with / without (k) | epochs |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows.values():
-        for name, a in r["attributes"].items():
+        for name, a in r.get("attributes", {}).items():
             lines.append(f"| {r['key']} | {name} | {a['dim']} | {a['scc']:.3f} | {a['interpretability']:.3f} "
                          f"(dim {a['interpretability_dim']}) | {a['base_best_scc']:.3f} (dim {a['base_best_scc_dim']}) | "
                          f"{a['base_interpretability']:.3f} | {a['control_spearman']:.3f} | {r['nll_ar']:.2f} / "
@@ -339,6 +389,13 @@ def write(rows: dict) -> None:
                       f"| z_0 set to the other class's mean (AR run) | {a['flip_ar']['flip_rate']:.3f} | {a['flip_ar']['self_bleu']:.1f} |",
                       f"| attribute vector (run without the regulariser) | {a['flip_vector']['flip_rate']:.3f} | {a['flip_vector']['self_bleu']:.1f} |",
                       f"| plain reconstruction (AR run; share kept in its class) | {a['reconstruction']['flip_rate']:.3f} | {a['reconstruction']['self_bleu']:.1f} |"]
+    if "semi-length" in rows:
+        r = rows["semi-length"]
+        lines += ["", f"## Semi-supervised: length from a partly filled column ({r['model']}, {r['steps']} steps)", "",
+                  "| labelled rows | SCC of z_0 on 9,000 held-out sentences (shipped valid.txt after its first 1,000) |",
+                  "|---|---|",
+                  *[f"| {v['labelled']:,} of {r['sentences']:,} ({float(k):.0%}) | {v['scc_heldout']:.3f} |"
+                    for k, v in r["shares"].items()]]
     lines += ["", "## Commands", ""]
     for r in rows.values():
         lines += [f"{r['key']}:", "", *[f"    {c}" for c in r["commands"]], ""]
@@ -353,6 +410,7 @@ def main() -> None:
     p.add_argument("--epochs-ptb", type=int, default=4)
     p.add_argument("--text-hidden", type=int, default=0, help="sentiment rows: embedding and LSTM size (0: the config's)")
     p.add_argument("--k", type=int, default=50, help="importance samples of the test NLL")
+    p.add_argument("--semi-steps", type=int, default=600, help="semi-length row: training steps")
     opts = p.parse_args()
     path = OUT / "attributes.json"
     rows = {r["key"]: r for r in json.loads(path.read_text())["rows"]} if path.exists() else {}
