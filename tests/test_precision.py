@@ -63,7 +63,7 @@ def test_reduced_precision_trains_close_to_fp32(tmp_path, fp32, corpus, task, pr
 def test_divergence_stops_in_one_line_and_keeps_checkpoints(tmp_path):
     out = tmp_path / "run"
     train(out, "train.max_steps=4", "train.save_every=2")
-    proc = train(out, "train.max_steps=30", "train.lr=1e12", "--resume", check=False)
+    proc = train(out, "train.max_steps=30", "train.save_every=2", "train.lr=1e12", "--resume", check=False)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "training diverged at step" in proc.stderr and "Traceback" not in proc.stderr
     assert (out / "checkpoints" / "step-4" / "trainer_state.json").is_file()

@@ -69,6 +69,8 @@ class TextModelConfig:
     encoder, the encoder reads its own tokenizer's ids (textvae.text.pretrained).
     """
 
+    FILLED_BY_TASK = ("vocab_size", "pad_id", "bos_id", "eos_id", "unk_id")  # not fields: no annotation
+
     vocab_size: int = 0
     pad_id: int = 0
     bos_id: int = 0

@@ -110,6 +110,10 @@ def check_resume_agrees(saved: ExperimentConfig, cfg: ExperimentConfig, override
     old, new = _flat(config_to_dict(saved)), _flat(config_to_dict(cfg))
     differ = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k) and k not in UNCHECKED]
     given = [k for k in differ if any(k == e or k.startswith(e + ".") for e in explicit)]
+    # what the task fills in (a text model's vocabulary size and special ids, from its tokenizer) is saved
+    # filled, and a config file leaves it to the task
+    filled = {f"model.{name}" for name in getattr(type(cfg.model), "FILLED_BY_TASK", ())}
+    differ = [k for k in differ if k not in filled or k in given]
     # an override given on this command line first: it is what the user just typed
     refused = [k for k in given if k not in RESUMABLE] + [k for k in differ if k not in given]
     if not refused:
