@@ -90,7 +90,7 @@ def test_map_by_label_with_neighbours(text_model, labelled, tmp_path):
     assert [r[3] for r in rows] == [s.split()[0] for s in sentences]
     assert [int(r[2]) for r in rows] == list(range(6)) + list(range(7, len(sentences) + 1))  # rows of the file
     lines = proc.stdout.splitlines()
-    cos, euc = lines.index("  by cosine similarity (higher is nearer):"), \
+    cos, euc = lines.index("  by cosine similarity, codes centred on their mean (higher is nearer):"), \
         lines.index("  by Euclidean distance (lower is nearer):")
     assert euc - cos == 4 and len(lines) == euc + 4
     # the query is one of the data's sentences: its own code is the nearest, at distance 0

@@ -169,10 +169,11 @@ def is_categorical(values) -> bool:
 
 def draw_map(proj: Projection, path, title: str, categories: list | None = None, values=None,
              value_name: str = "", notes: dict[int, str] | None = None, marks: Marks | None = None,
-             size: tuple[float, float] = (8.0, 6.5), dpi: int = 100) -> Frame:
+             order: list[str] | None = None, size: tuple[float, float] = (8.0, 6.5), dpi: int = 100) -> Frame:
     """The scatter of proj.xy as a PNG at `path` (size in inches at dpi): coloured by `categories` (a
-    label per point: a legend) or by `values` (floats: a colour bar), else one colour; `notes` writes
-    text beside chosen points. Returns the Frame of the axes for mapping clicks back."""
+    label per point: a legend, in `order` if given, else sorted) or by `values` (floats: a colour bar),
+    else one colour; `notes` writes text beside chosen points. Returns the Frame of the axes for mapping
+    clicks back."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -180,11 +181,13 @@ def draw_map(proj: Projection, path, title: str, categories: list | None = None,
 
     xy = proj.xy
     fig, ax = plt.subplots(figsize=size, dpi=dpi)
-    dot = max(1.0, min(12.0, 6000 / len(xy)))
+    dot = max(2.5, min(12.0, 6000 / len(xy)))
     if categories is not None:
         cmap = plt.get_cmap("tab10" if len(set(map(str, categories))) <= 10 else "tab20")
         cats = np.array([str(c) if str(c).strip() else "(none)" for c in categories])
-        names = sorted(set(cats.tolist()), key=_natural)
+        present = set(cats.tolist())
+        names = [n for n in order if n in present] if order else sorted(present, key=_natural)
+        names += sorted(present - set(names), key=_natural)
         for k, name in enumerate(names):
             sel = cats == name
             ax.scatter(xy[sel, 0], xy[sel, 1], s=dot, alpha=0.6, color=cmap(k % cmap.N), label=name,
@@ -245,7 +248,7 @@ def _annotate(ax, xy: np.ndarray, notes: dict[int, str], thumbnails: dict[int, n
 
         for i, img in thumbnails.items():
             away = (xy[i] - centre) / spread
-            dx, dy = -24 if away[0] > 0 else 24, 24 if away[1] >= 0 else -24
+            dx, dy = -26 if away[0] > 0 else 26, -26 if away[1] > 0 else 26  # towards the centre: inside
             box = OffsetImage(img, zoom=1.0, cmap="gray" if img.ndim == 2 else None)
             ax.add_artist(AnnotationBbox(box, tuple(xy[i]), xybox=(dx, dy), boxcoords="offset points", pad=0.15,
                                          zorder=4, arrowprops={"arrowstyle": "-", "color": "0.3", "lw": 0.6}))

@@ -130,7 +130,8 @@ def latent_map(means: torch.Tensor, labels: torch.Tensor, class_names: list[str]
     names = [_name(c, class_names) for c in labels.tolist()]
     single = len(set(names)) <= 1
     frame = draw_map(proj, path, title or f"Posterior means of {len(means):,} test images",
-                     categories=None if single else names, value_name="class", marks=marks)
+                     categories=None if single else names, value_name="class", marks=marks,
+                     order=[_name(c, class_names) for c in sorted(set(labels.tolist()))])
     return proj, frame
 
 

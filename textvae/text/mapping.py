@@ -100,9 +100,13 @@ class SentenceMap:
                         notes=self.notes(notes), marks=marks)
 
     def neighbours(self, code, k: int = 5) -> dict[str, list[tuple[str, float]]]:
-        """The k sentences nearest to a code (D,): by cosine similarity and by Euclidean distance."""
-        return {m: [(self.texts[i], s) for i, s in nearest_codes(self.codes, code, k, m)]
-                for m in ("cosine", "euclidean")}
+        """The k sentences nearest to a code (D,): by cosine similarity of the codes centred on the mean
+        code of the map's sentences (raw codes share a large common part, and their cosines are all near
+        1), and by Euclidean distance."""
+        centre = self.codes.mean(0)
+        code = np.asarray(code, dtype=np.float64)
+        return {"cosine": [(self.texts[i], s) for i, s in nearest_codes(self.codes - centre, code - centre, k)],
+                "euclidean": [(self.texts[i], s) for i, s in nearest_codes(self.codes, code, k, "euclidean")]}
 
 
 def sentence_map(model, texts: list[str], method: str = "pca", seed: int = 0, batch_size: int = 256) -> SentenceMap:
@@ -224,7 +228,7 @@ def _placed(proj: Projection, code: np.ndarray) -> tuple[float, float]:
 
 def _print_neighbours(sentence: str, found: dict, n: int, data) -> None:
     print(f"nearest of {n:,} sentences of {data} to {sentence!r} in code space (posterior means):")
-    for metric, heading in (("cosine", "cosine similarity (higher is nearer)"),
+    for metric, heading in (("cosine", "cosine similarity, codes centred on their mean (higher is nearer)"),
                             ("euclidean", "Euclidean distance (lower is nearer)")):
         print(f"  by {heading}:")
         for text, score in found[metric]:
