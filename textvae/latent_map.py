@@ -188,10 +188,13 @@ def draw_map(proj: Projection, path, title: str, categories: list | None = None,
         present = set(cats.tolist())
         names = [n for n in order if n in present] if order else sorted(present, key=_natural)
         names += sorted(present - set(names), key=_natural)
-        for k, name in enumerate(names):
-            sel = cats == name
-            ax.scatter(xy[sel, 0], xy[sel, 1], s=dot, alpha=0.6, color=cmap(k % cmap.N), label=name,
-                       rasterized=True, linewidths=0)
+        colour = {name: cmap(k % cmap.N) for k, name in enumerate(names)}
+        # one scatter in a shuffled order: no class is painted over all the others where they overlap
+        order_drawn = np.random.default_rng(0).permutation(len(xy))
+        ax.scatter(xy[order_drawn, 0], xy[order_drawn, 1], s=dot, alpha=0.6, linewidths=0, rasterized=True,
+                   color=[colour[c] for c in cats[order_drawn]])
+        for name in names:  # the legend's entries
+            ax.scatter([], [], s=dot, color=colour[name], label=name)
         ax.legend(markerscale=max(1.0, 12 / dot) ** 0.5 * 2, fontsize=8, loc="best", framealpha=0.8,
                   title=value_name or None, title_fontsize=8)
     elif values is not None:

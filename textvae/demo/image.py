@@ -91,7 +91,7 @@ class ImageDemo:
     def dials_encode(self, index=0) -> tuple:
         i = self._index(index, "the image")
         z = self.means[i]
-        return (*[round(float(z[d.dim]), 3) for d in self.dials], picture(self._decode(z), 1))
+        return (*[float(z[d.dim]) for d in self.dials], picture(self._decode(z), 1))
 
     def dials_decode(self, index, *values) -> np.ndarray:
         if len(values) != len(self.dials):

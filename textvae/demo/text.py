@@ -106,7 +106,7 @@ class TextDemo:
     def dials_encode(self, sentence) -> tuple:
         """The sentence's values in the dials' dimensions, and the decode of its posterior mean."""
         z = self.model.encode_sentences([check_sentence(sentence)]).float().cpu()[0]
-        values = [round(float(z[d.dim]), 3) for d in self.dials]
+        values = [float(z[d.dim]) for d in self.dials]
         return (*values, self.model.decode(z[None], **self.generation())[0])
 
     def dials_decode(self, sentence, *values) -> str:
