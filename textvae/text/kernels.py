@@ -55,8 +55,8 @@ class _LinearLogProb(torch.autograd.Function):
         step = max(block, PRODUCT_ROWS)
         part_rows = torch.empty(min(N, step), V, dtype=dtype, device=h.device)          # one product's rows
         # The float32 log-softmax, a tensor a block: every block's kept for backward (whose softmax is
-        # then one exp), or one reused. Blocks, not one (N, V) tensor: glibc serves allocations of
-        # 32 MB or more with fresh pages every time (page faults: ~10 ms a PTB step)
+        # then one exp), or one reused. Blocks, not one (N, V) tensor: glibc serves allocations of 32 MB
+        # or more (a 1,400-row PTB batch's whole log-softmax is 56 MB) with fresh pages every time
         reused = None if keep else torch.empty(min(N, block), V, dtype=full, device=h.device)
         kept = []
         out = torch.empty(targets.shape, dtype=full, device=h.device)                     # (N, K)
@@ -72,7 +72,8 @@ class _LinearLogProb(torch.autograd.Function):
                 # is 5x slower, logsumexp slower still)
                 torch.ops.aten._log_softmax.out(x, 1, False, out=x)
                 out[rows] = x.gather(1, targets[rows])
-                kept.append(x)
+                if keep:
+                    kept.append(x)
         if keep:
             ctx.save_for_backward(hc, wc, targets, *kept)
             ctx.dtypes, ctx.block = (h.dtype, weight.dtype, bias.dtype), block
