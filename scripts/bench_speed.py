@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 from bench_ptb import ptb_files  # scripts/ is on sys.path when a script here runs
-from textvae.runtime import processor_name
+from textvae.runtime import has_amx, processor_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = [sys.executable, "-m", "textvae"]
@@ -430,13 +430,6 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(write_markdown(out))
-
-
-def has_amx() -> bool:
-    try:
-        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
 
 
 def write_markdown(out: Path) -> str:

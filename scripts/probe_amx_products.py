@@ -73,13 +73,6 @@ def run_one(layout: str, rows: int, vocab: int, hidden: int) -> int:
     return 0
 
 
-def amx() -> bool:
-    try:
-        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-
-
 def render(result: dict) -> str:
     lines = ["# bf16 products that kill the process (oneDNN AMX kernels)", "",
              f"Machine: {result['processor']}, AMX: {'yes' if result['amx'] else 'no'}, torch {result['torch']}, "
@@ -100,7 +93,7 @@ def render(result: dict) -> str:
 def main() -> None:
     import torch
 
-    from textvae.runtime import processor_name
+    from textvae.runtime import has_amx, processor_name
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "benchmarks"))
@@ -116,7 +109,7 @@ def main() -> None:
         runs.append({"layout": layout, "rows": r, "vocab": v, "hidden": h, "signal": sig})
         if sig or n % 100 == 0:
             print(f"[{n}/{len(cases)}] {layout} {r}x{v}x{h}: {'signal %d' % sig if sig else 'ok'}", flush=True)
-    result = {"processor": processor_name(), "machine": platform.machine(), "amx": amx(),
+    result = {"processor": processor_name(), "machine": platform.machine(), "amx": has_amx(),
               "torch": torch.__version__, "rows": rows, "vocabs": vocabs, "hidden": HIDDEN, "runs": runs}
     out = Path(args.out)
     (out / "amx-products.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

@@ -32,6 +32,21 @@ def run_cli(*args, check=True, launcher=None, timeout=300, env_extra=None, preex
     return proc
 
 
+def kill_once_saved(args, checkpoint, timeout=240):
+    """Start `python -m textvae ARGS`, SIGKILL it as soon as `checkpoint` (a folder) exists; returns the
+    exit status (-9 when the kill landed)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "textvae", *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and not Path(checkpoint).exists() and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    return proc.wait()
+
+
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory):
     """320 training and 61 validation SNLI sentences (an odd count: processes get unequal shares)."""

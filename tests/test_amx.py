@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from textvae.runtime import has_amx
+
 # (rows, vocabulary, hidden): rows are the output layer's product rows (32 per sentence-batch multiple)
 BAD = [(32, 49152, 576), (32, 49152, 512), (32, 49152, 256)]
 
@@ -36,20 +38,13 @@ print(rel(low.detach(), ref.detach()), rel(h.grad, ref_h.grad), rel(w.grad, ref_
 """
 
 
-def amx() -> bool:
-    try:
-        return "amx_bf16" in open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize("rows,vocab,hidden", BAD)
 def test_output_layer_survives_shapes_that_crash_onednn_on_amx(rows, vocab, hidden):
     """The fused output layer, forward and backward in bf16 autocast, at a known-bad shape: the child
     exits cleanly (no signal) and its values and gradients are float32's to bf16 rounding."""
     proc = subprocess.run([sys.executable, "-c", CHILD, str(rows), str(vocab), str(hidden)],
                           capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"exit {proc.returncode} (AMX CPU: {amx()})\n{proc.stderr[-2000:]}"
+    assert proc.returncode == 0, f"exit {proc.returncode} (AMX CPU: {has_amx()})\n{proc.stderr[-2000:]}"
     errors = [float(x) for x in proc.stdout.split()]
     assert len(errors) == 3 and all(e < 0.02 for e in errors), errors
 
@@ -61,7 +56,7 @@ def test_a_plain_transposed_product_at_the_shape_dies_only_on_amx():
     code = ("import torch; torch.set_num_threads(2); a = torch.randn(32, 49152).bfloat16(); "
             "b = torch.randn(576, 49152).bfloat16(); a @ b.t()")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == (-8 if amx() else 0), (proc.returncode, proc.stderr[-500:])   # -8: SIGFPE
+    assert proc.returncode == (-8 if has_amx() else 0), (proc.returncode, proc.stderr[-500:])   # -8: SIGFPE
 
 
 def test_a_bf16_text_run_killed_by_a_signal_loses_only_steps_since_its_checkpoint(corpus, tmp_path):
@@ -69,9 +64,8 @@ def test_a_bf16_text_run_killed_by_a_signal_loses_only_steps_since_its_checkpoin
     SIGKILL after its step-9 checkpoint resumes with `--resume auto` from its latest complete
     checkpoint, and ends with the uninterrupted run's weights, bit for bit."""
     import signal
-    import time
 
-    from conftest import ROOT, run_cli
+    from conftest import kill_once_saved, run_cli
     from test_text_cli import CONFIG, tiny
     from test_training import assert_same_weights
 
@@ -79,13 +73,7 @@ def test_a_bf16_text_run_killed_by_a_signal_loses_only_steps_since_its_checkpoin
             "train.save_every=3", "train.keep_last=2"]
     full, killed = tmp_path / "full", tmp_path / "killed"
     run_cli(*args, "--output-dir", full)
-    proc = subprocess.Popen([sys.executable, "-m", "textvae", *map(str, args), "--output-dir", str(killed)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while time.time() < deadline and not (killed / "checkpoints" / "step-9").exists():
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL
+    assert kill_once_saved([*args, "--output-dir", killed], killed / "checkpoints" / "step-9") == -signal.SIGKILL
     kept = sorted(int(p.name.split("-")[1]) for p in (killed / "checkpoints").glob("step-*"))
     assert kept and kept[-1] < 40, "run finished before it could be killed"
     out = run_cli(*args, "--output-dir", killed, "--resume", "auto").stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from conftest import LAUNCH_2, run_cli
+from conftest import LAUNCH_2, kill_once_saved, run_cli
 
 from textvae.runtime import ONEDNN_CACHE_CAPACITY
 
@@ -69,13 +69,7 @@ def test_sigkill_then_resume_auto_matches_uninterrupted_run(tmp_path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     args = ["train", "--config", CONFIG, *TINY, "train.max_steps=60", "train.save_every=3", "train.keep_last=2"]
     run_cli(*args, "--output-dir", full)
-    proc = subprocess.Popen([sys.executable, "-m", "textvae", *map(str, args), "--output-dir", str(killed)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while time.time() < deadline and not (killed / "checkpoints" / "step-9").exists():
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_once_saved([*args, "--output-dir", killed], killed / "checkpoints" / "step-9")
     assert not (killed / "checkpoints" / "step-60").exists(), "run finished before it could be killed"
     run_cli(*args, "--output-dir", killed, "--resume")
     assert_same_weights(full, killed)

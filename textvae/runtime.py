@@ -102,3 +102,13 @@ def processor_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def has_amx() -> bool:
+    """Whether the processor has AMX (Intel Sapphire Rapids on), where oneDNN runs bf16 products through
+    its own kernels, with bugs of their own (textvae/text/kernels.py, AMX_NOTE)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return any(line.startswith("flags") and "amx_bf16" in line.split() for line in f)
+    except OSError:
+        return False
