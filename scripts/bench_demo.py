@@ -52,7 +52,7 @@ def actions(kind: str) -> dict:
 
 
 def bench_model(model_dir: str, repeats: int, screenshot: str | None) -> dict:
-    from test_demo import connect, start_demo, stop
+    from test_demo import connect, slider_ranges, start_demo, stop
 
     from textvae.core.model import read_model_config
 
@@ -64,9 +64,8 @@ def bench_model(model_dir: str, repeats: int, screenshot: str | None) -> dict:
     rows = {}
     try:
         for name, (api, args) in actions(kind).items():
-            if args is None:  # the dials at the encoded values, each moved by 1
-                out = client.predict(*([A] if kind == "text" else [2]), api_name="/dials_encode")
-                args = [A if kind == "text" else 2, *[v + 1.0 for v in out[:-2]]]
+            if args is None:  # every dial moved to the low end of its slider
+                args = [A if kind == "text" else 2, *[lo for lo, _ in slider_ranges(url)]]
             client.predict(*args, api_name=api)  # warm-up
             times = []
             for _ in range(repeats):

@@ -117,7 +117,8 @@ def build_page(model, model_dir: str, data: str | None = None, max_points: int =
         status = gr.Markdown("ready", elem_id="status")
 
         def index_box(label, value):
-            return gr.Number(value, precision=0, minimum=0, maximum=last, label=f"{label} (test image 0-{last})")
+            # no minimum/maximum: an index out of range gets the handler's message, not gradio's error
+            return gr.Number(value, precision=0, label=f"{label} (test image 0-{last})")
 
         with gr.Tab("Interpolate"):
             with gr.Row():
