@@ -58,7 +58,7 @@ def test_missing_values_leave_their_pairs_out():
     assert z.grad[1] == 0 and z.grad[3] == 0 and z.grad[0] != 0
     # a batch with fewer than two known values gives 0, still a tensor connected to z
     one = pairwise_sign_loss(z, torch.tensor([1.0, float("nan"), float("nan"), float("nan")]))
-    assert float(one) == 0 and one.requires_grad
+    assert float(one.detach()) == 0 and one.requires_grad
 
 
 def test_attribute_loss_weights_each_attribute_on_its_own_dimension():
