@@ -181,6 +181,14 @@ def test_demo_refuses_a_bad_port_in_one_line(text_model):
     assert proc.returncode == 2 and "--port must be in 1-65535" in proc.stderr
 
 
+def test_demo_without_gradio_names_the_extra_in_one_line(text_model, tmp_path):
+    (tmp_path / "gradio").mkdir()  # a gradio that cannot be imported, first on the path
+    (tmp_path / "gradio" / "__init__.py").write_text("raise ImportError('gradio is not installed')\n")
+    proc = run_cli("demo", text_model, check=False, env_extra={"PYTHONPATH": str(tmp_path)})
+    assert proc.returncode == 2 and "pip install 'textvae[demo]'" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
 # -- an image model: the same tabs with pictures ------------------------------------------------------
 @pytest.fixture(scope="module")
 def image_demo(tmp_path_factory):
