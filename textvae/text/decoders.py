@@ -18,12 +18,11 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .encoders import check_pretrained_fields, sinusoidal_positions, transformer_stack
-from .kernels import GRU, Dropout, dropout, linear_log_prob
+from .kernels import GRU, dropout
+from .layers import Decoder, check_pretrained_fields, sinusoidal_positions, transformer_stack
 
 DECODER_KINDS = ("lstm", "gru", "transformer", "pretrained")
 
@@ -121,82 +120,6 @@ class DecoderConfig:
     @property
     def reads_z(self) -> bool:
         return any(getattr(self, name) for name in self.z_options)
-
-
-class Decoder(nn.Module):
-    """What every decoder shares: the input embedding, its dropout, and the output projection."""
-
-    def __init__(self, embedding: nn.Embedding, config: DecoderConfig, embed_dropout: float = 0.0,
-                 output_dropout: float = 0.0, tie_embeddings: bool = False):
-        super().__init__()
-        vocab_size, embed_size = embedding.weight.shape
-        self.embedding = embedding
-        self.word_type_dropout = config.word_type_dropout
-        self.embed_dropout = Dropout(embed_dropout)
-        self.output_dropout = Dropout(output_dropout)
-        if tie_embeddings:
-            if config.hidden_size != embed_size:
-                raise ValueError(f"tie_embeddings needs decoder.hidden_size ({config.hidden_size}) "
-                                 f"== embed_size ({embed_size})")
-            self.out = None
-            self.out_bias = nn.Parameter(torch.zeros(vocab_size))
-        else:
-            self.out = nn.Linear(config.hidden_size, vocab_size)
-        K, H = config.softmaxes, config.hidden_size
-        self.mixture_weights = nn.Linear(H, K, bias=False) if K > 1 else None        # pi_k(h)
-        self.mixture_components = nn.Linear(H, K * H) if K > 1 else None              # P_k h, k = 1..K
-        self.mixture_dropout = Dropout(config.mixture_dropout)
-
-    def _mixture(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A mixture of softmaxes' log pi (N, K) float32 and component features (N * K, H), row n's K
-        components consecutive, from features h (N, H)."""
-        log_pi = torch.log_softmax(self.mixture_weights(h).float(), -1)
-        parts = self.mixture_dropout(torch.tanh(self.mixture_components(h)))
-        return log_pi, parts.reshape(h.shape[0] * log_pi.shape[1], -1)
-
-    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
-        x = self.embedding(input_ids)                                              # (B, T, E)
-        p = self.word_type_dropout
-        if self.training and p:  # one keep/drop draw per word type, read at each token
-            keep = torch.rand(self.embedding.num_embeddings, device=x.device) >= p  # (V,)
-            x = x * (keep[input_ids].to(x.dtype) / (1 - p)).unsqueeze(-1)
-        return self.embed_dropout(x)
-
-    def output_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The output layer's weight (V, H) and bias (V,): the embedding's if tied."""
-        return (self.embedding.weight, self.out_bias) if self.out is None else (self.out.weight, self.out.bias)
-
-    def project(self, h: torch.Tensor) -> torch.Tensor:
-        """Features (..., H) -> logits (..., V): with a mixture of softmaxes, its log-probabilities (float32)."""
-        h = self.output_dropout(h)
-        if self.mixture_weights is None:
-            return F.linear(h, *self.output_weights())
-        lead = h.shape[:-1]
-        log_pi, parts = self._mixture(h.reshape(-1, h.shape[-1]))                   # (N, K), (N * K, H)
-        log_p = torch.log_softmax(F.linear(parts, *self.output_weights()).float(), -1)   # (N * K, V)
-        return torch.logsumexp(log_pi[..., None] + log_p.view(*log_pi.shape, -1), 1).view(*lead, -1)
-
-    def target_log_probs(self, h: torch.Tensor, targets: torch.Tensor, block: int | None = None,
-                         dropout: bool = True) -> torch.Tensor:
-        """log p(target | features): h (N, H), targets (N,) -> (N,) float32, with output dropout in
-        training (unless `dropout` is False: the caller applied it); targets (N, K) -> (N, K). The output
-        layer and log-softmax run fused (textvae.text.kernels.linear_log_prob): no (N, V) float32 tensor is
-        written, in training or evaluation; a mixture of softmaxes runs it on its N * K component rows."""
-        h = self.output_dropout(h) if dropout else h
-        if self.mixture_weights is None:
-            return linear_log_prob(h, *self.output_weights(), targets, block)
-        log_pi, parts = self._mixture(h)                                            # (N, K), (N * K, H)
-        K = log_pi.shape[1]
-        log_p = linear_log_prob(parts, *self.output_weights(), targets.repeat_interleave(K, 0), block)
-        log_p = log_p.view(h.shape[0], K, *targets.shape[1:])                       # (N, K[, k])
-        return torch.logsumexp(log_pi.view(*log_pi.shape, *([1] * (targets.dim() - 1))) + log_p, 1)
-
-    def features(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def forward(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """input_ids: (B, T) starting with bos; z: (B, D). Returns logits (B, T, V) for the next token."""
-        return self.project(self.features(input_ids, z))
 
 
 class RNNDecoder(Decoder):
@@ -316,20 +239,3 @@ class TransformerDecoder(Decoder):
 
     def select(self, state: dict, index: torch.Tensor) -> dict:
         return {"z": state["z"][index], "tokens": state["tokens"][index]}
-
-
-DECODERS = {"lstm": RNNDecoder, "gru": RNNDecoder, "transformer": TransformerDecoder}
-
-
-def build_decoder(embedding: nn.Embedding | None, latent_size: int, config: DecoderConfig, embed_dropout: float = 0.0,
-                  output_dropout: float = 0.0, tie_embeddings: bool = False, folder=None) -> Decoder:
-    """The decoder for `config.kind`, reading `embedding` and writing logits over its vocabulary. A
-    pretrained decoder brings its own embedding and output layer (from config.path, or the architecture
-    in a saved VAE's `folder`)."""
-    if config.kind == "pretrained":
-        from .pretrained import PretrainedDecoder
-
-        return PretrainedDecoder(latent_size, config, embed_dropout=embed_dropout, output_dropout=output_dropout,
-                                 folder=folder)
-    return DECODERS[config.kind](embedding, latent_size, config, embed_dropout=embed_dropout,
-                                 output_dropout=output_dropout, tie_embeddings=tie_embeddings)

@@ -1,7 +1,7 @@
 """Sentence encoders: embedded tokens and lengths in, one summary vector per sentence out.
 
 The model maps the summary to the posterior's mean and log-variance with a linear head; every
-encoder here pairs with every decoder in textvae.text.decoders.
+encoder here pairs with every decoder in textvae.text.decoders (built by kind in textvae.text.families).
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .kernels import GRU, lstm_final_states
+from .layers import check_pretrained_fields, pool, sinusoidal_positions, transformer_stack
 
 ENCODER_KINDS = ("lstm", "gru", "transformer", "pretrained", "none")
 POOLINGS = ("mean", "first", "max")
@@ -66,46 +67,6 @@ class EncoderConfig:
         check_pretrained_fields(self)
 
 
-def check_pretrained_fields(config) -> None:
-    """Encoder and decoder configs: path, lr and the like belong to kind pretrained."""
-    if config.kind == "pretrained" and not config.path:
-        raise ValueError("kind pretrained needs path: a local transformers model folder (or package:NAME/sub)")
-    if config.lr < 0:
-        raise ValueError(f"lr must be >= 0, not {config.lr}")
-    if config.kind != "pretrained":
-        for name in ("path", "freeze", "lr", "gradient_checkpointing", "gguf_file"):
-            if getattr(config, name, None):
-                raise ValueError(f"{name} applies to kind pretrained only, not {config.kind}")
-
-
-def pool(h: torch.Tensor, pad: torch.Tensor, how: str) -> torch.Tensor:
-    """h (B, T, H) with pad (B, T) True at padding -> (B, H): mean or max over real positions, or first."""
-    if how == "first":
-        return h[:, 0]
-    if how == "max":
-        return h.masked_fill(pad[..., None], float("-inf")).amax(1)
-    real = (~pad).to(h.dtype)[..., None]                                            # (B, T, 1)
-    return (h * real).sum(1) / real.sum(1)
-
-
-def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:
-    """Fixed sine/cosine position codes (Vaswani et al. 2017): (length, dim). No maximum length."""
-    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]       # (T, 1)
-    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    angle = pos * freq                                                             # (T, ceil(dim/2))
-    pe = torch.zeros(length, dim, device=device)
-    pe[:, 0::2] = torch.sin(angle)
-    pe[:, 1::2] = torch.cos(angle[:, : dim // 2])
-    return pe
-
-
-def transformer_stack(width: int, num_layers: int, num_heads: int, ff_size: int, dropout: float) -> nn.Module:
-    """Pre-norm self-attention blocks with a final LayerNorm (used by encoders and decoders)."""
-    layer = nn.TransformerEncoderLayer(width, num_heads, ff_size, dropout, activation="gelu",
-                                       batch_first=True, norm_first=True)
-    return nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(width), enable_nested_tensor=False)
-
-
 class RNNEncoder(nn.Module):
     """LSTM or GRU over right-padded sequences (as if packed); the summary is the top layer's final
     hidden state of each direction, concatenated: (B, hidden_size * directions)."""
@@ -153,17 +114,3 @@ class TransformerEncoder(nn.Module):
         pad = torch.arange(T, device=x.device)[None, :] >= lengths[:, None]         # (B, T) True at padding
         h = self.blocks(x, src_key_padding_mask=pad)                                # (B, T, H)
         return pool(h, pad, self.pooling)
-
-
-ENCODERS = {"lstm": RNNEncoder, "gru": RNNEncoder, "transformer": TransformerEncoder}
-
-
-def build_encoder(input_size: int, config: EncoderConfig, folder=None) -> nn.Module | None:
-    """The encoder module for `config.kind` (None for kind none); it exposes `output_size`, the
-    summary's width. A pretrained encoder is read from config.path, or, given the `folder` of a saved
-    VAE's encoder, built from its architecture (weights loaded afterwards)."""
-    if config.kind == "pretrained":
-        from .pretrained import PretrainedEncoder
-
-        return PretrainedEncoder(config, folder)
-    return None if config.kind == "none" else ENCODERS[config.kind](input_size, config)

@@ -24,10 +24,11 @@ from ..core.distributions import DiagonalGaussian
 from ..core.interpolation import interpolate as interpolate_codes
 from ..core.model import VAE
 from ..errors import UserError
-from .decoders import DecoderConfig, build_decoder
+from .decoders import DecoderConfig
 from .distill import distillation_cross_entropy
 from .data import collate_ids
-from .encoders import EncoderConfig, build_encoder
+from .encoders import EncoderConfig
+from .families import build_decoder, build_encoder
 from .generation import check_generation_args, generate
 from .kernels import Dropout
 

@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from .decoders import Decoder
 from .kernels import Dropout
+from .layers import Decoder, pool
 from .tokenizers import Tokenizer
 
 PACKAGE_PREFIX = "package:"
@@ -197,13 +197,10 @@ class PretrainedEncoder(BackbonePart):
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """input_ids: (B, T) right-padded; lengths: (B,). Returns (B, H)."""
-        from .encoders import pool
-
         real = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :] < lengths[:, None]  # (B, T)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             h = self.backbone(input_ids=input_ids, attention_mask=real.long()).last_hidden_state  # (B, T, H)
         return pool(h, ~real, self.pooling)
-
 
 
 class PretrainedDecoder(BackbonePart, Decoder):
