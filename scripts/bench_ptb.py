@@ -12,12 +12,13 @@ information, active units, and reconstruction BLEU of greedy decodes of the post
 Wall times and training tokens/s are measured on the machine that runs it. Writes ptb.json and
 ptb.md (and ptb-curves.png, the training curves of the rows whose runs are on disk) under --out; a run
 already evaluated is reused with --reuse, and an unfinished one continues from its
-latest checkpoint.
+latest checkpoint. --table-only rewrites ptb.md from ptb.json alone (no data, no runs).
 
-Runs:
+Rows (scripts/ptb_rows.py's ROWS; run with --only KEY):
   lm       configs/text/ptb-lm.yaml     the decoder alone (encoder.kind none), the LM baseline
   vae      configs/text/ptb-lstm.yaml   the LSTM VAE (bidirectional LSTM encoder, z at every step)
-  and ablations of the VAE listed in scripts/ptb_rows.py's ABLATIONS (run with --only).
+  and the other rows that benchmarks/ptb.md shows, with the runs they are made from. The best row has
+  configs of its own: scripts/ptb_best.sh.
 """
 from __future__ import annotations
 
@@ -37,8 +38,9 @@ from textvae.training.curves import plot_curves
 
 ROOT = Path(__file__).resolve().parent.parent
 # The rows (scripts/ is on sys.path when a script here runs)
-from ptb_rows import (ABLATIONS, DISTILL, EVAL_VARIANTS, FIT_PRIOR, PRETRAIN, PUBLISHED, RUNS, SHARED_PRETRAIN,
-                      TUNED)
+from ptb_rows import HEADLINE, PUBLISHED, ROWS, STAGES, Evaluate, FitPrior, Train  # noqa: E402
+
+TEXTVAE = [sys.executable, "-m", "textvae"]
 
 
 def ptb_files(ptb: Path) -> dict[str, str]:
@@ -79,73 +81,76 @@ def resume_point(folder: Path, reuse: bool) -> tuple[list[str], float]:
 
 
 def bench(key: str, args, data: dict, evaluate: bool = True) -> dict:
-    """Train (unless --reuse finds a trained model) and evaluate (unless --reuse finds an evaluation
-    with the same number of samples) one run; its row. evaluate=False stops after training (a row made
-    from another row needs that row's model, not its evaluation)."""
-    name, config, extra = {**RUNS, **ABLATIONS}[key]
+    """Train, fit or evaluate row `key` (ptb_rows.ROWS), after the rows it is made from (trained, not
+    evaluated); its row. --reuse keeps what is on disk: a finished run or fit, an evaluation with the
+    same number of samples, and an unfinished run continues from its latest checkpoint. evaluate=False
+    stops before the evaluation (a row made from another row needs that row's model, not its numbers)."""
+    row = ROWS[key]
     folder = Path(args.runs) / key
     trained, result_file = folder / "train_timing.json", folder / "test.json"
-    py = [sys.executable, "-m", "textvae"]
     model_dir, eval_extra = folder, []
-    if key in EVAL_VARIANTS:
-        base_key, eval_extra = EVAL_VARIANTS[key]
-        base = bench(base_key, args, data, evaluate=False)  # trained first (kept with --reuse)
-        model_dir = Path(args.runs) / base_key
+    if isinstance(row, Evaluate):
+        base = bench(row.of, args, data, evaluate=False)
+        model_dir, eval_extra = Path(args.runs) / row.of, list(row.arguments)
         folder.mkdir(parents=True, exist_ok=True)
         trained.write_text(json.dumps({**{k: base[k] for k in ("config", "overrides", "train_seconds",
                                                                   "train_tokens_per_s")},
                                        "evaluated_model": str(model_dir), "evaluate_arguments": eval_extra},
                                       indent=2) + "\n")
-    if key in FIT_PRIOR and not (args.reuse and trained.is_file()):
-        base_key, components = FIT_PRIOR[key]
-        base = bench(base_key, args, data, evaluate=False)  # trained first (kept with --reuse)
-        fit_s = run([*py, "fit-prior", str(Path(args.runs) / base_key), "--data", data["train"], "--components",
-                     str(components), "--output", str(folder)])
-        trained.write_text(json.dumps({"config": base["config"], "overrides": base["overrides"],
-                                       "prior": f"fit-prior --components {components} (from {base_key})",
-                                       "fit_prior_seconds": round(fit_s, 1),
-                                       "train_seconds": round(base["train_seconds"] + fit_s, 1),
-                                       "train_tokens_per_s": base["train_tokens_per_s"]}, indent=2) + "\n")
-    if key not in EVAL_VARIANTS and not (args.reuse and trained.is_file()):
-        common = [f"data.train_file={data['train']}", f"data.valid_file={data['valid']}", "train.progress_bar=false"]
-        pre_s = 0.0
-        if key in DISTILL:  # the teachers trained first (kept with --reuse)
-            pre_s = sum(bench(t, args, data, evaluate=False)["train_seconds"] for t in DISTILL[key])
-            extra = [*extra, f"loss.distill_from=[{','.join(str(Path(args.runs) / t) for t in DISTILL[key])}]"]
-        if key in TUNED:  # trained first (kept with --reuse); this run starts from its model
-            pre_s = bench(TUNED[key], args, data, evaluate=False)["train_seconds"]
-            extra = [*extra, f"train.init_from={Path(args.runs) / TUNED[key]}"]
-        stage = SHARED_PRETRAIN.get(key, key)
-        if stage in PRETRAIN:
-            pre = folder.with_name(stage + ".pretrain")
-            pre_timing = pre / "train_timing.json"
-            if not (args.reuse and pre_timing.is_file()):  # --reuse keeps a finished first stage
-                pre_timing.parent.mkdir(parents=True, exist_ok=True)
-                resume, before_s = resume_point(pre, args.reuse)
-                pre_timing.write_text(json.dumps({"train_seconds": before_s + run(
-                    [*py, "train", "--config", config, "--output-dir", str(pre), *resume, *common, *PRETRAIN[stage],
-                     *args.overrides])}) + "\n")
-            pre_s += json.loads(pre_timing.read_text())["train_seconds"]
-            extra = [*extra, f"train.init_from={pre}"]
-        resume, before_s = resume_point(folder, args.reuse)
-        train_s = pre_s + before_s + run([*py, "train", "--config", config, "--output-dir", str(folder), *resume,
-                                          *common, *extra, *args.overrides])
-        trained.write_text(json.dumps({"config": config, "overrides": extra + list(args.overrides),
-                                       "train_seconds": round(train_s, 1),
-                                       "train_tokens_per_s": training_speed(folder)}, indent=2) + "\n")
+    elif not (args.reuse and trained.is_file()):
+        trained.parent.mkdir(parents=True, exist_ok=True)
+        timing = fit_prior(row, folder, args, data) if isinstance(row, FitPrior) else train(row, folder, args, data)
+        trained.write_text(json.dumps(timing, indent=2) + "\n")
     if not evaluate:
-        return {"key": key, **json.loads(trained.read_text()), "model": name}
+        return {"key": key, **json.loads(trained.read_text()), "model": row.label}
     k = 1 if key.startswith("lm") else args.iw_samples  # exact for the language models
     timing = folder / "eval_timing.json"
     done = json.loads(timing.read_text()) if timing.is_file() else {}
     if not (args.reuse and result_file.is_file() and done.get("iw_samples_used") == k):
-        eval_s = run([*py, "evaluate", str(model_dir), *eval_extra, "--data", data["test"], "--iw-samples", str(k),
-                      "--mixed-precision", args.eval_precision, "--output", str(result_file)])
+        eval_s = run([*TEXTVAE, "evaluate", str(model_dir), *eval_extra, "--data", data["test"], "--iw-samples",
+                      str(k), "--mixed-precision", args.eval_precision, "--output", str(result_file)])
         done = {"eval_seconds": round(eval_s, 1), "iw_samples_used": k, "eval_precision": args.eval_precision,
                 "measured": f"{time.strftime('%Y-%m-%d')}, {processor_name()}"}
         timing.write_text(json.dumps(done, indent=2) + "\n")
     return {"key": key, **json.loads(trained.read_text()), **done, **json.loads(result_file.read_text()),
-            "model": name}
+            "model": row.label}
+
+
+def fit_prior(row: FitPrior, folder: Path, args, data: dict) -> dict:
+    """`textvae fit-prior` on row `row.of`'s model (trained first) into `folder`; the timing record."""
+    base = bench(row.of, args, data, evaluate=False)
+    fit_s = run([*TEXTVAE, "fit-prior", str(Path(args.runs) / row.of), "--data", data["train"], "--components",
+                 str(row.components), "--output", str(folder)])
+    return {"config": base["config"], "overrides": base["overrides"],
+            "prior": f"fit-prior --components {row.components} (from {row.of})", "fit_prior_seconds": round(fit_s, 1),
+            "train_seconds": round(base["train_seconds"] + fit_s, 1), "train_tokens_per_s": base["train_tokens_per_s"]}
+
+
+def train(row: Train, folder: Path, args, data: dict) -> dict:
+    """`textvae train` of `row` into `folder`, after its first stage or the row it starts from; the timing
+    record (its training time adds theirs)."""
+    common = [f"data.train_file={data['train']}", f"data.valid_file={data['valid']}", "train.progress_bar=false"]
+    extra, before_s = list(row.overrides), 0.0
+    if row.init_from:  # trained first (kept with --reuse); this run starts from its model
+        before_s = bench(row.init_from, args, data, evaluate=False)["train_seconds"]
+        extra.append(f"train.init_from={Path(args.runs) / row.init_from}")
+    if row.stage:
+        pre = Path(args.runs) / f"{row.stage}.pretrain"
+        pre_timing = pre / "train_timing.json"
+        if not (args.reuse and pre_timing.is_file()):  # --reuse keeps a finished first stage
+            pre_timing.parent.mkdir(parents=True, exist_ok=True)
+            config, overrides = STAGES[row.stage]
+            resume, resumed_s = resume_point(pre, args.reuse)
+            pre_timing.write_text(json.dumps({"train_seconds": resumed_s + run(
+                [*TEXTVAE, "train", "--config", config, "--output-dir", str(pre), *resume, *common, *overrides,
+                 *args.overrides])}) + "\n")
+        before_s += json.loads(pre_timing.read_text())["train_seconds"]
+        extra.append(f"train.init_from={pre}")
+    resume, resumed_s = resume_point(folder, args.reuse)
+    train_s = before_s + resumed_s + run([*TEXTVAE, "train", "--config", row.config, "--output-dir", str(folder),
+                                          *resume, *common, *extra, *args.overrides])
+    return {"config": row.config, "overrides": extra + list(args.overrides), "train_seconds": round(train_s, 1),
+            "train_tokens_per_s": training_speed(folder)}
 
 
 def fmt(x, digits=2):
@@ -168,38 +173,8 @@ def markdown(rows: list[dict], header: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ptb", default=str(ROOT.parent / "shared" / "data" / "ptb"),
-                   help="folder of ptb.{train,valid,test}.txt (or .txt.gz)")
-    p.add_argument("--out", default="benchmarks")
-    p.add_argument("--runs", default="runs/bench-ptb")
-    p.add_argument("--only", nargs="+", choices=[*RUNS, *ABLATIONS], default=list(RUNS), metavar="KEY",
-                   help="the rows to run: lm, vae, or a key of scripts/ptb_rows.py's ABLATIONS (default: lm vae)")
-    p.add_argument("--reuse", action="store_true", help="reuse runs that were already evaluated")
-    p.add_argument("--table-only", action="store_true", help="only rewrite ptb.md from ptb.json")
-    p.add_argument("--iw-samples", type=int, default=500)
-    p.add_argument("--eval-precision", choices=["no", "bf16"], default="no")
-    p.add_argument("overrides", nargs="*", help="key=value overrides for every training run")
-    args = p.parse_args()
-
-    ptb = Path(args.ptb)
-    data = ptb_files(ptb)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    previous = {}
-    if (out / "ptb.json").is_file():  # keep rows of runs not redone this time
-        previous = {r["key"]: r for r in json.loads((out / "ptb.json").read_text())["rows"]}
-    t0 = time.perf_counter()
-    for key in [] if args.table_only else args.only:
-        previous[key] = bench(key, args, data)
-    order = [*RUNS, *ABLATIONS]
-    rows = sorted(previous.values(), key=lambda r: order.index(r["key"]))
-    import torch
-
-    machine = (f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-               f"Python {platform.python_version()}")
-    header = (
+def header(machine: str, ptb: str) -> str:
+    return (
         "# Penn Treebank: test-split numbers of textvae's models beside the published ones\n\n"
         f"Machine: {machine}, CPU only. Data: {ptb} (Mikolov's PTB text: 42,068 / 3,370 / 3,761 "
         "sentences, 10,000 words). Each model is trained on ptb.train, the weights with the best "
@@ -212,19 +187,63 @@ def main() -> None:
         "- train/eval minutes: wall time of `textvae train` / `textvae evaluate`; tokens/s: median of the "
         "logged training windows (real tokens, eos included); measured: the date and processor of the row "
         "(times are comparable only between rows of the same processor and day).\n\n"
-        "Commands: `python scripts/bench_ptb.py` (the LM and VAE rows); an ablation row: `python "
+        "Commands: `python scripts/bench_ptb.py` (the LM and VAE rows); another row: `python "
         "scripts/bench_ptb.py --only KEY --eval-precision bf16` (KEY, config, overrides and evaluation precision "
-        "are in each row's ptb.json entry).")
-    (out / "ptb.json").write_text(json.dumps({"machine": machine, "rows": rows,
+        f"are in each row's ptb.json entry). The best row (`{HEADLINE}`) from its own configs: "
+        "`bash scripts/ptb_best.sh`. The rows of earlier studies and what they showed: docs/benchmarks/ptb.md.")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ptb", default=str(ROOT.parent / "shared" / "data" / "ptb"),
+                   help="folder of ptb.{train,valid,test}.txt (or .txt.gz)")
+    p.add_argument("--out", default="benchmarks")
+    p.add_argument("--runs", default="runs/bench-ptb")
+    p.add_argument("--only", nargs="+", choices=list(ROWS), default=["lm", "vae"], metavar="KEY",
+                   help="the rows to run: lm, vae, or another key of scripts/ptb_rows.py's ROWS (default: lm vae)")
+    p.add_argument("--reuse", action="store_true", help="reuse runs that were already evaluated")
+    p.add_argument("--table-only", action="store_true",
+                   help="only rewrite ptb.md from ptb.json (no data, runs or training needed)")
+    p.add_argument("--iw-samples", type=int, default=500)
+    p.add_argument("--eval-precision", choices=["no", "bf16"], default="no")
+    p.add_argument("overrides", nargs="*", help="key=value overrides for every training run")
+    args = p.parse_args()
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    saved = json.loads((out / "ptb.json").read_text()) if (out / "ptb.json").is_file() else {}
+    previous = {r["key"]: r for r in saved.get("rows", [])}  # rows of runs not redone this time
+    unknown = sorted(set(previous) - set(ROWS))
+    if unknown:
+        sys.exit(f"error: {out / 'ptb.json'} has rows that scripts/ptb_rows.py does not: {', '.join(unknown)}")
+    t0 = time.perf_counter()
+    if args.table_only:
+        if not saved:
+            sys.exit(f"error: --table-only rewrites ptb.md from {out / 'ptb.json'}, which does not exist")
+        machine, ptb = saved["machine"], saved["data"]
+        previous = {key: {**r, "model": ROWS[key].label} for key, r in previous.items()}  # labels as the rows now say
+    else:
+        import torch
+
+        ptb = str(Path(args.ptb))
+        data = ptb_files(Path(ptb))
+        machine = (f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+                   f"Python {platform.python_version()}")
+        for key in args.only:
+            previous[key] = bench(key, args, data)
+    order = list(ROWS)
+    rows = sorted(previous.values(), key=lambda r: order.index(r["key"]))
+    text = markdown(rows, header(machine, ptb))
+    (out / "ptb.json").write_text(json.dumps({"machine": machine, "data": ptb, "rows": rows,
                                               "published": [dict(zip(("model", "perplexity", "nll", "mi",
                                                                       "active_units"), p)) for p in PUBLISHED]},
                                              indent=2) + "\n")
-    (out / "ptb.md").write_text(markdown(rows, header))
-    # The training curves of the rows whose runs are on this disk.
+    (out / "ptb.md").write_text(text)
+    # The training curves of the rows whose runs are on this disk (not redrawn by --table-only).
     logged = [r["key"] for r in rows if (Path(args.runs) / r["key"] / "logs" / "train.jsonl").is_file()]
-    if logged:
+    if logged and not args.table_only:
         plot_curves([Path(args.runs) / key for key in logged], out / "ptb-curves.png")
-    print(markdown(rows, header))
+    print(text)
     print(f"done in {(time.perf_counter() - t0) / 60:.1f} min")
 
 
