@@ -1,6 +1,6 @@
-"""Probe: which bf16 matrix products kill the process on this CPU (oneDNN's AMX kernels, SIGFPE).
+"""Benchmark: which bf16 matrix products kill the process on this CPU (oneDNN's AMX kernels, SIGFPE).
 
-    python scripts/probe_amx_products.py [--out benchmarks] [--quick]
+    python scripts/bench_amx_products.py [--out benchmarks] [--quick]
 
 For the products the output layer (textvae.text.kernels.linear_log_prob) issues, at its row counts (a
 multiple of 32 up to PRODUCT_ROWS) and the vocabulary and hidden sizes of the shipped and common models,
@@ -76,7 +76,7 @@ def run_one(layout: str, rows: int, vocab: int, hidden: int) -> int:
 def render(result: dict) -> str:
     lines = ["# bf16 products that kill the process (oneDNN AMX kernels)", "",
              f"Machine: {result['processor']}, AMX: {'yes' if result['amx'] else 'no'}, torch {result['torch']}, "
-             f"2 threads. Command: `python scripts/probe_amx_products.py` (what it runs: its docstring).", "",
+             f"2 threads. Command: `python scripts/bench_amx_products.py` (what it runs: its docstring).", "",
              "| layout | what | products run | crashed |", "|---|---|---|---|"]
     for name, what in LAYOUTS.items():
         runs = [r for r in result["runs"] if r["layout"] == name]
@@ -108,7 +108,7 @@ def main() -> None:
         sig = run_one(layout, r, v, h)
         runs.append({"layout": layout, "rows": r, "vocab": v, "hidden": h, "signal": sig})
         if sig or n % 100 == 0:
-            print(f"[{n}/{len(cases)}] {layout} {r}x{v}x{h}: {'signal %d' % sig if sig else 'ok'}", flush=True)
+            print(f"[{n}/{len(cases)}] {layout} {r}x{v}x{h}: {f'signal {sig}' if sig else 'ok'}", flush=True)
     result = {"processor": processor_name(), "machine": platform.machine(), "amx": has_amx(),
               "torch": torch.__version__, "rows": rows, "vocabs": vocabs, "hidden": HIDDEN, "runs": runs}
     out = Path(args.out)
