@@ -31,13 +31,13 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 @dataclass
 class ImageDataConfig:
-    path: str = ""  # empty: the first of DEFAULT_PATHS that exists
+    path: str = ""  # empty: the first of DEFAULT_PATHS (../shared/data/fashion-mnist, /usr/share/datasets/...) that exists
     format: str = "auto"  # auto | idx | npz | folder
     val_size: int = 5000  # images held out of the training split for validation
     test_size: int = 1000  # folder layout without train/ and test/: images held out as the test split
     binarize: str = "dynamic"  # dynamic | none
     max_train_examples: int = 0  # 0: all
-    split_seed: int = 0
+    split_seed: int = 0  # seeds the choice of the validation (and folder test) images
     class_names: list[str] = field(default_factory=list)  # for the latent map's legend
 
     def __post_init__(self):

@@ -21,9 +21,9 @@ from ..core.model import VAE
 @dataclass
 class ImageModelConfig:
     kind: str = "conv"  # conv | mlp
-    channels: int = 1
+    channels: int = 1  # 1: grey, 3: colour
     image_size: int = 28  # height = width; conv needs a multiple of 4
-    latent_size: int = 32
+    latent_size: int = 32  # dimensions of z
     hidden_size: int = 512  # the dense layer (conv) or the one hidden layer (mlp)
     conv_channels: int = 32  # conv: the first convolution's width; the second has twice as many
     likelihood: str = "bernoulli"  # bernoulli | gaussian

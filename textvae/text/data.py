@@ -93,8 +93,8 @@ class TextDataConfig:
 
     train_file: str = field(default_factory=lambda: str(shipped_corpus("train")))
     valid_file: str | None = None
-    valid_fraction: float = 0.05
-    split_seed: int = 0
+    valid_fraction: float = 0.05  # without valid_file: the share of training sentences held out
+    split_seed: int = 0  # seeds the shuffle of that held-out split
     format: str = "auto"
     text_column: str = "text"
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)

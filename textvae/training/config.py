@@ -99,32 +99,32 @@ class TrainConfig:
         decoder was trained (Ghosh et al. 2020). Training itself is unchanged.
     """
 
-    output_dir: str = "runs/default"
-    seed: int = 0
-    batch_size: int = 64
-    eval_batch_size: int = 256
-    epochs: int = 10
-    max_steps: int = 0
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    lr_schedule: str = "constant"
-    lr_warmup_steps: int = 0
-    min_lr_ratio: float = 0.0
-    grad_accum: int = 1
-    clip_grad_norm: float = 5.0
-    mixed_precision: str = "no"
-    log_every: int = 50
-    eval_every: int = 0
-    save_every: int = 0
-    keep_last: int = 2
+    output_dir: str = "runs/default"  # the model folder: config, weights, tokenizer, logs/, checkpoints/
+    seed: int = 0  # seeds torch, numpy and the data order
+    batch_size: int = 64  # examples per process and per micro-step
+    eval_batch_size: int = 256  # examples per validation batch
+    epochs: int = 10  # passes over the training data (unless max_steps > 0)
+    max_steps: int = 0  # > 0: train this many optimizer updates, overriding epochs
+    lr: float = 1e-3  # peak learning rate (a pretrained backbone may have its own `lr`)
+    weight_decay: float = 0.0  # the optimizer's decoupled weight decay (AdamW) or L2 penalty (SGD)
+    lr_schedule: str = "constant"  # constant | cosine | linear decay after the warm-up
+    lr_warmup_steps: int = 0  # steps of linear warm-up from 0 to lr
+    min_lr_ratio: float = 0.0  # cosine and linear decay end at lr x this
+    grad_accum: int = 1  # micro-steps whose gradients are summed into one optimizer update
+    clip_grad_norm: float = 5.0  # clip the gradients' global norm to this (0: no clipping)
+    mixed_precision: str = "no"  # no | bf16 | fp16 autocast (the loss stays float32; fp16 scales it)
+    log_every: int = 50  # optimizer steps per logged window (and per plain progress line)
+    eval_every: int = 0  # validate every this many optimizer steps (0: at the end of each epoch)
+    save_every: int = 0  # write a checkpoint every this many optimizer steps (0: only at the end)
+    keep_last: int = 2  # checkpoints kept in checkpoints/ (the oldest are deleted)
     select_best: bool = True
-    report_to: list[str] = field(default_factory=lambda: ["jsonl", "tensorboard"])
+    report_to: list[str] = field(default_factory=lambda: ["jsonl", "tensorboard"])  # jsonl (logs/train.jsonl), tensorboard
     progress_bar: bool | str = "auto"
-    threads: int = 0
+    threads: int = 0  # torch threads per process (0: torch's default)
     init_from: str = ""
     init_parts: list[str] = field(default_factory=list)
     optimizer: str = "adamw"
-    momentum: float = 0.0
+    momentum: float = 0.0  # optimizer sgd: momentum
     ema_decay: float = 0.0
     fit_prior: int = 0
 
