@@ -52,13 +52,6 @@ def test_training_refuses_a_mixture_prior_not_taken_from_a_fitted_model():
     assert cfg.model.prior_components == 4
 
 
-def test_distillation_options_are_checked():
-    with pytest.raises(UserError, match=r"distill_weight must be >= 0"):
-        from_dict(LossConfig, {"distill_from": ["lm"], "distill_weight": -1.0}, prefix="loss.")
-    with pytest.raises(UserError, match=r"not the importance-weighted bound"):
-        from_dict(LossConfig, {"distill_from": ["lm"], "iw_samples": 5}, prefix="loss.")
-
-
 def test_out_of_range_value_is_one_line_user_error():
     with pytest.raises(UserError, match=r"train: lr must be > 0"):
         from_dict(TrainConfig, {"lr": -1.0}, prefix="train.")

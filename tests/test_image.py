@@ -202,7 +202,3 @@ def test_likelihood_and_binarization_must_agree(tmp_path):
     assert proc.returncode == 2 and "data.binarize=dynamic" in proc.stderr
 
 
-def test_distillation_is_refused_for_image_models(trained, tmp_path):
-    proc = run_cli("train", "--config", CONFIG, "--output-dir", tmp_path / "x", f"data.path={SAMPLE}",
-                   "data.val_size=64", "train.max_steps=1", f"loss.distill_from=[{trained}]", check=False)
-    assert proc.returncode == 2 and "distillation is for text models" in proc.stderr.strip().splitlines()[-1]

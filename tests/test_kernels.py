@@ -31,7 +31,7 @@ def test_linear_log_prob_matches_cross_entropy_values_and_gradients(n):
 
 
 def test_linear_log_prob_of_several_targets_a_row_matches_log_softmax_values_and_gradients():
-    """K ids a row (distillation's teacher top-k, the true next token among them, repeats allowed): the
+    """K ids a row (the true next token among them, repeats allowed; a mixture of softmaxes' components read it so): the
     log-probabilities of each and the gradient of any weighting of them."""
     torch.manual_seed(1)
     n, k = 350, 5
@@ -160,17 +160,6 @@ def test_dropout_keeps_expectation_and_is_identity_in_eval():
     y = dropout(x, 0.3, training=True)
     assert abs(float((y == 0).float().mean()) - 0.3) < 0.01 and abs(float(y.mean()) - 1.0) < 0.01
     assert dropout(x, 0.3, training=False) is x and dropout(x, 0.0, training=True) is x
-
-
-def test_locked_dropout_shares_each_rows_mask_over_time():
-    torch.manual_seed(0)
-    x = torch.ones(400, 7, 50)
-    y = dropout(x, 0.4, training=True, locked=True)
-    assert torch.equal(y, y[:, :1].expand_as(y))                     # the same mask at every position
-    assert not torch.equal(y[0, 0], y[1, 0])                         # but not the same for every row
-    assert abs(float((y == 0).float().mean()) - 0.4) < 0.02 and abs(float(y.mean()) - 1.0) < 0.03
-    with pytest.raises(ValueError, match="locked dropout needs"):
-        dropout(torch.ones(3, 4), 0.4, training=True, locked=True)
 
 
 def test_linear_log_prob_without_grad_holds_one_block_of_logits():

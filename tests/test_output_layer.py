@@ -1,4 +1,4 @@
-"""The decoder's output layer: the fused evaluation path matches cross-entropy, the distillation loss, and the
+"""The decoder's output layer: the fused evaluation path matches cross-entropy, and the
 mixture of softmaxes (a distribution, read by every path, beyond one softmax's rank, its dropout)."""
 import dataclasses
 
@@ -28,28 +28,10 @@ def test_the_evaluation_path_of_the_output_layer_matches_cross_entropy(tokenizer
     assert abs(float((low - reference).mean())) < 2e-3
 
 
-def test_distillation_cross_entropy_is_least_where_the_decoder_matches_the_teacher():
-    """With the tokens outside the teacher's top k as one bin, the cross-entropy's gradient vanishes when the
-    decoder's distribution equals the teacher's on the top k and on the rest; over the top k alone it
-    does not: it would move the rest's probability into the top k."""
-    from textvae.text.distill import distillation_cross_entropy
-
-    teacher = torch.tensor([[0.4, 0.3, 0.1, 0.1, 0.05, 0.05]], dtype=torch.float64)
-    logits = teacher.log().clone().requires_grad_(True)           # the decoder: the teacher's distribution
-    top = teacher.topk(2, -1)
-    for rest_bin, vanishes in ((True, True), (False, False)):
-        logits.grad = None
-        log_q = torch.log_softmax(logits, -1).gather(1, top.indices)
-        distillation_cross_entropy(top.values, log_q, rest_bin).backward()
-        assert (logits.grad.abs().max() < 1e-6) == vanishes, (rest_bin, logits.grad)
-    # over the top k alone: the gradient raises the top ones' logits (descent lowers the loss that way)
-    assert (logits.grad[0, :2] < 0).all() and (logits.grad[0, 2:] > 0).all()
-
-
 @pytest.mark.parametrize("decoder", KINDS)
 def test_a_mixture_of_softmaxes_is_a_distribution_the_fused_path_reads_and_round_trips(tokenizer, decoder, tmp_path):
     """decoder.softmaxes K: project gives log-probabilities that sum to one; the fused path (one target
-    or K a row, as distillation reads them) gives the same numbers and a gradient to the mixture; the
+    or K a row) gives the same numbers and a gradient to the mixture; the
     step API matches; generation and save/load work."""
     config = dataclasses.replace(tiny_config(), decoder=DecoderConfig(kind=decoder, hidden_size=16, num_heads=2,
                                                                       ff_size=32, softmaxes=3))
@@ -110,7 +92,7 @@ def test_mixture_dropout_drops_component_features_in_training_only(tokenizer):
         with torch.no_grad():
             model.train()
             outputs[p, "train"] = [model.decoder.project(h) for _ in range(2)]
-            outputs[p, "fused"] = model.decoder.target_log_probs(h, targets, dropout=False)
+            outputs[p, "fused"] = model.decoder.target_log_probs(h, targets)
             model.eval()
             outputs[p, "eval"] = model.decoder.project(h)
     a, b = outputs[0.5, "train"]

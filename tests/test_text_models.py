@@ -12,7 +12,6 @@ from textvae.core.elbo_module import ElboModule
 from textvae.core.objectives import elbo_loss
 from textvae.errors import UserError
 from textvae.registry import load_model
-from textvae.text.kernels import Dropout
 from textvae.text.decoders import DecoderConfig
 from textvae.text.encoders import EncoderConfig
 from textvae.text.model import TextModelConfig, TextVAE
@@ -99,26 +98,6 @@ def test_word_dropout_reaches_the_likelihood_only_in_training(tokenizer):
     model.train()
     torch.manual_seed(1)
     assert not torch.equal(model.log_likelihood(z, batch), model.log_likelihood(z, batch))
-
-
-@pytest.mark.parametrize("decoder", KINDS)
-def test_locked_dropout_masks_each_sentence_once(tokenizer, decoder):
-    """With locked dropout a repeated token has the same dropped embedding at every position; the
-    likelihood trains (output dropout on the padded features) and is deterministic in evaluation."""
-    model = tiny_model(tokenizer, "lstm", decoder, embed_dropout=0.5, output_dropout=0.5, locked_dropout=True)
-    assert all(m.locked for m in model.modules() if isinstance(m, Dropout))
-    ids = torch.full((4, 9), tokenizer.encode("a")[0])
-    model.train()
-    torch.manual_seed(0)
-    emb = model.decoder.embed(ids)
-    assert torch.equal(emb, emb[:, :1].expand_as(emb)) and (emb == 0).any()
-    batch = model.batch_from_sentences(SENTENCES[:6])
-    z = torch.randn(2, 6, model.latent_size)
-    ll = model.log_likelihood(z, batch)
-    assert ll.shape == (2, 6) and torch.isfinite(ll).all()
-    ll.sum().backward()
-    model.eval()
-    assert torch.equal(model.log_likelihood(z, batch), model.log_likelihood(z, batch))
 
 
 @pytest.mark.parametrize("decoder", KINDS)
@@ -253,38 +232,6 @@ def test_tokenizer_must_match_the_config(tokenizer):
                             eos_id=config.eos_id, unk_id=config.unk_id), tokenizer)
     with pytest.raises(UserError, match="vocab_size is 0"):
         TextVAE(tiny_config())
-
-
-@pytest.mark.parametrize("decoder", ["lstm", "gru"])
-def test_weight_drop_masks_only_the_recurrent_weights_in_training(tokenizer, decoder):
-    """DropConnect (AWD-LSTM): in training the RNN runs on masked hidden-to-hidden weights, one mask for
-    all steps, and their dropped entries get no gradient; in evaluation the model is the undropped one,
-    and the parameters (the state dict) are the same as without it."""
-    plain = tiny_model(tokenizer, "lstm", decoder)
-    config = dataclasses.replace(plain.config, decoder=dataclasses.replace(plain.config.decoder, weight_drop=0.5))
-    dropped = TextVAE(config, tokenizer)
-    dropped.load_state_dict(plain.state_dict())
-    batch = plain.batch_from_sentences(SENTENCES[:6])
-    ids, z = batch["input_ids"][:, :-1], torch.randn(6, plain.latent_size)
-    plain.eval(), dropped.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(dropped.decoder(ids, z), plain.decoder(ids, z), atol=0, rtol=0)
-    dropped.train()
-    torch.manual_seed(1)
-    first = dropped.decoder(ids, z)
-    torch.manual_seed(2)
-    second = dropped.decoder(ids, z)
-    assert not torch.allclose(first, second)
-    w_hh = dropped.decoder.rnn.weight_hh_l0
-    torch.manual_seed(3)
-    dropped.decoder(ids, z).sum().backward()
-    zero = (w_hh.grad == 0).float().mean().item()
-    assert 0.35 < zero < 0.65                                                   # about half dropped
-    assert dropped.decoder.rnn.weight_ih_l0.grad.ne(0).float().mean() > 0.9      # inputs not dropped
-    with pytest.raises(ValueError, match="weight_drop"):
-        DecoderConfig(kind="transformer", weight_drop=0.3)
-    with pytest.raises(ValueError, match="weight_drop must be in"):
-        DecoderConfig(kind="lstm", weight_drop=1.0)
 
 
 @pytest.mark.parametrize("decoder", KINDS)

@@ -11,7 +11,7 @@ from torch import nn
 from .attributes import attribute_loss
 from .distributions import DiagonalGaussian
 from .model import VAE
-from .objectives import _full, elbo_loss, iw_bound, sampled_log_terms
+from .objectives import _full, elbo_loss
 from .priors import monte_carlo_kl
 
 # draws of q(z|x) for the KL against a mixture prior in training (beside the one that feeds the decoder)
@@ -24,36 +24,28 @@ class ElboModule(nn.Module):
         self.vae = vae
 
     def forward(self, batch: dict, kl_weight: float = 1.0, free_bits: float = 0.0,
-                iw_samples: int = 1, free_bits_per_example: bool = False) -> dict[str, torch.Tensor]:
-        """One-sample negative ELBO, or with iw_samples > 1 the negative importance-weighted bound
-        (each sample's log weight log p(x|z) + kl_weight * (log p(z) - log q(z|x)); no free bits).
-        Returns the scalar `loss` to minimise (plus the model's training penalty, if it has one:
-        VAE.take_penalty), batch means `rec` (of the first sample), `kl` (closed form), `kl_per_dim`
+                free_bits_per_example: bool = False) -> dict[str, torch.Tensor]:
+        """One-sample negative ELBO. Returns the scalar `loss` to minimise (plus the model's training penalty, if it has one:
+        VAE.take_penalty), batch means `rec`, `kl` (closed form), `kl_per_dim`
         (D,), and per-example `rec_each`, `kl_each` (B,) for evaluation. A batch with `attributes` (B, A)
         for a model with regularised dimensions (vae.attributes) adds their pairwise loss
         (core.attributes.attribute_loss) to `loss`, never to rec/kl. Under a mixture prior (a model
         trained further after `fit-prior`) the KL is estimated (priors.monte_carlo_kl) and the floor is
         free_bits * D on the total (objectives.elbo_loss)."""
         posterior = self.vae.encode(batch)
-        if iw_samples > 1:
-            log_px_z, log_ratio = sampled_log_terms(self.vae, batch, posterior, iw_samples)  # (S, B) each
-            loss = -iw_bound(log_px_z + kl_weight * log_ratio).mean()
-            log_px_z = log_px_z[0]
-        else:
-            z = posterior.rsample()                                   # (B, D)
-            log_px_z = self.vae.log_likelihood(z.unsqueeze(0), batch).squeeze(0)  # (B,)
+        z = posterior.rsample()                                       # (B, D)
+        log_px_z = self.vae.log_likelihood(z.unsqueeze(0), batch).squeeze(0)  # (B,)
         kl_each = None
         if self.vae.prior is not None:
             full = DiagonalGaussian(_full(posterior.mean), _full(posterior.logvar))
             kl_each = monte_carlo_kl(self.vae, full, MIXTURE_KL_SAMPLES)
         terms = elbo_loss(log_px_z, posterior, kl_weight, free_bits, free_bits_per_example, kl_each)
-        loss = terms.loss if iw_samples == 1 else loss
+        loss = terms.loss
         penalty = self.vae.take_penalty()  # e.g. activation regularisation, beside the bound
         if penalty is not None:
             loss = loss + penalty
         if self.vae.attributes and "attributes" in batch:  # regularised dimensions, training loss only
-            z_attr = z if iw_samples == 1 else posterior.rsample()
-            loss = loss + attribute_loss(z_attr, batch["attributes"], self.vae.attributes)
+            loss = loss + attribute_loss(z, batch["attributes"], self.vae.attributes)
         return {"loss": loss, "rec": terms.rec, "kl": terms.kl,
                 "kl_per_dim": terms.kl_per_dim, "rec_each": -log_px_z.detach().float(),
                 "kl_each": (posterior.kl() if kl_each is None else kl_each).detach().float()}

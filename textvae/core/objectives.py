@@ -79,25 +79,13 @@ def elbo_loss(log_px_z: torch.Tensor, posterior: DiagonalGaussian, kl_weight: fl
                      kl_per_dim=kl_dims.mean(0).detach())
 
 
-def sampled_log_terms(model, batch, posterior: DiagonalGaussian, num_samples: int,
-                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """For num_samples fresh z_k ~ q(z|x): log p(x|z_k) and log p(z_k) - log q(z_k|x), each
-    (num_samples, B) in at least float32; p(z) is the model's prior (textvae.core.priors)."""
-    z = posterior.rsample(num_samples, generator)            # (S, B, D)
-    log_px_z = _full(model.log_likelihood(z, batch))         # (S, B)
-    return log_px_z, prior_log_prob(model, _full(z)) - _full(posterior.log_prob(z))
-
-
 def iw_log_weights(model, batch, posterior: DiagonalGaussian, num_samples: int,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """The bound's log weights log p(x, z_k) - log q(z_k|x) for num_samples fresh samples: (S, B)."""
-    log_px_z, log_ratio = sampled_log_terms(model, batch, posterior, num_samples, generator)
-    return log_px_z + log_ratio
-
-
-def iw_bound(log_w: torch.Tensor) -> torch.Tensor:
-    """The importance-weighted bound from log weights (S, B): logsumexp over samples - log S, (B,)."""
-    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+    """The bound's log weights log p(x|z_k) + log p(z_k) - log q(z_k|x) for num_samples fresh
+    z_k ~ q(z|x): (S, B) in at least float32; p(z) is the model's prior (textvae.core.priors)."""
+    z = posterior.rsample(num_samples, generator)            # (S, B, D)
+    log_px_z = _full(model.log_likelihood(z, batch))         # (S, B)
+    return log_px_z + prior_log_prob(model, _full(z)) - _full(posterior.log_prob(z))
 
 
 @torch.no_grad()

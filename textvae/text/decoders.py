@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
-from .kernels import GRU, dropout
+from .kernels import GRU
 from .layers import Decoder, check_pretrained_fields, sinusoidal_positions, transformer_stack
 
 DECODER_KINDS = ("lstm", "gru", "transformer", "pretrained")
@@ -36,9 +35,6 @@ class DecoderConfig:
     hidden_size: RNN state size, or the Transformer's model width; the output projection reads it.
     num_layers: stacked RNN layers or Transformer blocks.
     dropout: between RNN layers, or inside the Transformer blocks.
-    weight_drop: RNNs: DropConnect on the hidden-to-hidden weights (Merity et al. 2018, AWD-LSTM): in
-        training, each recurrent weight is dropped with this probability, one mask per batch shared
-        by all time steps.
     word_type_dropout: in training, each word type of the vocabulary is dropped with this probability
         from the decoder's input embedding, one mask per batch, so all its occurrences in the batch read
         zeros (AWD-LSTM's embedding dropout; the survivors are scaled by 1 / (1 - p)). A tied output
@@ -70,7 +66,6 @@ class DecoderConfig:
     hidden_size: int = 512
     num_layers: int = 1
     dropout: float = 0.0
-    weight_drop: float = 0.0
     word_type_dropout: float = 0.0
     z_to_initial_state: bool = True
     z_to_every_input: bool = False
@@ -93,12 +88,11 @@ class DecoderConfig:
         for name in ("hidden_size", "num_layers", "num_heads", "ff_size", "softmaxes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
-        for name in ("dropout", "weight_drop", "word_type_dropout", "mixture_dropout"):
+        for name in ("dropout", "word_type_dropout", "mixture_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
-        for name in ("weight_drop", "z_to_output"):
-            if getattr(self, name) and self.kind not in ("lstm", "gru"):
-                raise ValueError(f"{name} applies to lstm and gru decoders, not {self.kind!r}")
+        if self.z_to_output and self.kind not in ("lstm", "gru"):
+            raise ValueError(f"z_to_output applies to lstm and gru decoders, not {self.kind!r}")
         if self.softmaxes > 1 and self.kind == "pretrained":
             raise ValueError("softmaxes (a mixture of softmaxes) applies to lstm, gru and transformer decoders, "
                              "not to a pretrained one's own output layer")
@@ -134,7 +128,6 @@ class RNNDecoder(Decoder):
         self.is_lstm = config.kind == "lstm"
         self.num_layers, self.hidden_size = config.num_layers, config.hidden_size
         self.z_to_every_input = config.z_to_every_input
-        self.weight_drop = config.weight_drop
         input_size = embedding.embedding_dim + (latent_size if self.z_to_every_input else 0)
         rnn = nn.LSTM if self.is_lstm else GRU
         self.rnn = rnn(input_size, config.hidden_size, config.num_layers, batch_first=True,
@@ -165,10 +158,6 @@ class RNNDecoder(Decoder):
     def _run(self, x: torch.Tensor, state):
         # Under autocast the initial state must match the RNN's input dtype.
         state = tuple(s.to(x.dtype) for s in state) if self.is_lstm else state.to(x.dtype)
-        if self.training and self.weight_drop:  # DropConnect: the RNN runs on masked recurrent weights
-            names = [f"weight_hh_l{layer}" for layer in range(self.num_layers)]
-            masked = {n: dropout(getattr(self.rnn, n), self.weight_drop, True) for n in names}
-            return functional_call(self.rnn, masked, (x, state))
         return self.rnn(x, state)
 
     def _skip(self, out: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -125,7 +125,7 @@ def _plus_bias(x: torch.Tensor, b: torch.Tensor, work: torch.Tensor) -> torch.Te
 # SIGFPE in bf16 products whose weights it reads transposed (its `ba` layout, what `a @ b.t()` passes) at
 # some shapes: (32, 49152) x (49152, N) for N = 256 ... 1024, the d h product of SmolLM2's output layer
 # (vocabulary 49152). The same products with the weights row-major (`ab`) run at every shape probed
-# (scripts/probe_amx_products.py, benchmarks/amx-products.md), so no product here reads a weight
+# (scripts/bench_amx_products.py, benchmarks/amx-products.md), so no product here reads a weight
 # transposed along a vocabulary-sized reduction.
 
 # Rows per output-layer product (forward, and the backward's d h): (N, 256) x (256, 10k) bf16 products
@@ -142,7 +142,7 @@ def linear_log_prob(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, t
                     block: int | None = None) -> torch.Tensor:
     """log softmax(h W^T + b)[target] for each row: h (N, H), weight (V, H), bias (V,), targets (N,)
     -> (N,) float32 (float64 for float64 inputs), differentiable in h, weight and bias; with targets
-    (N, K), K ids a row (a teacher's top ones, for distillation), the log-probabilities of each: (N, K).
+    (N, K), K ids a row, the log-probabilities of each: (N, K).
 
     Products run in the autocast dtype if autocast is on; the log-softmax and the gradient's softmax
     in float32. Memory: the (N, V) float32 log-softmax, kept for backward only when a gradient is
@@ -364,25 +364,17 @@ def lstm_final_states(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> 
     return _layers(lstm, x.transpose(0, 1), lengths, run)[1]
 
 
-def dropout(x: torch.Tensor, p: float, training: bool, locked: bool = False) -> torch.Tensor:
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """Inverted dropout with the mask drawn by torch.rand: 3x faster on the CPU than F.dropout, whose
-    bernoulli_ costs 12 ns an element (2.9 vs 0.9 ms on a (32, 24, 300) batch of embeddings).
-    locked: x is (B, T, ...) and each row's mask is the same at every position t (variational dropout,
-    Gal & Ghahramani 2016)."""
+    bernoulli_ costs 12 ns an element (2.9 vs 0.9 ms on a (32, 24, 300) batch of embeddings)."""
     if not training or p == 0:
         return x
-    if locked and x.dim() < 3:
-        raise ValueError(f"locked dropout needs (batch, time, ...) input, not shape {tuple(x.shape)}")
-    shape = (x.shape[0], 1, *x.shape[2:]) if locked else x.shape
-    keep = torch.rand(shape, device=x.device) >= p
+    keep = torch.rand(x.shape, device=x.device) >= p
     return x * keep.to(x.dtype).mul_(1.0 / (1.0 - p))
 
 
 class Dropout(nn.Dropout):
-    """torch.nn.Dropout through `dropout` (same arguments, same results in distribution); with
-    `locked` set, one mask per sequence shared by its positions (input (B, T, ...))."""
-
-    locked: bool = False
+    """torch.nn.Dropout through `dropout` (same arguments, same results in distribution)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return dropout(x, self.p, self.training, self.locked)
+        return dropout(x, self.p, self.training)

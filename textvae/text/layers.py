@@ -111,13 +111,12 @@ class Decoder(nn.Module):
         log_p = torch.log_softmax(F.linear(parts, *self.output_weights()).float(), -1)   # (N * K, V)
         return torch.logsumexp(log_pi[..., None] + log_p.view(*log_pi.shape, -1), 1).view(*lead, -1)
 
-    def target_log_probs(self, h: torch.Tensor, targets: torch.Tensor, block: int | None = None,
-                         dropout: bool = True) -> torch.Tensor:
+    def target_log_probs(self, h: torch.Tensor, targets: torch.Tensor, block: int | None = None) -> torch.Tensor:
         """log p(target | features): h (N, H), targets (N,) -> (N,) float32, with output dropout in
-        training (unless `dropout` is False: the caller applied it); targets (N, K) -> (N, K). The output
-        layer and log-softmax run fused (textvae.text.kernels.linear_log_prob): no (N, V) float32 tensor is
-        written, in training or evaluation; a mixture of softmaxes runs it on its N * K component rows."""
-        h = self.output_dropout(h) if dropout else h
+        training; targets (N, K) -> (N, K). The output layer and log-softmax run fused
+        (textvae.text.kernels.linear_log_prob): no (N, V) float32 tensor is written, in training or
+        evaluation; a mixture of softmaxes runs it on its N * K component rows."""
+        h = self.output_dropout(h)
         if self.mixture_weights is None:
             return linear_log_prob(h, *self.output_weights(), targets, block)
         log_pi, parts = self._mixture(h)                                            # (N, K), (N * K, H)

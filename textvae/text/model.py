@@ -25,7 +25,6 @@ from ..core.interpolation import interpolate as interpolate_codes
 from ..core.model import VAE
 from ..errors import UserError
 from .decoders import DecoderConfig
-from .distill import distillation_cross_entropy
 from .data import collate_ids
 from .encoders import EncoderConfig
 from .families import build_decoder, build_encoder
@@ -53,9 +52,6 @@ class TextModelConfig:
         needs decoder.hidden_size == embed_size. (A pretrained decoder keeps its own choice.)
     share_embeddings: encoder and decoder read one embedding matrix (a pretrained decoder's, if it
         is one; else the encoder has its own, embed_size wide, over the decoder's vocabulary).
-    locked_dropout: embed_dropout and output_dropout draw one mask per sentence, the same at every
-        position (variational dropout, Gal & Ghahramani 2016; AWD-LSTM's "locked" dropout), instead of
-        one per token.
     activation_reg, temporal_activation_reg: in training, penalties added to the loss beside the bound
         (AR and TAR of Merity et al. 2018, AWD-LSTM), on the decoder's features before output dropout:
         the weight times, summed over a sentence's real positions, the mean over features of h_t^2 (AR)
@@ -87,7 +83,6 @@ class TextModelConfig:
     output_dropout: float = 0.0
     tie_embeddings: bool = False
     share_embeddings: bool = True
-    locked_dropout: bool = False
     activation_reg: float = 0.0
     temporal_activation_reg: float = 0.0
     prior_components: int = 0
@@ -190,11 +185,6 @@ class TextVAE(VAE):
         self.to_posterior = None if self.encoder is None else nn.Linear(self.encoder.output_size, 2 * c.latent_size)
         if c.decoder.kind != "pretrained":
             self.decoder = decoder(dec_embedding)
-        # the distillation term's weight and form, in training on batches with teacher targets (text.distill)
-        self.distill_weight, self.distill_rest_bin = 1.0, True
-        for module in self.modules():  # the token-feature dropouts of encoder and decoder
-            if isinstance(module, Dropout):
-                module.locked = c.locked_dropout
 
     @property
     def device(self) -> torch.device:
@@ -233,21 +223,8 @@ class TextVAE(VAE):
         h = self.decoder.features(inputs, z.reshape(S * B, -1))                    # (S*B, T-1, H)
         if self.training and (self.config.activation_reg or self.config.temporal_activation_reg):
             self._penalty = self.activation_penalty(h, real)                       # (VAE.take_penalty)
-        locked = self.config.locked_dropout
-        if locked:  # one mask per sentence: drawn on (S*B, T-1, H), before the real positions are picked
-            h = self.decoder.output_dropout(h)
         # The output softmax dominates the cost: compute it only at real positions.
-        h = h[real] if locked else self.decoder.output_dropout(h[real])            # (N, H)
-        if self.training and "teacher_ids" in batch and S == 1:  # distillation (textvae.text.distill)
-            # the true next token and the teachers' top k, from one pass of the output layer
-            both = self.decoder.target_log_probs(h, torch.cat([targets[real][:, None], batch["teacher_ids"][real]], 1),
-                                                 dropout=False)                    # (N, 1 + k)
-            token_ll = both[:, 0]
-            penalty = self.distill_weight * distillation_cross_entropy(
-                batch["teacher_probs"][real], both[:, 1:], self.distill_rest_bin) / B
-            self._penalty = penalty if getattr(self, "_penalty", None) is None else self._penalty + penalty
-        else:
-            token_ll = self.decoder.target_log_probs(h, targets[real], dropout=False)  # (N,)
+        token_ll = self.decoder.target_log_probs(h[real], targets[real])          # (N,)
         rows = torch.arange(S * B, device=ids.device)[:, None].expand_as(real)[real]  # (N,)
         ll = torch.zeros(S * B, device=ids.device, dtype=torch.float32).index_add_(0, rows, token_ll)
         return ll.view(S, B)

@@ -148,43 +148,6 @@ class TextTask(Task):
                             f"(other data or data.tokenizer settings), so {what} would be read with "
                             f"other ids; train both on the same data and tokenizer settings")
 
-    def prepare_distillation(self, model: TextVAE, loss, accelerator) -> None:
-        from ..registry import load_model
-        from .distill import TeacherTargets, teacher_top_k
-
-        if self.stream is not None:
-            raise UserError("loss.distill_from needs the training data in memory (data.streaming=false): the "
-                            "teachers' targets are computed for every sentence before training")
-        folders = [Path(f) for f in loss.distill_from]
-        meta = {"teachers": [str(f.resolve()) for f in folders], "top_k": loss.distill_top_k,
-                "sentences": len(self.train_data), "positions": sum(self.train_data.lengths) - len(self.train_data)}
-        where = Path(self.config.train.output_dir) / "distill"
-        with accelerator.main_process_first():  # the main process computes and saves; the others load
-            targets = TeacherTargets.load(where, meta)
-            if targets is None:
-                teachers = []
-                for folder in folders:
-                    self._check_same_tokenizer(folder, "loss.distill_from", "its next-token distributions")
-                    teacher = load_model(folder)
-                    if not isinstance(teacher, TextVAE):
-                        raise UserError(f"loss.distill_from: {folder} is not a text model")
-                    if teacher.encoder is not None and model.encoder is None:
-                        raise UserError(f"loss.distill_from: {folder} is a VAE, and a language model cannot learn "
-                                        f"from it: its next-token distributions read z, which holds the whole "
-                                        f"sentence; distil a language model from language models")
-                    if getattr(teacher.encoder, "reads_ids", False):
-                        raise UserError(f"loss.distill_from: {folder} has a pretrained encoder with its own "
-                                        f"tokenizer; a teacher VAE must read the decoder's ids")
-                    teachers.append(teacher.to(accelerator.device))
-                targets = teacher_top_k(teachers, self.train_data, self.collate_plain, loss.distill_top_k,
-                                        progress=self.config.train.shows_progress_bar() and accelerator.is_main_process)
-                if accelerator.is_main_process:
-                    targets.save(where, meta)
-        self.distill_targets = targets
-        model.distill_weight, model.distill_rest_bin = loss.distill_weight, loss.distill_rest_bin
-        accelerator.print(f"distilling from {len(folders)} teacher(s), weight {loss.distill_weight}, their top "
-                          f"{targets.ids.shape[1]} tokens at {targets.ids.shape[0]:,} positions (kept in {where})")
-
     def build_model(self) -> TextVAE:
         self.config.model = self.config.model.for_tokenizer(self.tokenizer)  # recorded in train_config.yaml
         model = TextVAE(self.config.model, self.tokenizer, self.encoder_tokenizer)
@@ -193,12 +156,7 @@ class TextTask(Task):
         return model
 
     def train_dataset(self) -> TokenizedText:
-        if getattr(self, "distill_targets", None) is not None:
-            from .distill import DistilledText
-
-            data = DistilledText(self.train_data)
-        else:
-            data = self.train_data
+        data = self.train_data
         return data if self.train_values is None else WithAttributes(data, self.train_values)
 
     def train_stream(self, batch_size: int, seed: int, rank: int, world: int) -> SentenceStream | None:
@@ -212,21 +170,12 @@ class TextTask(Task):
         return self.valid_data
 
     def collate(self, examples: list, train: bool) -> dict[str, torch.Tensor]:
-        from .distill import Indexed, add_teacher_targets
-
         examples, values = split_attributed(examples)
-        if examples and isinstance(examples[0], Indexed):  # distillation: the teachers' targets too
-            batch = self.collate_plain([e.item for e in examples])
-            batch = add_teacher_targets(batch, [e.index for e in examples], self.distill_targets)
-        else:
-            batch = self.collate_plain(examples)
+        tok, enc = self.tokenizer, self.encoder_tokenizer
+        batch = collate_ids(examples, tok.pad_id, tok.bos_id, tok.eos_id, 0 if enc is None else enc.input_pad_id)
         if values is not None:
             batch["attributes"] = values
         return batch
-
-    def collate_plain(self, examples: list) -> dict[str, torch.Tensor]:
-        tok, enc = self.tokenizer, self.encoder_tokenizer
-        return collate_ids(examples, tok.pad_id, tok.bos_id, tok.eos_id, 0 if enc is None else enc.input_pad_id)
 
     def lengths(self, dataset: TokenizedText) -> list[int]:
         return dataset.lengths

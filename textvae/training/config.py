@@ -23,22 +23,6 @@ class LossConfig:
     free_bits_per: batch (the floor is on each dimension's batch-mean KL, Kingma et al. 2016) or example
         (on each example's KL of each dimension, as Li et al. 2019's code trains: its "fb 2" with
         target_kl / latent_size per dimension).
-    iw_samples: > 1 trains on the importance-weighted bound with that many samples of q(z|x) (IWAE,
-        Burda et al. 2016), the bound `evaluate` reports with k = 500: each sample's weight is
-        log p(x|z) + kl_weight * (log p(z) - log q(z|x)). It has no KL term to put a floor on, so it
-        needs free_bits 0. Costs the decoder iw_samples times per sentence; validation stays the ELBO.
-    distill_from: saved language models, or for a VAE also saved VAEs (born-again distillation: each
-        predicts at its own posterior mean of the sentence), with the run's tokenizer, to distil from
-        (Hinton et al. 2015):
-        in training, distill_weight times the cross-entropy of the decoder's next-token distribution
-        against the teachers' (the mean of their probabilities, cut to its distill_top_k most probable
-        tokens), summed over a sentence's tokens, is added to the loss beside the bound, like the
-        decoder's activation penalties. The teachers' targets are computed once before training
-        (textvae.text.distill); validation and evaluation never see the term. distill_rest_bin: the
-        tokens outside the top k count as one more bin, with the teachers' remaining probability (the
-        cross-entropy of the k + 1 bins: at its minimum the decoder matches the teachers on each of the
-        top k and on the rest as a whole); without it, the cross-entropy over the top k alone is least
-        when the decoder puts no probability outside them.
     attributes: latent dimensions given a meaning (AR-VAE, Pati and Lerch 2020): a list of
         {name, dim, weight, delta, column, values} (textvae.core.attributes.AttributeConfig), each adding
         weight x its pairwise loss to the training loss only.
@@ -47,11 +31,6 @@ class LossConfig:
     kl: KLScheduleConfig = field(default_factory=KLScheduleConfig)
     free_bits: float = 0.0
     free_bits_per: str = "batch"
-    iw_samples: int = 1
-    distill_from: list[str] = field(default_factory=list)
-    distill_weight: float = 1.0
-    distill_top_k: int = 32
-    distill_rest_bin: bool = True
     attributes: list[AttributeConfig] = field(default_factory=list)
 
     def __post_init__(self):
@@ -59,17 +38,6 @@ class LossConfig:
             raise ValueError(f"free_bits must be >= 0, not {self.free_bits}")
         if self.free_bits_per not in ("batch", "example"):
             raise ValueError(f"free_bits_per must be batch or example, not {self.free_bits_per!r}")
-        if self.iw_samples < 1:
-            raise ValueError(f"iw_samples must be >= 1, not {self.iw_samples}")
-        if self.distill_top_k < 1:
-            raise ValueError(f"distill_top_k must be >= 1, not {self.distill_top_k}")
-        if self.distill_weight < 0:
-            raise ValueError(f"distill_weight must be >= 0, not {self.distill_weight}")
-        if self.distill_from and self.iw_samples > 1:
-            raise ValueError("distill_from works with the ELBO (iw_samples 1), not the importance-weighted bound")
-        if self.iw_samples > 1 and self.free_bits > 0:
-            raise ValueError(f"free_bits {self.free_bits} applies to the ELBO's KL term, which the importance-"
-                             f"weighted bound (iw_samples {self.iw_samples}) does not have: set loss.free_bits=0")
 
 
 @dataclass

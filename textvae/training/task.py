@@ -43,12 +43,6 @@ class Task:
         """Refuse (UserError) a model folder whose weights would mean something else to this run
         (text: another vocabulary); called before train.init_from's weights are copied."""
 
-    def prepare_distillation(self, model: VAE, loss, accelerator) -> None:
-        """loss.distill_from: make the teachers' targets for the training data and set `model` to use them."""
-        from ..errors import UserError
-
-        raise UserError(f"loss.distill_from: distillation is for text models, not {self.name} models")
-
     def train_dataset(self) -> Dataset:
         raise NotImplementedError
 

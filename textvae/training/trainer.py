@@ -136,8 +136,6 @@ def train(cfg: ExperimentConfig, resume: str | None = None, overwrite: bool = Fa
     if tc.fit_prior and getattr(vae, "encoder", True) is None:
         raise UserError(f"train.fit_prior {tc.fit_prior}: a language model (encoder kind none) has no codes to fit "
                         f"a prior to; set train.fit_prior=0")
-    if cfg.loss.distill_from:
-        task.prepare_distillation(vae, cfg.loss, accelerator)
     module = ElboModule(vae)
     # A model may give parameter groups (pretrained parts with their own rates); frozen ones are left out.
     groups = vae.parameter_groups(tc.lr) if hasattr(vae, "parameter_groups") else \
@@ -253,8 +251,7 @@ def train(cfg: ExperimentConfig, resume: str | None = None, overwrite: bool = Fa
             for batch in loader:
                 beta = kl_weight(cfg.loss.kl, state["step"], total_steps)
                 with accelerator.accumulate(module):
-                    res = module(batch, beta, cfg.loss.free_bits, cfg.loss.iw_samples,
-                                 cfg.loss.free_bits_per == "example")
+                    res = module(batch, beta, cfg.loss.free_bits, cfg.loss.free_bits_per == "example")
                     accelerator.backward(res["loss"])
                     if accelerator.sync_gradients:
                         # The norm is global (gradients are all-reduced), so every process decides alike.
