@@ -62,7 +62,43 @@ def corpus(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tokenizer():
     """A word vocabulary of tiny_text.SENTENCES, for the tiny text models."""
-    from textvae.text.tokenizers import WordTokenizer
     from tiny_text import SENTENCES
 
+    from textvae.text.tokenizers import WordTokenizer
+
     return WordTokenizer.train(SENTENCES, max_size=500, min_count=1)
+
+
+ROOT_CONFIGS = ROOT / "configs"
+TEXT_CONFIG = ROOT_CONFIGS / "text" / "snli-lstm.yaml"
+IMAGE_CONFIG = ROOT_CONFIGS / "image" / "fashion-mnist.yaml"
+IMAGE_SAMPLE = ROOT / "tests" / "data" / "fashion-mnist-sample"
+
+
+def tiny_text(corpus) -> list[str]:
+    """Overrides of configs/text/snli-lstm.yaml for a tiny model on the `corpus` fixture's sentences."""
+    return [f"data.train_file={corpus / 'train.txt'}", f"data.valid_file={corpus / 'valid.txt'}",
+            "data.tokenizer.kind=word", "model.embed_size=32", "model.latent_size=8",
+            "model.encoder.hidden_size=32", "model.decoder.hidden_size=32", "train.batch_size=16",
+            "train.eval_batch_size=64", "train.progress_bar=false", "train.select_best=false", "train.threads=1",
+            "train.log_every=5"]
+
+
+TINY_IMAGE = [f"data.path={IMAGE_SAMPLE}", "data.val_size=64", "model.latent_size=4", "train.batch_size=32",
+              "train.max_steps=20", "train.progress_bar=false", "train.threads=1", "loss.kl.anneal_steps=10"]
+
+
+@pytest.fixture(scope="session")
+def text_run(corpus, tmp_path_factory):
+    """A tiny text model trained for 30 steps by `textvae train` (latent 8); tests only read it."""
+    out = tmp_path_factory.mktemp("text") / "run"
+    run_cli("train", "--config", TEXT_CONFIG, "--output-dir", out, *tiny_text(corpus), "train.max_steps=30")
+    return out
+
+
+@pytest.fixture(scope="session")
+def image_run(tmp_path_factory):
+    """A tiny image model trained for 20 steps on the Fashion-MNIST sample (latent 4); tests only read it."""
+    out = tmp_path_factory.mktemp("image") / "run"
+    run_cli("train", "--config", IMAGE_CONFIG, "--output-dir", out, *TINY_IMAGE)
+    return out

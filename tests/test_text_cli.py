@@ -7,27 +7,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TEXT_CONFIG as CONFIG
+from conftest import run_cli, tiny_text
 from safetensors.torch import load_file
 
-from conftest import run_cli
-
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / "configs" / "text" / "snli-lstm.yaml"
 
 
 def tiny(corpus):
-    return [f"data.train_file={corpus / 'train.txt'}", f"data.valid_file={corpus / 'valid.txt'}",
-            "data.tokenizer.kind=word", "model.embed_size=32", "model.latent_size=8",
-            "model.encoder.hidden_size=32", "model.decoder.hidden_size=32", "train.batch_size=16",
-            "train.eval_batch_size=64", "train.progress_bar=false", "train.select_best=false", "train.threads=1",
-            "train.log_every=5"]
+    return tiny_text(corpus)
 
 
 @pytest.fixture(scope="module")
-def model_dir(corpus, tmp_path_factory):
-    out = tmp_path_factory.mktemp("text") / "run"
-    run_cli("train", "--config", CONFIG, "--output-dir", out, *tiny(corpus), "train.max_steps=30")
-    return out
+def model_dir(text_run):
+    return text_run  # conftest's: 30 steps, logged every 5
 
 
 def test_training_writes_a_loadable_model_folder(model_dir):
@@ -40,8 +33,23 @@ def test_training_writes_a_loadable_model_folder(model_dir):
 
 
 def test_interpolate_prints_steps_plus_two_sentences(model_dir):
-    proc = run_cli("interpolate", model_dir, "a man is sleeping .", "two dogs are running .", "--steps", "4")
-    assert len(proc.stdout.splitlines()) == 6  # a 30-step model may decode empty sentences: count lines
+    """The ends are the reconstructions of the two sentences (marked '~ ' when not the sentence itself), or
+    with --with-inputs the sentences; every line is words of the model's vocabulary; the path is seeded."""
+    import textvae
+
+    a, b = "a man is sleeping .", "two dogs are running ."
+    lines = run_cli("interpolate", model_dir, a, b, "--steps", "4").stdout.splitlines()
+    assert len(lines) == 6 and lines == run_cli("interpolate", model_dir, a, b, "--steps", "4").stdout.splitlines()
+    vae = textvae.load(model_dir)
+    ends = vae.reconstruct([a, b])
+    for line, given, end in ((lines[0], a, ends[0]), (lines[-1], b, ends[1])):
+        assert line == given if end == given else line == "~ " + end
+    vocabulary = set(vae.model.tokenizer.tokens)
+    for line in lines:  # a 30-step model may decode an empty sentence, never a word it does not know
+        assert set(line.removeprefix("~ ").split()) <= vocabulary, line
+    assert [line.removeprefix("~ ") for line in lines] == vae.interpolate(a, b, steps=4)
+    shown = run_cli("interpolate", model_dir, a, b, "--steps", "4", "--with-inputs").stdout.splitlines()
+    assert shown[0] == a and shown[-1] == b and shown[1:-1] == lines[1:-1]
 
 
 def test_reconstruct_sample_and_encode(model_dir, tmp_path):

@@ -1,7 +1,6 @@
 """Text data: tokenizers round-trip real sentences and save/load exactly; files of every format are
 read with their counts; bad files are one-line user errors; batches are padded right; the text task
 trains its tokenizer once and reuses it; the text verbs keep their promises."""
-import argparse
 import json
 
 import numpy as np
@@ -11,10 +10,24 @@ import torch
 
 from textvae.config import from_dict
 from textvae.errors import UserError
-from textvae.text.data import (TextDataConfig, collate_ids, read_lines, read_sentences, shipped_corpus,
-                               split_heldout, tokenize_sentences)
-from textvae.text.tokenizers import (BOS_ID, EOS_ID, PAD_ID, UNK_ID, SentencePieceTokenizer, WordTokenizer,
-                                     load_tokenizer)
+from textvae.text.data import (
+    TextDataConfig,
+    collate_ids,
+    read_lines,
+    read_sentences,
+    shipped_corpus,
+    split_heldout,
+    tokenize_sentences,
+)
+from textvae.text.tokenizers import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    UNK_ID,
+    SentencePieceTokenizer,
+    WordTokenizer,
+    load_tokenizer,
+)
 
 # Real sentences: the shipped SNLI validation file (lower-cased, tokenized, rare words as <unk>).
 SNLI = shipped_corpus("valid").read_text(encoding="utf-8").splitlines()[:400]
@@ -298,8 +311,8 @@ def test_data_config_defaults_and_checks(tmp_path):
 
 # -- the text task ----------------------------------------------------------------------------------
 def make_task(tmp_path, **data):
-    from textvae.training.config import build_config
     from textvae.registry import task_class
+    from textvae.training.config import build_config
 
     raw = {"task": "text",
            "data": {"train_file": str(tmp_path / "train.txt"), "valid_fraction": 0.2, "max_length": 12,
@@ -357,52 +370,50 @@ def model_dir(tmp_path_factory, word_tok):
     return folder
 
 
-def gen_args(model_dir, **kw):
-    base = dict(model_dir=str(model_dir), strategy="greedy", temperature=1.0, top_k=0, top_p=1.0, beam_size=2,
-                max_length=6, seed=0)
-    return argparse.Namespace(**{**base, **kw})
-
-
 def test_encode_writes_one_row_per_line(model_dir, tmp_path):
-    from textvae.text import commands
+    from conftest import run_cli
 
     (tmp_path / "in.txt").write_text("\n".join(SNLI[:7]) + "\n", encoding="utf-8")
     out = tmp_path / "codes.npy"
-    commands.encode(argparse.Namespace(model_dir=str(model_dir), input=str(tmp_path / "in.txt"), output=str(out),
-                                       batch_size=3))
+    run_cli("encode", model_dir, "--input", tmp_path / "in.txt", "--output", out, "--batch-size", "3")
     codes = np.load(out)
     assert codes.shape == (7, 4) and codes.dtype == np.float32
     (tmp_path / "gap.txt").write_text(f"{SNLI[0]}\n\n{SNLI[1]}\n", encoding="utf-8")
-    with pytest.raises(UserError, match="line 2 of .* is empty"):
-        commands.encode(argparse.Namespace(model_dir=str(model_dir), input=str(tmp_path / "gap.txt"),
-                                           output=str(out), batch_size=3))
+    proc = run_cli("encode", model_dir, "--input", tmp_path / "gap.txt", "--output", out, check=False)
+    assert proc.returncode == 2 and "line 2 of" in proc.stderr and "is empty" in proc.stderr
 
 
-def test_generation_verbs_print_one_sentence_a_line(model_dir, capsys):
-    from textvae.text import commands
+def test_generation_verbs_print_one_sentence_a_line(model_dir):
+    from conftest import run_cli
 
-    commands.sample(gen_args(model_dir, n=3, strategy="sample"))
-    assert len(capsys.readouterr().out.splitlines()) == 3
-    commands.reconstruct(gen_args(model_dir, sentences=SNLI[:2]))
-    assert len(capsys.readouterr().out.splitlines()) == 2
-    commands.interpolate(gen_args(model_dir, sentence_a=SNLI[0], sentence_b=SNLI[1], steps=3, method="slerp"))
-    assert len(capsys.readouterr().out.splitlines()) == 5
+    import textvae
+
+    vae = textvae.load(model_dir)
+    gen = ["--max-length", "6", "--beam-size", "2"]
+    sampled = run_cli("sample", model_dir, "-n", "3", *gen).stdout.splitlines()
+    assert sampled == vae.sample(3, max_length=6, beam_size=2) and len(sampled) == 3
+    assert run_cli("reconstruct", model_dir, *SNLI[:2], *gen).stdout.splitlines() == \
+        vae.reconstruct(SNLI[:2], max_length=6)
+    path = run_cli("interpolate", model_dir, SNLI[0], SNLI[1], "--steps", "3", *gen).stdout.splitlines()
+    assert len(path) == 5 and [line.removeprefix("~ ") for line in path] == \
+        vae.interpolate(SNLI[0], SNLI[1], steps=3, max_length=6)
 
 
-def test_evaluate_reports_perplexity_and_bleu(model_dir, tmp_path, capsys):
-    from textvae.text import commands
+def test_evaluate_reports_perplexity_and_bleu(model_dir, tmp_path):
+    from conftest import run_cli
+
+    import textvae
 
     data = tmp_path / "eval.txt"
     data.write_text("\n".join(SNLI[:12]) + "\n\n", encoding="utf-8")
-    out = tmp_path / "metrics" / "eval.json"
-    commands.evaluate(argparse.Namespace(model_dir=str(model_dir), data=str(data), iw_samples=4, batch_size=5,
-                                         seed=0, output=str(out), mixed_precision="no"))
-    res = json.loads(out.read_text())
+    res = textvae.load(model_dir).evaluate(data, iw_samples=4, batch_size=5)
     words = sum(len(s.split()) for s in SNLI[:12])
     assert (res["sentences"], res["words"], res["blank_lines_skipped"]) == (12, words, 1)
     assert res["perplexity"] == pytest.approx(np.exp(res["nll"] * 12 / (words + 12)))
     assert 0 <= res["bleu"] <= 100 and 0 <= res["exact_match"] <= 1
-    assert "perplexity" in capsys.readouterr().out
-    with pytest.raises(UserError, match="--data FILE"):
-        commands.evaluate(argparse.Namespace(model_dir=str(model_dir), data=None, iw_samples=4, batch_size=5,
-                                             seed=0, output=None))
+    with pytest.raises(UserError, match="--data FILE"):  # the folder records no validation file
+        textvae.load(model_dir).evaluate(iw_samples=4)
+    out = tmp_path / "metrics" / "eval.json"  # its folder is made
+    proc = run_cli("evaluate", model_dir, "--data", data, "--iw-samples", "4", "--batch-size", "5", "--output", out)
+    assert "perplexity" in proc.stdout and json.loads(out.read_text())["nll"] == pytest.approx(res["nll"])
+

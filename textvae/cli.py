@@ -208,11 +208,9 @@ def _commands_for(model_dir: str):
 
 def run(args: argparse.Namespace) -> None:
     if args.verb == "train":
-        from .training.run_folder import command_config
-        from .training.trainer import train
+        from .pipelines import train
 
-        cfg = command_config(args.config, args.overrides, args.output_dir, args.resume)
-        train(cfg, resume=args.resume, overwrite=args.overwrite)
+        train(args.config, *args.overrides, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite)
         return
     if args.verb == "curves":
         from .commands import output_path

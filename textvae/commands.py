@@ -15,36 +15,11 @@ def output_path(path: str | Path, what: str) -> Path:
     return p
 
 
-def evaluation_output(args) -> Path | None:
-    """Check the options `evaluate` has for every modality before any work; the --output path (or None)."""
-    out = output_path(args.output, "--output") if args.output else None
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, not {args.batch_size}")
-    if args.iw_samples < 0:
-        raise UserError(f"--iw-samples must be >= 0, not {args.iw_samples}")
-    # options added later default as on the command line, for callers that build the namespace themselves
-    args.refine_steps = getattr(args, "refine_steps", 0)
-    args.refine_lr = getattr(args, "refine_lr", 0.02)
-    args.proposal_scale = getattr(args, "proposal_scale", 1.0)
-    if args.refine_steps < 0:
-        raise UserError(f"--refine-steps must be >= 0, not {args.refine_steps}")
-    if args.refine_lr <= 0:
-        raise UserError(f"--refine-lr must be > 0, not {args.refine_lr}")
-    if not args.proposal_scale > 0:
-        raise UserError(f"--proposal-scale must be > 0, not {args.proposal_scale}")
-    return out
-
-
-def proposal_options(args) -> dict:
-    """evaluate_vae's arguments for the proposal of the bound, from evaluate's checked options."""
-    return {"refine_steps": args.refine_steps, "refine_lr": args.refine_lr, "proposal_scale": args.proposal_scale}
-
-
-def nll_label(args, unit: str) -> str:
+def nll_label(summary: dict, unit: str) -> str:
     """The table's name of the bound's row: its k, and the proposal when it is not the encoder's q(z|x)."""
-    proposal = "".join([f", {args.refine_steps} refinement steps" if args.refine_steps else "",
-                        f", proposal x{args.proposal_scale:g}" if args.proposal_scale != 1 else ""])
-    return f"NLL (nats/{unit}, k={args.iw_samples}{proposal})"
+    steps, scale = summary["refine_steps"], summary["proposal_scale"]
+    proposal = "".join([f", {steps} refinement steps" if steps else "", f", proposal x{scale:g}" if scale != 1 else ""])
+    return f"NLL (nats/{unit}, k={summary['iw_samples']}{proposal})"
 
 
 def report_evaluation(summary: dict, rows: dict, title: str, out: Path | None, after: dict | None = None) -> None:

@@ -1,4 +1,5 @@
-"""The command-line verbs for image models: evaluate (on the test split) and sample (a PNG grid)."""
+"""The command-line verbs for image models: evaluate (on the test split, through
+textvae.pipelines.ImagePipeline), fit-prior, sample and traverse (PNG grids)."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,6 @@ import torch
 from ..commands import output_path, recorded_data_config
 from ..core.attributes import parse_settings, parse_values, resolve_dim, set_dims
 from ..errors import UserError
-from ..runtime import finish_processes
 
 
 def _log(message: str) -> None:
@@ -18,58 +18,22 @@ def _log(message: str) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    """Importance-weighted NLL (nats per image and bits per dimension), -ELBO, KL, MI and active units on
-    the test split of the training data (or of --data); a table on stdout, JSON to args.output."""
-    from accelerate import Accelerator
+    """ImagePipeline.evaluate's numbers on the test split as a table on stdout, the summary as JSON to
+    args.output."""
+    from ..commands import nll_label, report_evaluation
+    from ..pipelines import load
 
-    from ..commands import evaluation_output, nll_label, proposal_options, report_evaluation
-    from ..config import from_dict
-    from ..evaluation import evaluate_vae, scalars
-    from ..registry import load_model
-    from .data import ImageDataConfig, ImageDataset, load_splits
-    from .task import batcher, check_pairing
-
-    out = evaluation_output(args)
-    model = load_model(args.model_dir)
-    raw = recorded_data_config(args.model_dir)
-    if args.data:
-        raw = {**raw, "path": args.data, "format": "auto"}
-    data_cfg = from_dict(ImageDataConfig, {**raw, "val_size": 0, "max_train_examples": 0}, "data.")
-    check_pairing(data_cfg, model.config)
-    splits = load_splits(data_cfg)
-    test = ImageDataset(*splits.test)
-    c, h = test.images.shape[1:3]
-    if (c, h) != (model.config.channels, model.config.image_size):
-        raise UserError(f"the test images are {c}x{h}x{h} but the model takes {model.config.channels}x"
-                        f"{model.config.image_size}x{model.config.image_size}")
-    _log(f"evaluation data: the {len(test):,} test images of {data_cfg.path or 'the default Fashion-MNIST'}")
-    accelerator = Accelerator(mixed_precision=args.mixed_precision or "no")
-    res = evaluate_vae(model, test, batcher(test, data_cfg, model.config, train=False), accelerator,
-                       iw_samples=args.iw_samples, batch_size=args.batch_size or 100, seed=args.seed,
-                       **proposal_options(args))
-    try:
-        if not accelerator.is_main_process:
-            return
-        summary = {"model_dir": str(args.model_dir), "data": data_cfg.path, "split": "test", **scalars(res)}
-        dims = model.config.num_pixels
-        if model.config.likelihood == "gaussian":
-            # A density on dequantized pixels (x + u) / 256 bounds the probability of the 8-bit image:
-            # log P(x) >= E_u log p((x + u) / 256) - D log 256 (Theis et al. 2016).
-            shift = dims * math.log(256)
-            for key in ("nll", "neg_elbo", "rec"):
-                if summary.get(key) is not None:
-                    summary[key] += shift
-            summary["likelihood_note"] = "nats of 8-bit images: the dequantized density plus D*log(256)"
-        else:
-            summary["likelihood_note"] = "nats of the binarized test images (one fixed binarization, seed 0)"
-        rows = {"images": summary["num_examples"]}
-        if summary.get("nll") is not None:
-            summary["bits_per_dim"] = summary["nll"] / (dims * math.log(2))
-            rows[nll_label(args, "image")] = summary["nll"]
-            rows["bits per dimension"] = summary["bits_per_dim"]
-        report_evaluation(summary, rows, f"{args.model_dir} on the test split", out)
-    finally:  # every process meets here, the main one after writing its results
-        finish_processes(accelerator)
+    out = output_path(args.output, "--output") if args.output else None  # before the work
+    summary = load(args.model_dir).evaluate(args.data, iw_samples=args.iw_samples, batch_size=args.batch_size,
+                                            seed=args.seed, refine_steps=args.refine_steps, refine_lr=args.refine_lr,
+                                            proposal_scale=args.proposal_scale, mixed_precision=args.mixed_precision)
+    if summary is None:  # not the main process
+        return
+    rows = {"images": summary["num_examples"]}
+    if summary.get("nll") is not None:
+        rows[nll_label(summary, "image")] = summary["nll"]
+        rows["bits per dimension"] = summary["bits_per_dim"]
+    report_evaluation(summary, rows, f"{args.model_dir} on the test split", out)
 
 
 def fit_prior(args: argparse.Namespace) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..commands import output_path, recorded_data_config
+from ..commands import output_path
 from ..errors import UserError
 from ..latent_map import Projection, choose_points, write_points
 
@@ -32,24 +32,12 @@ class ImageRows:
 
 def load_test_images(model_dir, model, data: str | None = None, max_points: int = 5000, seed: int = 0) -> ImageRows:
     """Up to max_points test images of the run's data (or of `data`: idx/npz/folder) as the model sees them."""
-    from ..config import from_dict
-    from .data import ImageDataConfig, ImageDataset, load_splits
-    from .task import batcher, check_pairing
+    from .task import batcher, load_test_split
 
-    raw = recorded_data_config(model_dir)
-    if data:
-        raw = {**raw, "path": data, "format": "auto"}
-    cfg = from_dict(ImageDataConfig, {**raw, "val_size": 0, "max_train_examples": 0}, "data.")
-    check_pairing(cfg, model.config)
-    splits = load_splits(cfg)
-    test = ImageDataset(*splits.test)
-    c, h = test.images.shape[1:3]
-    if (c, h) != (model.config.channels, model.config.image_size):
-        raise UserError(f"the test images are {c}x{h}x{h} but the model takes {model.config.channels}x"
-                        f"{model.config.image_size}x{model.config.image_size}")
+    test, cfg, class_names = load_test_split(model_dir, model, data)
     idx = choose_points(len(test), max_points, seed).tolist()
     batch = batcher(test, cfg, model.config, train=False)(idx)
-    return ImageRows(test.images[idx], batch["images"], batch["labels"], splits.class_names,
+    return ImageRows(test.images[idx], batch["images"], batch["labels"], class_names,
                      cfg.path or "the default Fashion-MNIST")
 
 

@@ -7,6 +7,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from ..commands import recorded_data_config
+from ..config import from_dict
 from ..errors import UserError
 from ..training.attributes import WithAttributes, describe, split_attributed, summary
 from ..training.task import Task
@@ -27,6 +29,26 @@ def batcher(dataset: ImageDataset, data: ImageDataConfig, model: ImageModelConfi
             epoch=lambda: 0) -> ImageBatcher:
     return ImageBatcher(dataset, data.binarize, train, dequantize=model.likelihood == "gaussian", seed=seed,
                         epoch=epoch)
+
+
+def load_test_split(model_dir: str | Path, model, data: str | None = None):
+    """The test split of the run's data (or of `data`: idx/npz/folder), checked against the model.
+
+    Returns:
+        (the test images as an ImageDataset, the ImageDataConfig that read them, the class names).
+    """
+    raw = recorded_data_config(model_dir)
+    if data:
+        raw = {**raw, "path": data, "format": "auto"}
+    cfg = from_dict(ImageDataConfig, {**raw, "val_size": 0, "max_train_examples": 0}, "data.")
+    check_pairing(cfg, model.config)
+    splits = load_splits(cfg)
+    test = ImageDataset(*splits.test)
+    c, h = test.images.shape[1:3]
+    if (c, h) != (model.config.channels, model.config.image_size):
+        raise UserError(f"the test images are {c}x{h}x{h} but the model takes {model.config.channels}x"
+                        f"{model.config.image_size}x{model.config.image_size}")
+    return test, cfg, splits.class_names
 
 
 class ImageTask(Task):

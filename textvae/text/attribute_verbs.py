@@ -19,7 +19,8 @@ from .attributes import traverse as traverse_codes
 def _load_and_generation(args):
     from .commands import _generation, _load
 
-    return _load(args), _generation(args, args.model_dir)
+    vae = _load(args)  # a TextPipeline; attribute-vector has no generation options
+    return vae.model, (vae.generation(**_generation(args)) if hasattr(args, "strategy") else None)
 
 
 def settings(model, args) -> dict[int, float]:
