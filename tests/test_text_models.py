@@ -284,7 +284,6 @@ def test_activation_penalties_are_added_to_the_training_loss_only(tokenizer, dec
     torch.testing.assert_close(losses["regs"]["loss"] - losses["plain"]["loss"], penalty.detach(), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(losses["regs"]["rec"], losses["plain"]["rec"])
     regs.eval()
-    regs.log_likelihood(z[None], batch)
-    assert regs.take_penalty() is None
+    assert regs.likelihood(z[None], batch).penalty is None
     with pytest.raises(ValueError, match="activation_reg must be >= 0"):
         tiny_config(activation_reg=-1.0)

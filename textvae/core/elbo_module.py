@@ -1,6 +1,6 @@
 """A module that computes the training objective of any VAE in its forward().
 
-Accelerate (DDP, autocast) hooks into forward(); the VAE contract has encode/log_likelihood instead,
+Accelerate (DDP, autocast) hooks into forward(); the VAE contract has encode/likelihood instead,
 so the trainer prepares this wrapper. The loss is still assembled outside the VAE.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ class ElboModule(nn.Module):
     def forward(self, batch: dict, kl_weight: float = 1.0, free_bits: float = 0.0,
                 free_bits_per_example: bool = False) -> dict[str, torch.Tensor]:
         """One-sample negative ELBO. Returns the scalar `loss` to minimise (plus the model's training penalty, if it has one:
-        VAE.take_penalty), batch means `rec`, `kl` (closed form), `kl_per_dim`
+        VAEOutput.penalty), batch means `rec`, `kl` (closed form), `kl_per_dim`
         (D,), and per-example `rec_each`, `kl_each` (B,) for evaluation. A batch with `attributes` (B, A)
         for a model with regularised dimensions (vae.attributes) adds their pairwise loss
         (core.attributes.attribute_loss) to `loss`, never to rec/kl. Under a mixture prior (a model
@@ -34,16 +34,16 @@ class ElboModule(nn.Module):
         free_bits * D on the total (objectives.elbo_loss)."""
         posterior = self.vae.encode(batch)
         z = posterior.rsample()                                       # (B, D)
-        log_px_z = self.vae.log_likelihood(z.unsqueeze(0), batch).squeeze(0)  # (B,)
+        out = self.vae.likelihood(z.unsqueeze(0), batch)
+        log_px_z = out.log_px_z.squeeze(0)                            # (B,)
         kl_each = None
         if self.vae.prior is not None:
             full = DiagonalGaussian(_full(posterior.mean), _full(posterior.logvar))
             kl_each = monte_carlo_kl(self.vae, full, MIXTURE_KL_SAMPLES)
         terms = elbo_loss(log_px_z, posterior, kl_weight, free_bits, free_bits_per_example, kl_each)
         loss = terms.loss
-        penalty = self.vae.take_penalty()  # e.g. activation regularisation, beside the bound
-        if penalty is not None:
-            loss = loss + penalty
+        if out.penalty is not None:  # e.g. activation regularisation, beside the bound
+            loss = loss + out.penalty
         if self.vae.attributes and "attributes" in batch:  # regularised dimensions, training loss only
             loss = loss + attribute_loss(z, batch["attributes"], self.vae.attributes)
         return {"loss": loss, "rec": terms.rec, "kl": terms.kl,

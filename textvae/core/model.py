@@ -5,6 +5,10 @@ A model is an nn.Module with a config dataclass and two methods:
     posterior = model.encode(batch)             # DiagonalGaussian, mean/logvar (B, D)
     log_px_z  = model.log_likelihood(z, batch)  # z (S, B, D) -> log p(x|z) summed over x: (S, B)
 
+The training loss reads `model.likelihood(z, batch)`, a VAEOutput: the same log p(x|z) plus the
+model's own training penalty, if it has one (the text decoder's activation regularisation). By
+default it wraps log_likelihood with no penalty.
+
 The ELBO, free bits, the importance-weighted bound and the latent metrics are computed outside the
 model from these two (textvae.core.objectives, textvae.core.metrics), for text and images alike.
 `log_likelihood` must return float32 (cast logits up before the softmax under autocast).
@@ -16,6 +20,7 @@ only; `textvae.registry.load_model` dispatches on model_type.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -28,6 +33,19 @@ from .priors import build_prior
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass
+class VAEOutput:
+    """What a VAE's decoder gives the training loss for codes z (VAE.likelihood).
+
+    log_px_z: (S, B) float32, log p(x|z) summed over each example.
+    penalty: a scalar regularisation term for the training loss only (per example, as the loss is), or
+        None. Not part of log p(x|z): evaluation and the reported bounds never see it.
+    """
+
+    log_px_z: torch.Tensor
+    penalty: torch.Tensor | None = None
 
 
 class VAE(nn.Module):
@@ -54,12 +72,10 @@ class VAE(nn.Module):
     def log_likelihood(self, z: torch.Tensor, batch) -> torch.Tensor:
         raise NotImplementedError
 
-    def take_penalty(self) -> torch.Tensor | None:
-        """A regularisation term the last `log_likelihood` call in training mode left for the training
-        loss (a scalar, per example like the loss; e.g. the text decoder's activation penalties), or
-        None; cleared once taken. Not part of log p(x|z): evaluation never sees it."""
-        penalty, self._penalty = getattr(self, "_penalty", None), None
-        return penalty
+    def likelihood(self, z: torch.Tensor, batch) -> VAEOutput:
+        """log p(x|z) for z (S, B, D), and the model's training penalty (None here: override both
+        methods to add one)."""
+        return VAEOutput(self.log_likelihood(z, batch))
 
     def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n codes (n, D) drawn from the prior (N(0, I) or the fitted mixture), on the CPU."""

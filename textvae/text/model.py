@@ -22,7 +22,7 @@ from torch import nn
 
 from ..core.distributions import DiagonalGaussian
 from ..core.interpolation import interpolate as interpolate_codes
-from ..core.model import VAE
+from ..core.model import VAE, VAEOutput
 from ..errors import UserError
 from .decoders import DecoderConfig
 from .data import collate_ids
@@ -213,6 +213,10 @@ class TextVAE(VAE):
 
     def log_likelihood(self, z: torch.Tensor, batch) -> torch.Tensor:
         """log p(x|z) summed over the tokens after bos (eos included): z (S, B, D) -> (S, B) float32."""
+        return self.likelihood(z, batch).log_px_z
+
+    def likelihood(self, z: torch.Tensor, batch) -> VAEOutput:
+        """log p(x|z) as log_likelihood, and in training the activation penalties (AR, TAR) if set."""
         ids, lengths = batch["input_ids"], batch["lengths"]
         S, B, _ = z.shape
         inputs = self.word_dropout(ids[:, :-1])                                    # (B, T-1)
@@ -221,13 +225,14 @@ class TextVAE(VAE):
         if S > 1:  # every sample decodes the whole batch: (S * B, ...) rows, sample-major
             inputs, targets, real = inputs.repeat(S, 1), targets.repeat(S, 1), real.repeat(S, 1)
         h = self.decoder.features(inputs, z.reshape(S * B, -1))                    # (S*B, T-1, H)
+        penalty = None
         if self.training and (self.config.activation_reg or self.config.temporal_activation_reg):
-            self._penalty = self.activation_penalty(h, real)                       # (VAE.take_penalty)
+            penalty = self.activation_penalty(h, real)
         # The output softmax dominates the cost: compute it only at real positions.
         token_ll = self.decoder.target_log_probs(h[real], targets[real])          # (N,)
         rows = torch.arange(S * B, device=ids.device)[:, None].expand_as(real)[real]  # (N,)
         ll = torch.zeros(S * B, device=ids.device, dtype=torch.float32).index_add_(0, rows, token_ll)
-        return ll.view(S, B)
+        return VAEOutput(ll.view(S, B), penalty)
 
     def activation_penalty(self, h: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """AR and TAR (see TextModelConfig) of features h (N, T, H) at the real positions (N, T), per
