@@ -183,19 +183,19 @@ def rows(cls, prefix: str, missing: list[str]) -> list[tuple[str, str, str, str]
             continue
         key = f"{prefix}{f.name}"
         inner, is_list = _dataclasses_in(hints[f.name])
+        # a section chosen by kind at run time may name its candidate classes: metadata={"config_classes": [...]}
+        inner = list(f.metadata.get("config_classes", ())) or inner
         meaning = said.get(f.name, "")
         if inner:
-            if is_list:
-                out.append(
-                    (
-                        key,
-                        _type_name(f, hints[f.name]),
-                        _default(f) or "",
-                        meaning or f"a list of {inner[0].__name__} entries, each with the keys {key}[].*",
-                    )
-                )
+            names = ", ".join(sub.__name__ for sub in inner)
+            if is_list or len(inner) > 1:
+                said_here = f"a list of {names} entries" if is_list else f"one of {names}"
+                out.append((key, _type_name(f, hints[f.name]), _default(f) or "", meaning or said_here))
             for sub in inner:
-                out += rows(sub, f"{key}[]." if is_list else f"{key}.", missing)
+                sub_rows = rows(sub, f"{key}[]." if is_list else f"{key}.", missing)
+                if len(inner) > 1:  # say which family each key belongs to
+                    sub_rows = [(k, t, d, f"({sub.__name__}) {m}") for k, t, d, m in sub_rows]
+                out += sub_rows
             continue
         if not meaning:
             missing.append(f"{cls.__module__}.{cls.__qualname__}.{f.name} ({key})")
