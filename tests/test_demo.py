@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from conftest import IMAGE_SAMPLE as SAMPLE
 from conftest import run_cli
 from PIL import Image
 
@@ -20,9 +21,6 @@ gradio_client = pytest.importorskip("gradio_client", reason="the demo extra is n
                                                            "pip install 'textvae[demo]'")
 
 ROOT = Path(__file__).resolve().parent.parent
-TEXT_CONFIG = ROOT / "configs" / "text" / "snli-lstm.yaml"
-IMAGE_CONFIG = ROOT / "configs" / "image" / "fashion-mnist.yaml"
-SAMPLE = ROOT / "tests" / "data" / "fashion-mnist-sample"
 CHROMIUM = "/usr/bin/chromium"
 A, B = "a man is playing a guitar on stage .", "two dogs are running through the snow ."
 
@@ -66,14 +64,8 @@ def stop(proc):
 
 
 @pytest.fixture(scope="module")
-def text_model(corpus, tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo-text") / "run"
-    run_cli("train", "--config", TEXT_CONFIG, "--output-dir", out, f"data.train_file={corpus / 'train.txt'}",
-            f"data.valid_file={corpus / 'valid.txt'}", "data.tokenizer.kind=word", "model.embed_size=32",
-            "model.latent_size=8", "model.encoder.hidden_size=32", "model.decoder.hidden_size=32",
-            "train.batch_size=16", "train.eval_batch_size=64", "train.progress_bar=false", "train.select_best=false",
-            "train.threads=1", "train.max_steps=40")
-    return out
+def text_model(text_run):
+    return text_run  # conftest's tiny text run
 
 
 @pytest.fixture(scope="module")
@@ -191,12 +183,8 @@ def test_demo_without_gradio_names_the_extra_in_one_line(text_model, tmp_path):
 
 # -- an image model: the same tabs with pictures ------------------------------------------------------
 @pytest.fixture(scope="module")
-def image_demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo-image") / "run"
-    run_cli("train", "--config", IMAGE_CONFIG, "--output-dir", out, f"data.path={SAMPLE}", "data.val_size=64",
-            "model.latent_size=4", "train.batch_size=32", "train.max_steps=20", "train.progress_bar=false",
-            "train.threads=1", "loss.kl.anneal_steps=10")
-    proc, url = start_demo(out)
+def image_demo(image_run):
+    proc, url = start_demo(image_run)
     yield connect(url)
     stop(proc)
 

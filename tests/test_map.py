@@ -1,35 +1,21 @@
 """`textvae map` end to end on a tiny text model and a tiny image model (the PNG, the CSV beside it,
 --neighbours), the map a text training leaves, and the shared projection/plot code of textvae.latent_map."""
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import IMAGE_SAMPLE as SAMPLE
 from conftest import run_cli
 from PIL import Image
 
 from textvae.latent_map import Marks, draw_map, nearest_codes, project, spread_points
 
-ROOT = Path(__file__).resolve().parent.parent
-TEXT_CONFIG = ROOT / "configs" / "text" / "snli-lstm.yaml"
-IMAGE_CONFIG = ROOT / "configs" / "image" / "fashion-mnist.yaml"
-SAMPLE = ROOT / "tests" / "data" / "fashion-mnist-sample"
 MAP_SIZE = (800, 650)  # draw_map's default 8 x 6.5 inches at 100 dpi
 
 
-def tiny_text(corpus):
-    return [f"data.train_file={corpus / 'train.txt'}", f"data.valid_file={corpus / 'valid.txt'}",
-            "data.tokenizer.kind=word", "model.embed_size=32", "model.latent_size=8",
-            "model.encoder.hidden_size=32", "model.decoder.hidden_size=32", "train.batch_size=16",
-            "train.eval_batch_size=64", "train.progress_bar=false", "train.select_best=false", "train.threads=1",
-            "train.max_steps=30"]
-
-
 @pytest.fixture(scope="module")
-def text_model(corpus, tmp_path_factory):
-    out = tmp_path_factory.mktemp("map-text") / "run"
-    run_cli("train", "--config", TEXT_CONFIG, "--output-dir", out, *tiny_text(corpus))
-    return out
+def text_model(text_run):
+    return text_run  # conftest's tiny text run
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +34,8 @@ def labelled(corpus, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def image_model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("map-image") / "run"
-    run_cli("train", "--config", IMAGE_CONFIG, "--output-dir", out, f"data.path={SAMPLE}", "data.val_size=64",
-            "model.latent_size=4", "train.batch_size=32", "train.max_steps=20", "train.progress_bar=false",
-            "train.threads=1", "loss.kl.anneal_steps=10")
-    return out
+def image_model(image_run):
+    return image_run  # conftest's tiny image run
 
 
 def read_csv(path):

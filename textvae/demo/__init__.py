@@ -2,8 +2,8 @@
 
 Tabs: Interpolate, Sample / Reconstruct, Map (click to decode the code under the cursor) and Dials (a
 slider per attribute dimension, or per top-variance dimension). The model is loaded once; every action
-is a function of textvae's own Python API (TextVAE.interpolate/.sample/.reconstruct/.decode,
-ImageVAE.decode_mean, textvae.latent_map), named endpoints for gradio_client as well as buttons.
+is a function of textvae's own Python API (textvae.load's TextPipeline and ImagePipeline,
+textvae.latent_map), named endpoints for gradio_client as well as buttons.
 """
 from __future__ import annotations
 
@@ -25,14 +25,15 @@ def require_gradio():
 def build(model_dir: str, data: str | None = None, max_points: int = 2000, method: str = "pca"):
     """The gradio Blocks page for the model saved in model_dir (loaded here, once)."""
     require_gradio()
-    from ..registry import load_model
+    from ..pipelines import load
+    from ..pipelines.text import TextPipeline
 
-    model = load_model(model_dir)
-    if model.task_name == "text":
+    vae = load(model_dir)
+    if isinstance(vae, TextPipeline):
         from .text import build_page
     else:
         from .image import build_page
-    return build_page(model, model_dir, data=data, max_points=max_points, method=method)
+    return build_page(vae, model_dir, data=data, max_points=max_points, method=method)
 
 
 def serve(args) -> None:
@@ -50,7 +51,7 @@ def serve(args) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    page = build(args.model_dir, getattr(args, "data", None), args.max_points, getattr(args, "method", "pca"))
+    page = build(args.model_dir, args.data, args.max_points, args.method)
     print(f"textvae demo of {args.model_dir} on http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
     try:
         page.launch(server_name=args.host, server_port=args.port, show_error=True, quiet=True,

@@ -121,3 +121,39 @@ def dials(attributes: list[dict], codes: np.ndarray, k: int = DIALS) -> tuple[li
         pad = max(0.25 * (hi - lo), 0.5)
         out.append(Dial(d, name, round(lo - pad, 2), round(hi + pad, 2)))
     return out, said
+
+
+# -- the tabs' wiring, the same on both pages ----------------------------------------------------------
+def map_controls(gr, png: Path):
+    """The Map tab's picture, its x and y boxes and its decode button."""
+    picture = gr.Image(str(png), type="filepath", format="png", interactive=False, label="latent map",
+                       elem_id="map", buttons=[])
+    with gr.Row():
+        x = gr.Number(0.0, label="map x")
+        y = gr.Number(0.0, label="map y")
+        go = gr.Button("Decode at (x, y)", elem_id="map-button")
+    return picture, x, y, go
+
+
+def wire_map(gr, demo, picture, x, y, go, shown: list, status) -> None:
+    """The button runs demo.map_decode at (x, y); a click on the picture (and the map_click endpoint) runs
+    demo.map_click at its pixel. `shown`: the components the decode fills."""
+    go.click(action(len(shown))(demo.map_decode), [x, y], [*shown, status], api_name="map_decode")
+    px, py = gr.Number(visible=False), gr.Number(visible=False)
+    clicked = action(len(shown) + 2)(demo.map_click)
+    outputs = [x, y, *shown, status]
+    gr.Button(visible=False).click(clicked, [px, py], outputs, api_name="map_click")
+
+    def on_select(evt):
+        return clicked(evt.index[0], evt.index[1])
+
+    on_select.__annotations__["evt"] = gr.SelectData  # the real class: gradio reads it to pass the event
+    picture.select(on_select, None, outputs, api_name=False)
+
+
+def wire_dials(demo, source, go, sliders: list, out, status) -> None:
+    """The button sets the sliders to the source's code (demo.dials_encode); moving one re-decodes it."""
+    go.click(action(len(sliders) + 1)(demo.dials_encode), [source], [*sliders, out, status], api_name="dials_encode")
+    moved = action(1)(demo.dials_decode)
+    for k, s in enumerate(sliders):
+        s.release(moved, [source, *sliders], [out, status], api_name="dials_decode" if k == 0 else False)

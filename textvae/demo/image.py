@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .common import MapView, action, dials, int_in
+from .common import MapView, action, dials, int_in, map_controls, wire_dials, wire_map
 
 MAX_STEPS = 16
 MAX_SAMPLES = 100
@@ -26,15 +26,14 @@ def picture(images: torch.Tensor, ncol: int) -> np.ndarray:
 
 
 class ImageDemo:
-    def __init__(self, model, model_dir: str, data: str | None = None, max_points: int = 2000, method: str = "pca"):
+    def __init__(self, vae, model_dir: str, data: str | None = None, max_points: int = 2000, method: str = "pca"):
         from ..image.mapping import load_test_images
         from ..image.pictures import latent_map
 
-        self.model = model.eval()
+        self.vae, model = vae, vae.model
         self.rows = load_test_images(model_dir, model, data, max_points)
         self.shown = self.rows.images.float() / 255
-        with torch.no_grad():
-            self.means = model.encode_images(self.rows.inputs).mean.float().cpu()
+        self.means = vae.encode(self.rows.inputs)
         png = Path(tempfile.mkdtemp(prefix="textvae-demo-")) / "map.png"
         proj, frame = latent_map(self.means, self.rows.labels, self.rows.class_names, png, shown=self.shown,
                                  method=method, title=f"Posterior means of {len(self.means):,} test images")
@@ -45,9 +44,8 @@ class ImageDemo:
     def _index(self, value, what: str) -> int:
         return int_in(value, 0, self.n - 1, what)
 
-    @torch.no_grad()
     def _decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.model.decode_mean(torch.as_tensor(z, dtype=torch.float32).reshape(-1, self.model.latent_size)).cpu()
+        return self.vae.decode(z)
 
     def interpolate(self, a=0, b=1, steps=8, method="slerp") -> np.ndarray:
         """A strip: image a, the decodes along the path between the posterior means, image b."""
@@ -63,8 +61,7 @@ class ImageDemo:
 
     def sample(self, n=16, seed=0) -> np.ndarray:
         n = int_in(n, 1, MAX_SAMPLES, "the number of samples")
-        g = torch.Generator().manual_seed(int_in(seed, 0, 2**31 - 1, "the seed"))
-        return picture(self._decode(self.model.sample_prior(n, g)), max(1, round(n ** 0.5)))
+        return picture(self.vae.sample(n, seed=int_in(seed, 0, 2**31 - 1, "the seed")), max(1, round(n ** 0.5)))
 
     def reconstruct(self, index=0) -> np.ndarray:
         """The test image and the decode of its posterior mean, side by side."""
@@ -105,11 +102,11 @@ class ImageDemo:
         return picture(self._decode(z), 1)
 
 
-def build_page(model, model_dir: str, data: str | None = None, max_points: int = 2000, method: str = "pca"):
+def build_page(vae, model_dir: str, data: str | None = None, max_points: int = 2000, method: str = "pca"):
     import gradio as gr
 
-    demo = ImageDemo(model, model_dir, data, max_points, method)
-    c = model.config
+    demo = ImageDemo(vae, model_dir, data, max_points, method)
+    c = vae.model.config
     last = demo.n - 1
     with gr.Blocks(title=f"textvae: {model_dir}") as page:
         gr.Markdown(f"## textvae demo: `{model_dir}`\nAn image VAE ({c.kind}, {c.latent_size}-D latent) on "
@@ -145,26 +142,12 @@ def build_page(model, model_dir: str, data: str | None = None, max_points: int =
         with gr.Tab("Map"):
             gr.Markdown(f"{demo.view.proj.note}. Click anywhere on the plot: the code under the cursor is decoded "
                         f"and the nearest test images shown.")
-            map_picture = gr.Image(str(demo.view.png), type="filepath", format="png", interactive=False,
-                                   label="latent map", elem_id="map", buttons=[])
-            with gr.Row():
-                x = gr.Number(0.0, label="map x")
-                y = gr.Number(0.0, label="map y")
-                go_m = gr.Button("Decode at (x, y)", elem_id="map-button")
+            picture, x, y, go_m = map_controls(gr, demo.view.png)
             with gr.Row():
                 decoded = gr.Image(label="decode there", interactive=False, format="png", elem_id="map-decoded")
                 near = gr.Image(label="nearest test images", interactive=False, format="png", elem_id="map-neighbours")
             said = gr.Markdown(elem_id="map-said")
-            go_m.click(action(3)(demo.map_decode), [x, y], [decoded, near, said, status], api_name="map_decode")
-            px, py = gr.Number(visible=False), gr.Number(visible=False)
-            clicked = action(5)(demo.map_click)
-            gr.Button(visible=False).click(clicked, [px, py], [x, y, decoded, near, said, status], api_name="map_click")
-
-            def on_select(evt):
-                return clicked(evt.index[0], evt.index[1])
-
-            on_select.__annotations__["evt"] = gr.SelectData
-            map_picture.select(on_select, None, [x, y, decoded, near, said, status], api_name=False)
+            wire_map(gr, demo, picture, x, y, go_m, [decoded, near, said], status)
 
         with gr.Tab("Dials"):
             gr.Markdown(f"One slider per dimension: {demo.dials_said}.")
@@ -172,10 +155,6 @@ def build_page(model, model_dir: str, data: str | None = None, max_points: int =
             go_d = gr.Button("Encode", elem_id="dials-button")
             sliders = [gr.Slider(d.lo, d.hi, value=0.0, step=0.01, label=d.name) for d in demo.dials]
             d_out = gr.Image(label="decode", interactive=False, format="png", elem_id="dials-decoded")
-            go_d.click(action(len(sliders) + 1)(demo.dials_encode), [i_d], [*sliders, d_out, status],
-                       api_name="dials_encode")
-            moved = action(1)(demo.dials_decode)
-            for k, s in enumerate(sliders):
-                s.release(moved, [i_d, *sliders], [d_out, status], api_name="dials_decode" if k == 0 else False)
+            wire_dials(demo, i_d, go_d, sliders, d_out, status)
     page.textvae_demo = demo
     return page

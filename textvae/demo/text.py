@@ -1,20 +1,18 @@
 """The demo page of a text model: Interpolate, Sample / Reconstruct, Map, Dials.
 
 Each handler is a plain function of strings and numbers (the page's endpoints, also for gradio_client)
-calling the model's own API with the command line's generation settings (textvae.text.commands), so a
+calling textvae's Python API (textvae.pipelines.TextPipeline, which the command line calls too), so a
 path on the page is the path `textvae interpolate` prints for the same options and seed."""
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from ..commands import recorded_data_config
 from ..errors import UserError
-from .common import MapView, action, check_sentence, dials, int_in
+from .common import MapView, action, check_sentence, dials, int_in, map_controls, wire_dials, wire_map
 
 MAX_STEPS = 30
 MAX_SAMPLES = 50
@@ -24,17 +22,19 @@ NEIGHBOURS = 5
 class TextDemo:
     """The model, its Map data and the handlers; built once per page."""
 
-    def __init__(self, model, model_dir: str, data: str | None = None, max_points: int = 2000, method: str = "pca"):
+    def __init__(self, vae, model_dir: str, data: str | None = None, max_points: int = 2000, method: str = "pca"):
         from ..latent_map import choose_points
         from ..text.mapping import encodable, lengths, read_rows, sentence_map
 
+        model = vae.model
         if model.encoder is None:
             raise UserError(f"{model_dir} is a language model (no encoder): the demo needs a VAE")
-        self.model, self.model_dir = model, model_dir
-        recorded = recorded_data_config(model_dir)
+        self.vae, self.model, self.model_dir = vae, model, model_dir
+        recorded = vae.recorded
         source = data or recorded.get("valid_file") or recorded.get("train_file")
         if not source:
-            raise UserError(f"give the Map tab's sentences with --data FILE ({model_dir}/train_config.yaml records none)")
+            raise UserError(f"give the Map tab's sentences with --data FILE ({model_dir}/train_config.yaml records "
+                            f"none)")
         rows = read_rows(source, recorded.get("text_column", "text"), what="the Map tab's data")
         keep = encodable(model, rows.texts)
         texts = [rows.texts[keep[i]] for i in choose_points(len(keep), max_points)]
@@ -50,13 +50,10 @@ class TextDemo:
 
     # -- decoding settings: the command line's --strategy ... --seed -------------------------------
     def generation(self, strategy="greedy", temperature=1.0, top_p=1.0, seed=0) -> dict:
-        from ..text.commands import _generation
-
         if strategy not in ("greedy", "sample", "beam"):
             raise UserError(f"the decoding strategy must be greedy, sample or beam, not {strategy!r}")
-        args = SimpleNamespace(strategy=strategy, temperature=float(temperature), top_k=0, top_p=float(top_p),
-                               beam_size=5, max_length=None, seed=int_in(seed, 0, 2**31 - 1, "the seed"))
-        return _generation(args, self.model_dir)
+        return self.vae.generation(strategy, float(temperature), top_p=float(top_p),
+                                   seed=int_in(seed, 0, 2**31 - 1, "the seed"))
 
     # -- the tabs' actions ---------------------------------------------------------------------------
     def interpolate(self, a, b, steps=5, method="slerp", strategy="greedy", temperature=1.0, top_p=1.0, seed=0) -> str:
@@ -125,11 +122,11 @@ class TextDemo:
         return self.model.decode(set_dims(z, settings), **self.generation())[0]
 
 
-def build_page(model, model_dir: str, data: str | None = None, max_points: int = 2000, method: str = "pca"):
+def build_page(vae, model_dir: str, data: str | None = None, max_points: int = 2000, method: str = "pca"):
     import gradio as gr
 
-    demo = TextDemo(model, model_dir, data, max_points, method)
-    c = model.config
+    demo = TextDemo(vae, model_dir, data, max_points, method)
+    c = vae.model.config
     with gr.Blocks(title=f"textvae: {model_dir}") as page:
         gr.Markdown(f"## textvae demo: `{model_dir}`\nA text VAE with a {c.latent_size}-D latent space "
                     f"({c.encoder.kind} encoder, {c.decoder.kind} decoder). Every action runs on this machine.")
@@ -175,26 +172,10 @@ def build_page(model, model_dir: str, data: str | None = None, max_points: int =
             gr.Markdown(f"Posterior means of {len(demo.map.texts):,} sentences of `{demo.source}`, "
                         f"{demo.map.proj.note}. Click anywhere on the plot: the code under the cursor is decoded "
                         f"(greedy) and the nearest sentences listed.")
-            picture = gr.Image(str(demo.view.png), type="filepath", format="png", interactive=False,
-                               label="latent map", elem_id="map", buttons=[])
-            with gr.Row():
-                x = gr.Number(0.0, label="map x")
-                y = gr.Number(0.0, label="map y")
-                go_m = gr.Button("Decode at (x, y)", elem_id="map-button")
+            picture, x, y, go_m = map_controls(gr, demo.view.png)
             decoded = gr.Textbox(label="decode of the code there", interactive=False, elem_id="map-decoded")
             near = gr.Textbox(label="nearest sentences", lines=13, interactive=False, elem_id="map-neighbours")
-            go_m.click(action(2)(demo.map_decode), [x, y], [decoded, near, status], api_name="map_decode")
-            px = gr.Number(visible=False)
-            py = gr.Number(visible=False)
-            clicked = action(4)(demo.map_click)
-            gr.Button(visible=False).click(clicked, [px, py], [x, y, decoded, near, status], api_name="map_click")
-
-            def on_select(evt):
-                return clicked(evt.index[0], evt.index[1])
-
-            on_select.__annotations__["evt"] = gr.SelectData  # the real class: gradio reads it to pass the event
-
-            picture.select(on_select, None, [x, y, decoded, near, status], api_name=False)
+            wire_map(gr, demo, picture, x, y, go_m, [decoded, near], status)
 
         with gr.Tab("Dials"):
             gr.Markdown(f"One slider per dimension: {demo.dials_said}. Moving one re-decodes the sentence's code "
@@ -203,10 +184,6 @@ def build_page(model, model_dir: str, data: str | None = None, max_points: int =
             go_d = gr.Button("Encode", elem_id="dials-button")
             sliders = [gr.Slider(d.lo, d.hi, value=0.0, step=0.01, label=d.name) for d in demo.dials]
             d_out = gr.Textbox(label="decode", interactive=False, elem_id="dials-decoded")
-            go_d.click(action(len(sliders) + 1)(demo.dials_encode), [d_sentence],
-                       [*sliders, d_out, status], api_name="dials_encode")
-            moved = action(1)(demo.dials_decode)
-            for k, s in enumerate(sliders):
-                s.release(moved, [d_sentence, *sliders], [d_out, status], api_name="dials_decode" if k == 0 else False)
+            wire_dials(demo, d_sentence, go_d, sliders, d_out, status)
     page.textvae_demo = demo  # the handlers, for benchmarks and tests in the same process
     return page
