@@ -55,7 +55,7 @@ def read_columns(path: str | Path, fmt: str, text_column: str, specs: list[Attri
     (the rows read_sentences keeps, in its order); the columns of computed attributes are NaN."""
     import datasets
 
-    from .data import _BUILDER, _read_column, check_file, detect_format
+    from .files import _BUILDER, _read_column, check_file, detect_format
 
     p = check_file(path, what)
     kind = detect_format(p, fmt)

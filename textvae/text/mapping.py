@@ -44,7 +44,7 @@ class Rows:
 
 def read_rows(path: str | Path, text_column: str = "text", fmt: str = "auto", what: str = "--data") -> Rows:
     """Non-blank sentences of `path` with the values of the file's other columns in the same rows."""
-    from .data import _BUILDER, _read_column, check_file, detect_format, read_lines
+    from .files import _BUILDER, _read_column, check_file, detect_format, read_lines
 
     p = check_file(path, what)
     kind = detect_format(p, fmt)

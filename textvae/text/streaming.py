@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .data import _BUILDER, TokenizeReport, apply_length_policy, check_file, detect_format
+from .data import TokenizeReport, apply_length_policy
+from .files import _BUILDER, check_file, detect_format
 
 ENCODE_CHUNK = 1000  # sentences tokenized at once
 
