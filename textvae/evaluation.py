@@ -17,6 +17,7 @@ from .core.distributions import DiagonalGaussian
 from .core.metrics import active_units, kl_per_dimension, mutual_information
 from .core.objectives import iw_log_marginal, refine_posterior
 from .core.priors import describe_prior, monte_carlo_kl
+from .errors import UserError
 from .runtime import bound_onednn_cache, keep_freed_memory
 
 MI_NOTE = ("I(x;z) estimated as in He et al. 2019, with the aggregate posterior q(z) taken over ALL "
@@ -169,3 +170,19 @@ def format_table(rows: dict, title: str = "") -> str:
             v = f"{v:.4f}" if abs(v) < 1e5 and not math.isnan(v) else f"{v:.4g}"
         lines.append(f"  {k:<{width}}  {v}")
     return "\n".join(lines)
+
+
+def check_evaluation_options(iw_samples: int, batch_size: int | None, refine_steps: int, refine_lr: float,
+                             proposal_scale: float) -> None:
+    """The options `evaluate` has for every modality, checked before any work (UserError naming the one
+    that is wrong)."""
+    if batch_size is not None and batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, not {batch_size}")
+    if iw_samples < 0:
+        raise UserError(f"--iw-samples must be >= 0, not {iw_samples}")
+    if refine_steps < 0:
+        raise UserError(f"--refine-steps must be >= 0, not {refine_steps}")
+    if refine_lr <= 0:
+        raise UserError(f"--refine-lr must be > 0, not {refine_lr}")
+    if not proposal_scale > 0:
+        raise UserError(f"--proposal-scale must be > 0, not {proposal_scale}")

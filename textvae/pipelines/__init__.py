@@ -64,22 +64,4 @@ def train(config: str | Path | None, *overrides: str, output_dir: str | Path | N
     return run_training(cfg, resume=resume, overwrite=overwrite)
 
 
-def check_evaluation_options(iw_samples: int, batch_size: int | None, refine_steps: int, refine_lr: float,
-                             proposal_scale: float) -> None:
-    """The options `evaluate` has for every modality, checked before any work (UserError naming the one
-    that is wrong)."""
-    from ..errors import UserError
-
-    if batch_size is not None and batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, not {batch_size}")
-    if iw_samples < 0:
-        raise UserError(f"--iw-samples must be >= 0, not {iw_samples}")
-    if refine_steps < 0:
-        raise UserError(f"--refine-steps must be >= 0, not {refine_steps}")
-    if refine_lr <= 0:
-        raise UserError(f"--refine-lr must be > 0, not {refine_lr}")
-    if not proposal_scale > 0:
-        raise UserError(f"--proposal-scale must be > 0, not {proposal_scale}")
-
-
 __all__ = ["load", "train"]

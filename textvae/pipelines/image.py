@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
-from . import check_evaluation_options
+from ..evaluation import check_evaluation_options
 
 
 class ImagePipeline:

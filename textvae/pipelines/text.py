@@ -9,7 +9,7 @@ import torch
 
 from ..commands import recorded_data_config
 from ..errors import UserError
-from . import check_evaluation_options
+from ..evaluation import check_evaluation_options
 
 DEFAULT_MAX_LENGTH = 64  # tokens generated when the run recorded no data.max_length
 

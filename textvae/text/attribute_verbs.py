@@ -14,11 +14,11 @@ from ..errors import UserError
 from .attributes import attribute_vector as vector_of
 from .attributes import shift as shift_codes
 from .attributes import traverse as traverse_codes
+from .verb_args import generation as _generation
+from .verb_args import load as _load
 
 
 def _load_and_generation(args):
-    from .commands import _generation, _load
-
     vae = _load(args)  # a TextPipeline; attribute-vector has no generation options
     return vae.model, (vae.generation(**_generation(args)) if hasattr(args, "strategy") else None)
 

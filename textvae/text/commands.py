@@ -10,31 +10,17 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 from ..commands import output_path, recorded_data_config
 from ..errors import UserError
 from . import attribute_verbs
 from .attribute_verbs import attribute_vector, shift, traverse  # noqa: F401  (verbs)
 from .data import read_lines, read_sentences, tokenize_sentences
+from .verb_args import generation as _generation
+from .verb_args import load as _load
 
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-def _load(args):
-    """The pipeline of args.model_dir (textvae.load), the global seed set as before any verb's work."""
-    from ..pipelines import load
-
-    torch.manual_seed(getattr(args, "seed", 0) or 0)
-    return load(args.model_dir)
-
-
-def _generation(args) -> dict:
-    """The --strategy ... --seed options, as keyword arguments of TextPipeline.generation."""
-    return {"strategy": args.strategy, "temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
-            "beam_size": args.beam_size, "max_length": args.max_length, "seed": args.seed}
 
 
 def _print_lines(lines: list[str]) -> None:
