@@ -5,11 +5,11 @@ new family is covered once it is registered and has an entry in TINY (the first 
 """
 import pytest
 import torch
+from tiny_text import SENTENCES, tiny_model
 
 from textvae.core.elbo_module import ElboModule
 from textvae.core.model import VAEOutput
 from textvae.registry import MODELS, load_model, model_class
-from tiny_text import SENTENCES, tiny_model
 
 
 def _tiny_text(tokenizer):

@@ -25,8 +25,8 @@ class ElboModule(nn.Module):
 
     def forward(self, batch: dict, kl_weight: float = 1.0, free_bits: float = 0.0,
                 free_bits_per_example: bool = False) -> dict[str, torch.Tensor]:
-        """One-sample negative ELBO. Returns the scalar `loss` to minimise (plus the model's training penalty, if it has one:
-        VAEOutput.penalty), batch means `rec`, `kl` (closed form), `kl_per_dim`
+        """One-sample negative ELBO. Returns the scalar `loss` to minimise (plus the model's training
+        penalty, if it has one: VAEOutput.penalty), batch means `rec`, `kl` (closed form), `kl_per_dim`
         (D,), and per-example `rec_each`, `kl_each` (B,) for evaluation. A batch with `attributes` (B, A)
         for a model with regularised dimensions (vae.attributes) adds their pairwise loss
         (core.attributes.attribute_loss) to `loss`, never to rec/kl. Under a mixture prior (a model

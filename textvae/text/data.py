@@ -16,9 +16,15 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import UserError
-# the reading functions, importable from here as before (textvae.text.files holds them)
-from .files import (_BUILDER, FORMATS, ReadReport, _read_column, check_file, detect_format,  # noqa: F401
-                    read_lines, read_sentences)
+from .files import (  # noqa: F401  (the reading functions stay importable from here, as before)
+    _BUILDER,
+    FORMATS,
+    ReadReport,
+    check_file,
+    detect_format,
+    read_lines,
+    read_sentences,
+)
 
 
 def shipped_corpus(split: str, name: str = "snli") -> Path:

@@ -26,6 +26,7 @@ from .decoders import DecoderConfig
 from .encoders import EncoderConfig
 from .families import build_decoder, build_encoder
 from .kernels import Dropout
+from .pretrained import HFTokenizer
 from .sentences import SentenceAPI
 
 
@@ -152,8 +153,6 @@ class TextVAE(SentenceAPI, VAE):
     task_name: ClassVar[str] = "text"
 
     def __init__(self, config: TextModelConfig, tokenizer=None, encoder_tokenizer=None, folder: Path | None = None):
-        from .pretrained import HFTokenizer
-
         parts = {name: None if folder is None else Path(folder) / name for name in ("encoder", "decoder")}
         if tokenizer is None and config.decoder.kind == "pretrained":
             tokenizer = HFTokenizer.load(config.decoder, parts["decoder"])

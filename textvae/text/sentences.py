@@ -10,7 +10,7 @@ TextVAE (textvae.text.model), which provides the tokenizers, config, encoder and
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
