@@ -86,6 +86,9 @@ def tiny_text(corpus) -> list[str]:
 
 TINY_IMAGE = [f"data.path={IMAGE_SAMPLE}", "data.val_size=64", "model.latent_size=4", "train.batch_size=32",
               "train.max_steps=20", "train.progress_bar=false", "train.threads=1", "loss.kl.anneal_steps=10"]
+# The trainer's tests: the shipped image config, small batches so a few hundred images give several steps an epoch.
+SMALL_BATCHES = [f"data.path={IMAGE_SAMPLE}", "data.val_size=64", "train.batch_size=16", "train.eval_batch_size=64",
+                 "train.progress_bar=false", "train.select_best=false", "train.threads=1"]
 
 
 @pytest.fixture(scope="session")

@@ -5,14 +5,11 @@ import json
 from pathlib import Path
 
 import pytest
-
-from conftest import run_cli
+from conftest import SMALL_BATCHES, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "tests" / "data" / "fashion-mnist-sample"
 CONFIG = ROOT / "configs" / "image" / "fashion-mnist.yaml"
-TINY = [f"data.path={SAMPLE}", "data.val_size=64", "train.batch_size=16", "train.eval_batch_size=64",
-        "train.progress_bar=false", "train.select_best=false", "train.threads=1", "train.log_every=5"]
+TINY = [*SMALL_BATCHES, "train.log_every=5"]
 
 
 def text_run(corpus):

@@ -9,17 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import IMAGE_CONFIG as CONFIG
+from conftest import LAUNCH_2, SMALL_BATCHES, kill_once_saved, run_cli
 from safetensors.torch import load_file
-from conftest import LAUNCH_2, kill_once_saved, run_cli
 
 from textvae.runtime import ONEDNN_CACHE_CAPACITY
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "tests" / "data" / "fashion-mnist-sample"
-CONFIG = ROOT / "configs" / "image" / "fashion-mnist.yaml"
-# A tiny run: small batches so a few hundred images give several steps per epoch.
-TINY = [f"data.path={SAMPLE}", "data.val_size=64", "train.batch_size=16", "train.eval_batch_size=64",
-        "train.log_every=2", "train.progress_bar=false", "train.select_best=false", "train.threads=1"]
+TINY = [*SMALL_BATCHES, "train.log_every=2"]  # several steps an epoch, logged every 2
 
 
 def weights(folder):
