@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 from PIL import Image
 
 from textvae.errors import UserError
 from textvae.image.data import ImageBatcher, ImageDataConfig, ImageDataset, load_splits, read_idx
 from textvae.image.models import ConvImageVAE, ImageModelConfig, MLPImageVAE, model_for
 from textvae.registry import load_model
-from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "fashion-mnist-sample"
@@ -162,10 +162,19 @@ def test_evaluate_reports_nll_bits_per_dim_and_latent_use(trained, tmp_path):
 
 
 def test_sample_writes_a_png_grid(trained, tmp_path):
-    out = tmp_path / "s.png"
+    """A 3 x 3 grid of mean images: the figure save_grid sizes for it (92 grid pixels a side with the 2-pixel
+    gaps, 3 screen pixels each, margins and a title band), with ink on it, the same for the same seed."""
+    out, again, other = tmp_path / "s.png", tmp_path / "again.png", tmp_path / "other.png"
     run_cli("sample", trained, "-n", "9", "--output", out)
+    run_cli("sample", trained, "-n", "9", "--output", again)
+    run_cli("sample", trained, "-n", "9", "--seed", "1", "--output", other)
     with Image.open(out) as im:
-        assert im.format == "PNG"
+        assert im.format == "PNG" and im.size == (286, 326)
+        pixels = np.asarray(im.convert("L"), dtype=float)
+    grid = pixels[60:-10, 10:-10]  # below the title, inside the margins
+    assert grid.std() > 20 and (grid < 128).mean() > 0.05 and (grid > 200).mean() > 0.05  # not a blank page
+    assert np.array_equal(pixels, np.asarray(Image.open(again).convert("L"), dtype=float))
+    assert not np.array_equal(pixels, np.asarray(Image.open(other).convert("L"), dtype=float))
 
 
 def test_fit_prior_on_the_training_images_and_sample_from_it(trained, tmp_path):

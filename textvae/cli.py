@@ -27,7 +27,8 @@ def _add_set(p: argparse.ArgumentParser) -> None:
 
 def _add_attribute_verbs(sub) -> None:
     """traverse, attribute-vector, shift: dimensions with a meaning (loss.attributes) and attribute vectors."""
-    p = sub.add_parser("traverse", help="decode codes with one dimension swept over values (text: lines; images: a PNG)",
+    p = sub.add_parser("traverse",
+                       help="decode codes with one dimension swept over values (text: lines; images: a PNG)",
                        description="Each input's posterior mean with one dimension (--attribute NAME or --dim N) set "
                                    "to each of --values, the other dimensions kept. Text: a block of lines a sentence; "
                                    "images: a grid PNG, a row per test image (its input first), a column per value.")
@@ -259,7 +260,8 @@ def main(argv: list[str] | None = None) -> None:
             break
     args, extra = parser.parse_known_args(argv)
     # `train ... --output-dir X key=value`: overrides after an option are overrides too.
-    if extra and getattr(args, "overrides", None) is not None and all("=" in e and not e.startswith("-") for e in extra):
+    overrides_only = all("=" in e and not e.startswith("-") for e in extra)
+    if extra and getattr(args, "overrides", None) is not None and overrides_only:
         args.overrides = [*args.overrides, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

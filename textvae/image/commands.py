@@ -68,7 +68,7 @@ def sample(args: argparse.Namespace) -> None:
     if out.suffix.lower() != ".png":
         raise UserError(f"--output: {out} should end in .png")
     model = load_model(args.model_dir)
-    fixed = parse_settings(getattr(args, "set", None) or [], model.attributes, model.latent_size)
+    fixed = parse_settings(args.set, model.attributes, model.latent_size)
     ncol = max(1, min(args.n, round(math.sqrt(args.n))))
     with torch.no_grad():
         if fixed:
@@ -76,7 +76,8 @@ def sample(args: argparse.Namespace) -> None:
 
             z = set_dims(model.sample_prior(args.n, torch.Generator().manual_seed(args.seed)), fixed)
             said = ", ".join(f"z[{d}] = {v:g}" for d, v in fixed.items())
-            save_grid(out, model.decode_mean(z), ncol, f"Mean images of p(x|z), z ~ N(0, I) with {said} (seed {args.seed})")
+            save_grid(out, model.decode_mean(z), ncol,
+                      f"Mean images of p(x|z), z ~ N(0, I) with {said} (seed {args.seed})")
         else:
             prior_samples(model, out, n=args.n, seed=args.seed, ncol=ncol)
     _log(f"wrote {args.n} samples to {out}")
