@@ -1,4 +1,5 @@
 """Tests run offline with a project-local Hugging Face cache, on the CPU, whatever the caller's shell."""
+
 import os
 from pathlib import Path
 
@@ -16,8 +17,19 @@ import sys  # noqa: E402
 import pytest  # noqa: E402
 
 # `accelerate launch` with two processes on this CPU (gloo); `--cpu --num_processes 2` starts one.
-LAUNCH_2 = [str(Path(sys.executable).with_name("accelerate")), "launch", "--multi_gpu", "--num_processes", "2",
-            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+LAUNCH_2 = [
+    str(Path(sys.executable).with_name("accelerate")),
+    "launch",
+    "--multi_gpu",
+    "--num_processes",
+    "2",
+    "--num_machines",
+    "1",
+    "--mixed_precision",
+    "no",
+    "--dynamo_backend",
+    "no",
+]
 
 
 def run_cli(*args, check=True, launcher=None, timeout=300, env_extra=None, preexec_fn=None):
@@ -25,8 +37,9 @@ def run_cli(*args, check=True, launcher=None, timeout=300, env_extra=None, preex
     on a non-zero exit when `check`."""
     cmd = [*(launcher or [sys.executable]), "-m", "textvae", *map(str, args)]
     env = {**os.environ, **({"ACCELERATE_USE_CPU": "1"} if launcher else {}), **(env_extra or {})}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-                          preexec_fn=preexec_fn)
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec_fn
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
@@ -38,8 +51,12 @@ def kill_once_saved(args, checkpoint, timeout=240):
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "textvae", *map(str, args)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "textvae", *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + timeout
     while time.time() < deadline and not Path(checkpoint).exists() and proc.poll() is None:
         time.sleep(0.02)
@@ -77,18 +94,45 @@ IMAGE_SAMPLE = ROOT / "tests" / "data" / "fashion-mnist-sample"
 
 def tiny_text(corpus) -> list[str]:
     """Overrides of configs/text/snli-lstm.yaml for a tiny model on the `corpus` fixture's sentences."""
-    return [f"data.train_file={corpus / 'train.txt'}", f"data.valid_file={corpus / 'valid.txt'}",
-            "data.tokenizer.kind=word", "model.embed_size=32", "model.latent_size=8",
-            "model.encoder.hidden_size=32", "model.decoder.hidden_size=32", "train.batch_size=16",
-            "train.eval_batch_size=64", "train.progress_bar=false", "train.select_best=false", "train.threads=1",
-            "train.log_every=5"]
+    return [
+        f"data.train_file={corpus / 'train.txt'}",
+        f"data.valid_file={corpus / 'valid.txt'}",
+        "data.tokenizer.kind=word",
+        "model.embed_size=32",
+        "model.latent_size=8",
+        "model.encoder.hidden_size=32",
+        "model.decoder.hidden_size=32",
+        "train.batch_size=16",
+        "train.eval_batch_size=64",
+        "train.progress_bar=false",
+        "train.select_best=false",
+        "train.threads=1",
+        "train.log_every=5",
+        "train.fit_prior=0",
+        "train.mixed_precision=no",
+    ]
 
 
-TINY_IMAGE = [f"data.path={IMAGE_SAMPLE}", "data.val_size=64", "model.latent_size=4", "train.batch_size=32",
-              "train.max_steps=20", "train.progress_bar=false", "train.threads=1", "loss.kl.anneal_steps=10"]
+TINY_IMAGE = [
+    f"data.path={IMAGE_SAMPLE}",
+    "data.val_size=64",
+    "model.latent_size=4",
+    "train.batch_size=32",
+    "train.max_steps=20",
+    "train.progress_bar=false",
+    "train.threads=1",
+    "loss.kl.anneal_steps=10",
+]
 # The trainer's tests: the shipped image config, small batches so a few hundred images give several steps an epoch.
-SMALL_BATCHES = [f"data.path={IMAGE_SAMPLE}", "data.val_size=64", "train.batch_size=16", "train.eval_batch_size=64",
-                 "train.progress_bar=false", "train.select_best=false", "train.threads=1"]
+SMALL_BATCHES = [
+    f"data.path={IMAGE_SAMPLE}",
+    "data.val_size=64",
+    "train.batch_size=16",
+    "train.eval_batch_size=64",
+    "train.progress_bar=false",
+    "train.select_best=false",
+    "train.threads=1",
+]
 
 
 @pytest.fixture(scope="session")

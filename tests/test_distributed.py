@@ -1,15 +1,16 @@
 """Several processes and streamed corpora, on real SNLI sentences: two processes train like one with the
 same global batch, evaluation counts every sentence once, a streamed corpus is sharded into disjoint
 equal shares, and a streamed run resumes exactly."""
+
 import json
 import re
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import LAUNCH_2, run_cli
 from safetensors.torch import load_file
 
-from conftest import LAUNCH_2, run_cli
 from textvae.text.data import collate_ids
 from textvae.text.streaming import SentenceStream, open_stream
 from textvae.text.tokenizers import WordTokenizer
@@ -22,10 +23,23 @@ TOLERANCE = 0.03
 
 
 def tiny(corpus):
-    return [f"data.train_file={corpus / 'train.txt'}", f"data.valid_file={corpus / 'valid.txt'}",
-            "data.tokenizer.kind=word", "model.embed_size=32", "model.latent_size=8", "model.encoder.hidden_size=32",
-            "model.decoder.hidden_size=32", "train.batch_size=8", "train.eval_batch_size=8",
-            "train.progress_bar=false", "train.select_best=false", "train.threads=1", "train.log_every=10"]
+    return [
+        f"data.train_file={corpus / 'train.txt'}",
+        f"data.valid_file={corpus / 'valid.txt'}",
+        "data.tokenizer.kind=word",
+        "model.embed_size=32",
+        "model.latent_size=8",
+        "model.encoder.hidden_size=32",
+        "model.decoder.hidden_size=32",
+        "train.batch_size=8",
+        "train.eval_batch_size=8",
+        "train.progress_bar=false",
+        "train.select_best=false",
+        "train.threads=1",
+        "train.log_every=10",
+        "train.fit_prior=0",
+        "train.mixed_precision=no",
+    ]
 
 
 def records(folder):
@@ -36,8 +50,17 @@ def records(folder):
 def one_and_two(corpus, tmp_path_factory):
     """The same 60 steps with one process (two micro-batches a step) and with two processes."""
     root = tmp_path_factory.mktemp("ddp")
-    args = ["train", "--config", CONFIG, *tiny(corpus), "train.max_steps=60", "train.lr=3e-3", "model.word_dropout=0",
-            "model.embed_dropout=0", "model.output_dropout=0"]
+    args = [
+        "train",
+        "--config",
+        CONFIG,
+        *tiny(corpus),
+        "train.max_steps=60",
+        "train.lr=3e-3",
+        "model.word_dropout=0",
+        "model.embed_dropout=0",
+        "model.output_dropout=0",
+    ]
     # an override after an option still counts (it once was refused as an unknown argument)
     proc = run_cli(*args, "--output-dir", root / "one", "train.grad_accum=2")
     assert "1 process(es)" in proc.stdout and "global batch 16" in proc.stdout
@@ -66,8 +89,19 @@ def test_evaluation_under_two_processes_counts_each_sentence_once(one_and_two, c
     results = {}
     for name, launcher in (("one", None), ("two", LAUNCH_2)):
         out = tmp_path / f"{name}.json"
-        run_cli("evaluate", model, "--data", corpus / "valid.txt", "--iw-samples", 5, "--batch-size", 8,
-                "--output", out, launcher=launcher)
+        run_cli(
+            "evaluate",
+            model,
+            "--data",
+            corpus / "valid.txt",
+            "--iw-samples",
+            5,
+            "--batch-size",
+            8,
+            "--output",
+            out,
+            launcher=launcher,
+        )
         results[name] = json.loads(out.read_text())
     one, two = results["one"], results["two"]
     assert one["num_examples"] == two["num_examples"] == 61
@@ -82,8 +116,20 @@ def test_evaluation_under_two_processes_exits_cleanly_every_time(one_and_two, co
     decoded and wrote; about one such run in six then aborted at exit (SIGABRT, "terminate called without
     an active exception"). Every process now waits for the others and closes the group."""
     for attempt in range(4):
-        proc = run_cli("evaluate", one_and_two[0], "--data", corpus / "valid.txt", "--iw-samples", 2,
-                       "--batch-size", 8, "--output", tmp_path / f"{attempt}.json", launcher=LAUNCH_2, check=False)
+        proc = run_cli(
+            "evaluate",
+            one_and_two[0],
+            "--data",
+            corpus / "valid.txt",
+            "--iw-samples",
+            2,
+            "--batch-size",
+            8,
+            "--output",
+            tmp_path / f"{attempt}.json",
+            launcher=LAUNCH_2,
+            check=False,
+        )
         assert proc.returncode == 0 and "terminate called" not in proc.stderr, proc.stderr[-2000:]
 
 
@@ -93,8 +139,19 @@ def test_a_stream_is_sharded_into_disjoint_equal_shares(corpus):
     ds = open_stream(corpus / "train.txt")
 
     def ids_of(rank, world, epoch):
-        stream = SentenceStream(ds, tok, 64, "truncate", 7, seed=3, rank=rank, world=world, shuffle_buffer=50,
-                                pool_batches=4, collate=lambda ex: collate_ids(ex, tok.pad_id, tok.bos_id, tok.eos_id))
+        stream = SentenceStream(
+            ds,
+            tok,
+            64,
+            "truncate",
+            7,
+            seed=3,
+            rank=rank,
+            world=world,
+            shuffle_buffer=50,
+            pool_batches=4,
+            collate=lambda ex: collate_ids(ex, tok.pad_id, tok.bos_id, tok.eos_id),
+        )
         return [tuple(row[row != tok.pad_id].tolist()) for b in stream.epoch(epoch) for row in b["input_ids"]]
 
     whole = ids_of(0, 1, 0)
@@ -109,27 +166,50 @@ def test_a_stream_is_sharded_into_disjoint_equal_shares(corpus):
 
 
 def test_a_streamed_run_resumes_exactly_and_trains_in_two_processes(corpus, tmp_path):
-    args = ["train", "--config", CONFIG, *tiny(corpus), "data.streaming=true", "train.max_steps=50",
-            "train.save_every=17", "train.keep_last=5"]
+    args = [
+        "train",
+        "--config",
+        CONFIG,
+        *tiny(corpus),
+        "data.streaming=true",
+        "train.max_steps=50",
+        "train.save_every=17",
+        "train.keep_last=5",
+    ]
     run_cli(*args, "--output-dir", tmp_path / "full")
     # step 17 is mid-epoch (40 batches an epoch): the resumed run skips 17 batches of the stream
     run_cli(*args, "--output-dir", tmp_path / "resumed", "--resume", tmp_path / "full" / "checkpoints" / "step-17")
-    wa, wb = load_file(str(tmp_path / "full" / "model.safetensors")), load_file(str(tmp_path / "resumed" / "model.safetensors"))
+    wa, wb = (
+        load_file(str(tmp_path / "full" / "model.safetensors")),
+        load_file(str(tmp_path / "resumed" / "model.safetensors")),
+    )
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
-    proc = run_cli("train", "--config", CONFIG, *tiny(corpus), "data.streaming=true", "train.max_steps=30",
-                   "--output-dir", tmp_path / "ddp", launcher=LAUNCH_2)
+    proc = run_cli(
+        "train",
+        "--config",
+        CONFIG,
+        *tiny(corpus),
+        "data.streaming=true",
+        "train.max_steps=30",
+        "--output-dir",
+        tmp_path / "ddp",
+        launcher=LAUNCH_2,
+    )
     assert "2 process(es)" in proc.stdout and "streamed training data" in proc.stdout
     steps = [r["step"] for r in records(tmp_path / "ddp") if "train/loss" in r]
     assert steps == [10, 20, 30]  # logged once, by the main process
 
 
-@pytest.mark.parametrize("name,content,message", [
-    ("missing.txt", None, "does not exist"),
-    ("folder", "DIR", "is a directory"),
-    ("empty.txt", "", "is empty"),
-    ("rows.jsonl", '{"sentence": "a dog runs ."}\n', "has no column 'text' (its columns: sentence)"),
-])
+@pytest.mark.parametrize(
+    "name,content,message",
+    [
+        ("missing.txt", None, "does not exist"),
+        ("folder", "DIR", "is a directory"),
+        ("empty.txt", "", "is empty"),
+        ("rows.jsonl", '{"sentence": "a dog runs ."}\n', "has no column 'text' (its columns: sentence)"),
+    ],
+)
 def test_a_bad_stream_is_a_one_line_error(tmp_path, name, content, message):
     from textvae.errors import UserError
 
@@ -152,17 +232,42 @@ def test_a_stream_of_blank_lines_and_bad_bytes(tmp_path, corpus):
     assert first_sentences(ds, 10) == ["a caf\ufffd by the sea .", "a dog runs ."]
     blank = tmp_path / "blank.txt"
     blank.write_text("\n \n\n", encoding="utf-8")
-    proc = run_cli("train", "--config", CONFIG, *tiny(corpus), f"data.train_file={blank}", "data.streaming=true",
-                   "train.max_steps=2", "--output-dir", tmp_path / "out", check=False)
+    proc = run_cli(
+        "train",
+        "--config",
+        CONFIG,
+        *tiny(corpus),
+        f"data.train_file={blank}",
+        "data.streaming=true",
+        "train.max_steps=2",
+        "--output-dir",
+        tmp_path / "out",
+        check=False,
+    )
     assert proc.returncode == 2 and "holds only blank lines" in proc.stderr and "Traceback" not in proc.stderr
-    proc = run_cli("train", "--config", CONFIG, *tiny(corpus), "data.streaming=true", "--output-dir",
-                   tmp_path / "out", check=False)
+    proc = run_cli(
+        "train",
+        "--config",
+        CONFIG,
+        *tiny(corpus),
+        "data.streaming=true",
+        "train.max_steps=0",
+        "--output-dir",
+        tmp_path / "out",
+        check=False,
+    )
     assert proc.returncode == 2 and "set train.max_steps" in proc.stderr
 
 
-@pytest.mark.parametrize("name,processes,machines,precision", [
-    ("cpu-2-processes.yaml", 2, 1, "no"), ("1-gpu-bf16.yaml", 1, 1, "bf16"),
-    ("8-gpus-bf16.yaml", 8, 1, "bf16"), ("2-machines-8-gpus.yaml", 16, 2, "bf16")])
+@pytest.mark.parametrize(
+    "name,processes,machines,precision",
+    [
+        ("cpu-2-processes.yaml", 2, 1, "no"),
+        ("1-gpu-bf16.yaml", 1, 1, "bf16"),
+        ("8-gpus-bf16.yaml", 8, 1, "bf16"),
+        ("2-machines-8-gpus.yaml", 16, 2, "bf16"),
+    ],
+)
 def test_the_shipped_accelerate_configs_load(name, processes, machines, precision):
     """The files the README points to parse as accelerate configs (the CPU one also runs, in
     test_text_cli.py); nothing is misspelled into a silent default."""
