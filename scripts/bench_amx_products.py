@@ -9,6 +9,7 @@ each product runs once in a forked child process, in each weight layout: `ab` (w
 `a.t() @ b`. A child killed by a signal is a crash. Writes amx-products.json and amx-products.md under
 --out. On a CPU without AMX nothing crashes (the bug is in oneDNN's AMX code).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,19 +75,27 @@ def run_one(layout: str, rows: int, vocab: int, hidden: int) -> int:
 
 
 def render(result: dict) -> str:
-    lines = ["# bf16 products that kill the process (oneDNN AMX kernels)", "",
-             f"Machine: {result['processor']}, AMX: {'yes' if result['amx'] else 'no'}, torch {result['torch']}, "
-             f"2 threads. Command: `python scripts/bench_amx_products.py` (what it runs: its docstring).", "",
-             "| layout | what | products run | crashed |", "|---|---|---|---|"]
+    lines = [
+        "# bf16 products that kill the process (oneDNN AMX kernels)",
+        "",
+        f"Machine: {result['processor']}, AMX: {'yes' if result['amx'] else 'no'}, torch {result['torch']}, "
+        f"2 threads. Command: `python scripts/bench_amx_products.py` (what it runs: its docstring).",
+        "",
+        "| layout | what | products run | crashed |",
+        "|---|---|---|---|",
+    ]
     for name, what in LAYOUTS.items():
         runs = [r for r in result["runs"] if r["layout"] == name]
         bad = [r for r in runs if r["signal"]]
         said = ", ".join(f"{r['rows']}x{r['vocab']}x{r['hidden']} (signal {r['signal']})" for r in bad) or "none"
         lines.append(f"| `{name}` | {what} | {len(runs)} | {said} |")
-    lines += ["", f"Rows: {', '.join(map(str, result['rows']))} (`dw` also {DW_ROWS[0]} to {DW_ROWS[-1]} in steps "
-              f"of 128 unless --quick); vocabularies "
-              f"{', '.join(map(str, result['vocabs']))}; hidden sizes {', '.join(map(str, result['hidden']))}. "
-              "The output layer uses `fwd-ab`, `ab` and `dw` only (textvae/text/kernels.py, AMX_NOTE)."]
+    lines += [
+        "",
+        f"Rows: {', '.join(map(str, result['rows']))} (`dw` also {DW_ROWS[0]} to {DW_ROWS[-1]} in steps "
+        f"of 128 unless --quick); vocabularies "
+        f"{', '.join(map(str, result['vocabs']))}; hidden sizes {', '.join(map(str, result['hidden']))}. "
+        "The output layer uses `fwd-ab`, `ab` and `dw` only (textvae/text/kernels.py, AMX_NOTE).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -109,8 +118,16 @@ def main() -> None:
         runs.append({"layout": layout, "rows": r, "vocab": v, "hidden": h, "signal": sig})
         if sig or n % 100 == 0:
             print(f"[{n}/{len(cases)}] {layout} {r}x{v}x{h}: {f'signal {sig}' if sig else 'ok'}", flush=True)
-    result = {"processor": processor_name(), "machine": platform.machine(), "amx": has_amx(),
-              "torch": torch.__version__, "rows": rows, "vocabs": vocabs, "hidden": HIDDEN, "runs": runs}
+    result = {
+        "processor": processor_name(),
+        "machine": platform.machine(),
+        "amx": has_amx(),
+        "torch": torch.__version__,
+        "rows": rows,
+        "vocabs": vocabs,
+        "hidden": HIDDEN,
+        "runs": runs,
+    }
     out = Path(args.out)
     (out / "amx-products.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     (out / "amx-products.md").write_text(render(result), encoding="utf-8")

@@ -25,6 +25,7 @@ of greedy decodes the classifier puts in the other class; self-BLEU = sacreBLEU 
 decodes against the inputs. sentiment-10pct: the same with labels on a seeded 10% of the training rows.
 Writes benchmarks/attributes.json and .md (rows merged by key) and benchmarks/attributes-fashion-mnist.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -101,8 +102,15 @@ def attribute_scores(codes, base_codes, a, dim) -> dict:
     r, score = interpretability(codes, a)
     bd, bs = best_spearman(base_codes, a)
     _, bscore = interpretability(base_codes, a)
-    return {"dim": dim, "scc": spearman(codes[:, dim], a), "interpretability": score, "interpretability_dim": r,
-            "base_best_scc": bs, "base_best_scc_dim": bd, "base_interpretability": bscore}
+    return {
+        "dim": dim,
+        "scc": spearman(codes[:, dim], a),
+        "interpretability": score,
+        "interpretability_dim": r,
+        "base_best_scc": bs,
+        "base_best_scc_dim": bd,
+        "base_interpretability": bscore,
+    }
 
 
 # -- Fashion-MNIST -----------------------------------------------------------------------------------
@@ -120,8 +128,12 @@ def fashion(opts) -> dict:
 
     names = ["ink", "width", "slant"]
     attrs = "[" + ", ".join(f"{{name: {n}, dim: {d}}}" for d, n in enumerate(names)) + "]"
-    common = ["--config", "configs/image/fashion-mnist.yaml", f"train.epochs={opts.epochs_image}",
-              "train.progress_bar=false"]
+    common = [
+        "--config",
+        "configs/image/fashion-mnist.yaml",
+        f"train.epochs={opts.epochs_image}",
+        "train.progress_bar=false",
+    ]
     commands = []
     ar, base = RUNS / "fashion-ar", RUNS / "fashion-base"
     facts = {"ar": train(ar, [*common, f"loss.attributes={attrs}"], commands), "base": train(base, common, commands)}
@@ -140,15 +152,22 @@ def fashion(opts) -> dict:
         values = sweep_values(codes[:, d])
         z = torch.from_numpy(codes[:200])
         with torch.no_grad():
-            out = model.decode_mean(traverse_codes(z, d, values).reshape(-1, z.shape[1]))       # (200 V, 1, 28, 28)
+            out = model.decode_mean(traverse_codes(z, d, values).reshape(-1, z.shape[1]))  # (200 V, 1, 28, 28)
         measured = measure((out * 255).round().to(torch.uint8), name)
         row["control_spearman"] = spearman(np.tile(values, 200), measured)
         row["sweep"] = values
         rows[name] = row
         order = pick_rows(labels, 10)
         path = RUNS / f"grid-{name}.png"
-        traversal_grid(model, inputs[order], d, values, path, shown=images[order].float() / 255,
-                       title=f"{name} (dim {d}) from {values[0]:.2f} to {values[-1]:.2f}; first column: the test image")
+        traversal_grid(
+            model,
+            inputs[order],
+            d,
+            values,
+            path,
+            shown=images[order].float() / 255,
+            title=f"{name} (dim {d}) from {values[0]:.2f} to {values[-1]:.2f}; first column: the test image",
+        )
         grids.append(path)
     ims = [Image.open(p).convert("RGB") for p in grids]
     sheet = Image.new("RGB", (max(i.width for i in ims), sum(i.height for i in ims)), "white")
@@ -158,9 +177,17 @@ def fashion(opts) -> dict:
         y += im.height
     sheet.save(OUT / "attributes-fashion-mnist.png")
     cost = {arm: nll(folder, opts.k, commands)["nll"] for arm, folder in (("ar", ar), ("base", base))}
-    return {"key": "fashion", "model": "conv VAE (configs/image/fashion-mnist.yaml), dims 0-2: ink, width, slant",
-            "epochs": opts.epochs_image, "attributes": rows, "nll_k": opts.k, "nll_ar": cost["ar"],
-            "nll_base": cost["base"], "train": facts, "commands": commands}
+    return {
+        "key": "fashion",
+        "model": "conv VAE (configs/image/fashion-mnist.yaml), dims 0-2: ink, width, slant",
+        "epochs": opts.epochs_image,
+        "attributes": rows,
+        "nll_k": opts.k,
+        "nll_ar": cost["ar"],
+        "nll_base": cost["base"],
+        "train": facts,
+        "commands": commands,
+    }
 
 
 # -- sentiment ---------------------------------------------------------------------------------------
@@ -175,7 +202,7 @@ def polarity_split() -> dict:
     texts, y = load_polarity(POLARITY, None)
     order = np.random.default_rng(0).permutation(len(texts))
     n_train, n_valid = int(0.8 * len(texts)), int(0.1 * len(texts))
-    parts = {"train": order[:n_train], "valid": order[n_train:n_train + n_valid], "test": order[n_train + n_valid:]}
+    parts = {"train": order[:n_train], "valid": order[n_train : n_train + n_valid], "test": order[n_train + n_valid :]}
     rng = np.random.default_rng(1)
     labelled = set(rng.permutation(parts["train"])[: len(parts["train"]) // 10].tolist())
     out = {}
@@ -198,8 +225,9 @@ def classifier(split):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    clf = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
-                        LogisticRegression(C=4.0, max_iter=2000))
+    clf = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True), LogisticRegression(C=4.0, max_iter=2000)
+    )
     clf.fit(split["train"]["texts"], split["train"]["labels"])
     return clf, float((clf.predict(split["test"]["texts"]) == split["test"]["labels"]).mean())
 
@@ -207,8 +235,10 @@ def classifier(split):
 def flips(clf, inputs: list[str], outputs: list[str], target: np.ndarray) -> dict:
     import sacrebleu
 
-    return {"flip_rate": float((clf.predict(outputs) == target).mean()),
-            "self_bleu": float(sacrebleu.BLEU(force=True).corpus_score(outputs, [inputs]).score)}
+    return {
+        "flip_rate": float((clf.predict(outputs) == target).mean()),
+        "self_bleu": float(sacrebleu.BLEU(force=True).corpus_score(outputs, [inputs]).score),
+    }
 
 
 def sentiment(opts, key: str = "sentiment") -> dict:
@@ -219,18 +249,28 @@ def sentiment(opts, key: str = "sentiment") -> dict:
     split = polarity_split()
     clf, acc = classifier(split)
     train_file = split["train-10pct" if key == "sentiment-10pct" else "train"]["path"]
-    common = ["--config", "configs/text/snli-lstm.yaml", f"data.train_file={train_file.relative_to(ROOT)}",
-              f"data.valid_file={split['valid']['path'].relative_to(ROOT)}", f"train.epochs={opts.epochs_text}",
-              "train.progress_bar=false", "data.max_length=64"]
+    common = [
+        "--config",
+        "configs/text/snli-lstm.yaml",
+        f"data.train_file={train_file.relative_to(ROOT)}",
+        f"data.valid_file={split['valid']['path'].relative_to(ROOT)}",
+        f"train.epochs={opts.epochs_text}",
+        "train.progress_bar=false",
+        "data.max_length=64",
+    ]
     if opts.text_hidden:  # a smaller model than the config's 256 when compute is short (stated in the row)
-        common += [f"model.embed_size={opts.text_hidden}", f"model.encoder.hidden_size={opts.text_hidden}",
-                   f"model.decoder.hidden_size={opts.text_hidden}"]
+        common += [
+            f"model.embed_size={opts.text_hidden}",
+            f"model.encoder.hidden_size={opts.text_hidden}",
+            f"model.decoder.hidden_size={opts.text_hidden}",
+        ]
     commands = []
     ar, base = RUNS / f"{key}-ar", RUNS / "sentiment-base"
     attrs = "[{name: sentiment, dim: 0, column: label, values: [neg, pos]}, {name: length, dim: 1}]"
     facts = {"ar": train(ar, [*common, f"loss.attributes={attrs}"], commands)}
-    base_common = [c.replace(str(train_file.relative_to(ROOT)), str(split["train"]["path"].relative_to(ROOT)))
-                   for c in common]
+    base_common = [
+        c.replace(str(train_file.relative_to(ROOT)), str(split["train"]["path"].relative_to(ROOT))) for c in common
+    ]
     facts["base"] = train(base, base_common, commands)
     model, base_model = load_model(ar), load_model(base)
     test, tr = split["test"], split["train"]
@@ -261,15 +301,17 @@ def sentiment(opts, key: str = "sentiment") -> dict:
     recon = model.decode(torch.from_numpy(codes[:n]), **gen)
     row["flip_ar"] = flips(clf, inputs, ar_out, target)
     row["flip_vector"] = flips(clf, inputs, vec_out, target)
-    row["reconstruction"] = flips(clf, inputs, recon, labels)   # "flip rate" here: decodes kept in their class
+    row["reconstruction"] = flips(clf, inputs, recon, labels)  # "flip rate" here: decodes kept in their class
     row["class_means_z0"] = means
     values = sweep_values(codes[:, 0])
     swept = traverse(model, inputs, 0, values, **gen)
     p_pos = clf.predict_proba([s for block in swept for s in block])[:, 1]
     row["control_spearman"] = spearman(np.tile(values, n), p_pos)
     row["sweep"] = values
-    row["examples"] = [{"input": inputs[i], "label": ("neg", "pos")[labels[i]], "ar": ar_out[i], "vector": vec_out[i]}
-                       for i in range(3)]
+    row["examples"] = [
+        {"input": inputs[i], "label": ("neg", "pos")[labels[i]], "ar": ar_out[i], "vector": vec_out[i]}
+        for i in range(3)
+    ]
     # length on dim 1: SCC, the decoded length under a sweep of z_1, a traversal of three test sentences
     lengths = np.array([len(t.split()) for t in test["texts"]], dtype=float)
     lrow = attribute_scores(codes, base_codes, lengths, 1)
@@ -279,11 +321,20 @@ def sentiment(opts, key: str = "sentiment") -> dict:
     lrow["sweep"] = lvalues
     lrow["traversals"] = [{"input": inputs[i], "decodes": lswept[i]} for i in range(3)]
     cost = {arm: nll(folder, opts.k, commands, test["path"])["nll"] for arm, folder in (("ar", ar), ("base", base))}
-    return {"key": key, "model": "LSTM VAE (configs/text/snli-lstm.yaml) on sentence-polarity, dim 0: sentiment, dim 1: length"
-            + (" (labels on 10% of the training rows)" if key == "sentiment-10pct" else ""),
-            "epochs": opts.epochs_text, "text_hidden": opts.text_hidden or 256, "classifier_test_accuracy": acc,
-            "attributes": {"sentiment": row, "length": lrow},
-            "nll_k": opts.k, "nll_ar": cost["ar"], "nll_base": cost["base"], "train": facts, "commands": commands}
+    return {
+        "key": key,
+        "model": "LSTM VAE (configs/text/snli-lstm.yaml) on sentence-polarity, dim 0: sentiment, dim 1: length"
+        + (" (labels on 10% of the training rows)" if key == "sentiment-10pct" else ""),
+        "epochs": opts.epochs_text,
+        "text_hidden": opts.text_hidden or 256,
+        "classifier_test_accuracy": acc,
+        "attributes": {"sentiment": row, "length": lrow},
+        "nll_k": opts.k,
+        "nll_ar": cost["ar"],
+        "nll_base": cost["base"],
+        "train": facts,
+        "commands": commands,
+    }
 
 
 # -- PTB length --------------------------------------------------------------------------------------
@@ -297,8 +348,10 @@ def ptb_length(opts) -> dict:
     commands = []
     ar, base = RUNS / "ptb-length-ar", RUNS / "ptb-length-base"
     test_file = ROOT.parent / "shared" / "data" / "ptb" / "ptb.test.txt.gz"
-    facts = {"ar": train(ar, [*common, "loss.attributes=[{name: length, dim: 0}]"], commands),
-             "base": train(base, common, commands)}
+    facts = {
+        "ar": train(ar, [*common, "loss.attributes=[{name: length, dim: 0}]"], commands),
+        "base": train(base, common, commands),
+    }
     model, base_model = load_model(ar), load_model(base)
     texts, _ = read_sentences(test_file, what="PTB test")
     lengths = np.array([len(t.split()) for t in texts], dtype=float)
@@ -312,9 +365,17 @@ def ptb_length(opts) -> dict:
     row["sweep"] = values
     row["traversal"] = {"input": texts[0], "values": values, "decodes": swept[0]}
     cost = {arm: nll(folder, opts.k, commands, test_file)["nll"] for arm, folder in (("ar", ar), ("base", base))}
-    return {"key": "ptb-length", "model": "LSTM VAE (configs/text/ptb-lstm.yaml), dim 0: length in words",
-            "epochs": opts.epochs_ptb, "attributes": {"length": row}, "nll_k": opts.k, "nll_ar": cost["ar"],
-            "nll_base": cost["base"], "train": facts, "commands": commands}
+    return {
+        "key": "ptb-length",
+        "model": "LSTM VAE (configs/text/ptb-lstm.yaml), dim 0: length in words",
+        "epochs": opts.epochs_ptb,
+        "attributes": {"length": row},
+        "nll_k": opts.k,
+        "nll_ar": cost["ar"],
+        "nll_base": cost["base"],
+        "train": facts,
+        "commands": commands,
+    }
 
 
 def semi_length(opts) -> dict:
@@ -334,9 +395,17 @@ def semi_length(opts) -> dict:
     valid_file = folder / "valid-1000.txt"  # validation in training; SCC on the other 9,000
     valid_file.write_text("\n".join(valid[:1000]) + "\n", encoding="utf-8")
     valid = valid[1000:]
-    small = ["model.embed_size=64", "model.latent_size=16", "model.encoder.hidden_size=64",
-             "model.decoder.hidden_size=64", "data.tokenizer.kind=word", f"train.max_steps={opts.semi_steps}",
-             "train.progress_bar=false", "train.select_best=false", "train.batch_size=32"]
+    small = [
+        "model.embed_size=64",
+        "model.latent_size=16",
+        "model.encoder.hidden_size=64",
+        "model.decoder.hidden_size=64",
+        "data.tokenizer.kind=word",
+        f"train.max_steps={opts.semi_steps}",
+        "train.progress_bar=false",
+        "train.select_best=false",
+        "train.batch_size=32",
+    ]
     commands, rows = [], {}
     for share in (1.0, 0.1, 0.03, 0.01):
         path = folder / f"train-{share:g}.csv"
@@ -347,55 +416,98 @@ def semi_length(opts) -> dict:
                 w.writerow(["text", "words"])
                 w.writerows((t, len(t.split()) if i in keep else "") for i, t in enumerate(texts))
         out = folder / f"run-{share:g}"
-        train(out, ["--config", "configs/text/snli-lstm.yaml", f"data.train_file={path.relative_to(ROOT)}",
-                    f"data.valid_file={valid_file.relative_to(ROOT)}", *small,
-                    "loss.attributes=[{name: length, dim: 0, column: words}]"], commands)
+        train(
+            out,
+            [
+                "--config",
+                "configs/text/snli-lstm.yaml",
+                f"data.train_file={path.relative_to(ROOT)}",
+                f"data.valid_file={valid_file.relative_to(ROOT)}",
+                *small,
+                "loss.attributes=[{name: length, dim: 0, column: words}]",
+            ],
+            commands,
+        )
         z = load_model(out).encode_sentences(valid, batch_size=128).numpy()
         rows[f"{share:g}"] = {"labelled": len(keep), "scc_heldout": spearman(z[:, 0], [len(t.split()) for t in valid])}
-    return {"key": "semi-length", "model": "LSTM VAE 64/64, latent 16, on the shipped SNLI sample, length from a "
-            "partly filled column", "steps": opts.semi_steps, "sentences": len(texts), "shares": rows,
-            "commands": commands}
+    return {
+        "key": "semi-length",
+        "model": "LSTM VAE 64/64, latent 16, on the shipped SNLI sample, length from a partly filled column",
+        "steps": opts.semi_steps,
+        "sentences": len(texts),
+        "shares": rows,
+        "commands": commands,
+    }
 
 
-ROWS = {"fashion": fashion, "sentiment": sentiment, "sentiment-10pct": lambda o: sentiment(o, "sentiment-10pct"),
-        "ptb-length": ptb_length, "semi-length": semi_length}
+ROWS = {
+    "fashion": fashion,
+    "sentiment": sentiment,
+    "sentiment-10pct": lambda o: sentiment(o, "sentiment-10pct"),
+    "ptb-length": ptb_length,
+    "semi-length": semi_length,
+}
 
 
 def write(rows: dict) -> None:
-    meta = {"benchmark": "attribute-regularised latent dimensions (AR-VAE)", "machine": f"{platform.machine()}, "
-            f"{platform.processor() or 'CPU'}, 2 cores shared with other jobs (times are not speed figures)",
-            "rows": list(rows.values())}
+    meta = {
+        "benchmark": "attribute-regularised latent dimensions (AR-VAE)",
+        "machine": f"{platform.machine()}, "
+        f"{platform.processor() or 'CPU'}, 2 cores shared with other jobs (times are not speed figures)",
+        "rows": list(rows.values()),
+    }
     (OUT / "attributes.json").write_text(json.dumps(meta, indent=2) + "\n")
-    lines = ["# Attribute-regularised latent dimensions (AR-VAE, Pati and Lerch 2020)", "",
-             "Written by `python scripts/bench_attributes.py`; the story and the pictures: docs/benchmarks/attributes.md.",
-             ("SCC: Spearman correlation of z_r (posterior mean) with the attribute on the test split; interp.: AR-VAE's "
-              "interpretability (R^2 of a ~ z_r on the dim of highest mutual information); base SCC: best |SCC| of any "
-              "dim of the same config trained without the regulariser; control: Spearman of the swept z_r with the "
-              "attribute of the outputs (200 test inputs x 9 values); NLL: test split, k stated."), "",
-             "| row | attribute | dim | SCC | interp. | base SCC | base interp. | control | NLL with / without (k) | epochs |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Attribute-regularised latent dimensions (AR-VAE, Pati and Lerch 2020)",
+        "",
+        "Written by `python scripts/bench_attributes.py`; the story and the pictures: docs/benchmarks/attributes.md.",
+        (
+            "SCC: Spearman correlation of z_r (posterior mean) with the attribute on the test split; interp.: AR-VAE's "
+            "interpretability (R^2 of a ~ z_r on the dim of highest mutual information); base SCC: best |SCC| of any "
+            "dim of the same config trained without the regulariser; control: Spearman of the swept z_r with the "
+            "attribute of the outputs (200 test inputs x 9 values); NLL: test split, k stated."
+        ),
+        "",
+        "| row | attribute | dim | SCC | interp. | base SCC | base interp. | control | NLL with / without (k) | epochs |",  # noqa: E501
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows.values():
         for name, a in r.get("attributes", {}).items():
-            lines.append(f"| {r['key']} | {name} | {a['dim']} | {a['scc']:.3f} | {a['interpretability']:.3f} "
-                         f"(dim {a['interpretability_dim']}) | {a['base_best_scc']:.3f} (dim {a['base_best_scc_dim']}) | "
-                         f"{a['base_interpretability']:.3f} | {a['control_spearman']:.3f} | {r['nll_ar']:.2f} / "
-                         f"{r['nll_base']:.2f} ({r['nll_k']}) | {r['epochs']} |")
+            lines.append(
+                f"| {r['key']} | {name} | {a['dim']} | {a['scc']:.3f} | {a['interpretability']:.3f} "
+                f"(dim {a['interpretability_dim']}) | {a['base_best_scc']:.3f} (dim {a['base_best_scc_dim']}) | "
+                f"{a['base_interpretability']:.3f} | {a['control_spearman']:.3f} | {r['nll_ar']:.2f} / "
+                f"{r['nll_base']:.2f} ({r['nll_k']}) | {r['epochs']} |"
+            )
     for r in rows.values():
         if r["key"].startswith("sentiment"):
             a = r["attributes"]["sentiment"]
-            lines += ["", (f"## {r['key']}: flips of the first 200 test sentences (classifier test accuracy "
-                           f"{r['classifier_test_accuracy']:.3f})"), "",
-                      "| method | flip rate | self-BLEU |", "|---|---|---|",
-                      f"| z_0 set to the other class's mean (AR run) | {a['flip_ar']['flip_rate']:.3f} | {a['flip_ar']['self_bleu']:.1f} |",
-                      f"| attribute vector (run without the regulariser) | {a['flip_vector']['flip_rate']:.3f} | {a['flip_vector']['self_bleu']:.1f} |",
-                      f"| plain reconstruction (AR run; share kept in its class) | {a['reconstruction']['flip_rate']:.3f} | {a['reconstruction']['self_bleu']:.1f} |"]
+            lines += [
+                "",
+                (
+                    f"## {r['key']}: flips of the first 200 test sentences (classifier test accuracy "
+                    f"{r['classifier_test_accuracy']:.3f})"
+                ),
+                "",
+                "| method | flip rate | self-BLEU |",
+                "|---|---|---|",
+                f"| z_0 set to the other class's mean (AR run) | {a['flip_ar']['flip_rate']:.3f} | {a['flip_ar']['self_bleu']:.1f} |",  # noqa: E501
+                f"| attribute vector (run without the regulariser) | {a['flip_vector']['flip_rate']:.3f} | {a['flip_vector']['self_bleu']:.1f} |",  # noqa: E501
+                f"| plain reconstruction (AR run; share kept in its class) | {a['reconstruction']['flip_rate']:.3f} | {a['reconstruction']['self_bleu']:.1f} |",  # noqa: E501
+            ]
     if "semi-length" in rows:
         r = rows["semi-length"]
-        lines += ["", f"## Semi-supervised: length from a partly filled column ({r['model']}, {r['steps']} steps)", "",
-                  "| labelled rows | SCC of z_0 on 9,000 held-out sentences (shipped valid.txt after its first 1,000) |",
-                  "|---|---|",
-                  *[f"| {v['labelled']:,} of {r['sentences']:,} ({float(k):.0%}) | {v['scc_heldout']:.3f} |"
-                    for k, v in r["shares"].items()]]
+        lines += [
+            "",
+            f"## Semi-supervised: length from a partly filled column ({r['model']}, {r['steps']} steps)",
+            "",
+            "| labelled rows | SCC of z_0 on 9,000 held-out sentences (shipped valid.txt after its first 1,000) |",
+            "|---|---|",
+            *[
+                f"| {v['labelled']:,} of {r['sentences']:,} ({float(k):.0%}) | {v['scc_heldout']:.3f} |"
+                for k, v in r["shares"].items()
+            ],
+        ]
     lines += ["", "## Commands", ""]
     for r in rows.values():
         lines += [f"{r['key']}:", "", *[f"    {c}" for c in r["commands"]], ""]
@@ -408,7 +520,9 @@ def main() -> None:
     p.add_argument("--epochs-image", type=int, default=5)
     p.add_argument("--epochs-text", type=int, default=12)
     p.add_argument("--epochs-ptb", type=int, default=4)
-    p.add_argument("--text-hidden", type=int, default=0, help="sentiment rows: embedding and LSTM size (0: the config's)")
+    p.add_argument(
+        "--text-hidden", type=int, default=0, help="sentiment rows: embedding and LSTM size (0: the config's)"
+    )
     p.add_argument("--k", type=int, default=50, help="importance samples of the test NLL")
     p.add_argument("--semi-steps", type=int, default=600, help="semi-length row: training steps")
     opts = p.parse_args()

@@ -12,6 +12,7 @@ bound of the papers' protocol is from it says how much a better proposal can sti
 of one proposal at every k use the same random stream, so their differences are not sampling noise of
 one against another. Writes bound.json and bound.md under --out.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,9 @@ from pathlib import Path
 import torch
 
 
-def bounds_for(model, batch, proposal, ks: list[int], chunk: int, generator: torch.Generator) -> dict[int, torch.Tensor]:
+def bounds_for(
+    model, batch, proposal, ks: list[int], chunk: int, generator: torch.Generator
+) -> dict[int, torch.Tensor]:
     """The bound for each k in ks from one stream of max(ks) samples: the bound at k uses the first k
     samples. {k: (B,) float64}."""
     from textvae.core.objectives import iw_log_weights
@@ -80,11 +83,12 @@ def main() -> None:
     torch.manual_seed(args.seed)
     model = load_model(args.model_dir).eval()
     sentences, _ = read_sentences(args.data, "auto", "text", "--data")
-    sentences = sentences[:args.sentences]
+    sentences = sentences[: args.sentences]
     dataset, _ = tokenize_sentences(sentences, model.tokenizer, encoder_tokenizer=model.encoder_tokenizer)
     sampler = EpochBatchSampler(len(dataset), args.batch_size, shuffle=False, lengths=dataset.lengths)
-    proposals = [(0, s) for s in args.scales] + ([(args.refine_steps, s) for s in args.scales]
-                                                  if args.refine_steps else [])
+    proposals = [(0, s) for s in args.scales] + (
+        [(args.refine_steps, s) for s in args.scales] if args.refine_steps else []
+    )
     sums = {(r, s): {k: 0.0 for k in args.samples} for r, s in proposals}
     seconds = {(r, s): 0.0 for r, s in proposals}
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
@@ -104,13 +108,26 @@ def main() -> None:
                     sums[(r, s)][k] += float(v.sum())
                 seconds[(r, s)] += time.perf_counter() - t0
     n = len(dataset)
-    rows = [{"refine_steps": r, "scale": s, "seconds": round(seconds[(r, s)], 1),
-             "nll": {str(k): -sums[(r, s)][k] / n for k in args.samples}} for r, s in proposals]
-    result = {"model_dir": str(args.model_dir), "data": str(args.data), "sentences": n,
-              "precision": args.precision, "samples": args.samples, "refine_lr": args.refine_lr,
-              "machine": f"{platform.machine()} {processor_name()}, {torch.get_num_threads()} threads, torch "
-                         f"{torch.__version__}",
-              "rows": rows}
+    rows = [
+        {
+            "refine_steps": r,
+            "scale": s,
+            "seconds": round(seconds[(r, s)], 1),
+            "nll": {str(k): -sums[(r, s)][k] / n for k in args.samples},
+        }
+        for r, s in proposals
+    ]
+    result = {
+        "model_dir": str(args.model_dir),
+        "data": str(args.data),
+        "sentences": n,
+        "precision": args.precision,
+        "samples": args.samples,
+        "refine_lr": args.refine_lr,
+        "machine": f"{platform.machine()} {processor_name()}, {torch.get_num_threads()} threads, torch "
+        f"{torch.__version__}",
+        "rows": rows,
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / "bound.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / "bound.md").write_text(markdown(result))
@@ -121,22 +138,28 @@ def markdown(result: dict) -> str:
     """bound.md from bound.json's content."""
     ks = result["samples"]
     n = result["sentences"]
-    lines = [f"# How tight is the importance-weighted bound: {result['model_dir']}", "",
-             f"NLL in nats per sentence (minus the bound on log p(x)), mean over the first {n} sentences of "
-             f"{result['data']}; {result['precision']}; {result['machine']}. Each proposal's bounds at every k "
-             f"come from one stream of samples (the bound at k uses the first k); refinement: Adam steps at lr "
-             f"{result['refine_lr']:g} on each sentence's own q(z|x) (`textvae evaluate --refine-steps`). Command: "
-             f"`python scripts/bench_bound.py {result['model_dir']} --data {result['data']} --sentences {n} "
-             f"--samples {' '.join(map(str, ks))}`.", "",
-             "| proposal | " + " | ".join(f"k={k}" for k in ks) + " | seconds |",
-             "|---" * (len(ks) + 2) + "|"]
+    lines = [
+        f"# How tight is the importance-weighted bound: {result['model_dir']}",
+        "",
+        f"NLL in nats per sentence (minus the bound on log p(x)), mean over the first {n} sentences of "
+        f"{result['data']}; {result['precision']}; {result['machine']}. Each proposal's bounds at every k "
+        f"come from one stream of samples (the bound at k uses the first k); refinement: Adam steps at lr "
+        f"{result['refine_lr']:g} on each sentence's own q(z|x) (`textvae evaluate --refine-steps`). Command: "
+        f"`python scripts/bench_bound.py {result['model_dir']} --data {result['data']} --sentences {n} "
+        f"--samples {' '.join(map(str, ks))}`.",
+        "",
+        "| proposal | " + " | ".join(f"k={k}" for k in ks) + " | seconds |",
+        "|---" * (len(ks) + 2) + "|",
+    ]
     for row in result["rows"]:
         name = "q(z\\|x)" if not row["refine_steps"] else f"q refined, {row['refine_steps']} steps"
         if row["scale"] != 1:
             name += f", {row['scale']:g}x wider"
-        lines.append(f"| {name} | " + " | ".join(f"{row['nll'][str(k)]:.3f}" for k in ks)
-                     + f" | {row['seconds']:.0f} |")
+        lines.append(
+            f"| {name} | " + " | ".join(f"{row['nll'][str(k)]:.3f}" for k in ks) + f" | {row['seconds']:.0f} |"
+        )
     return "\n".join(lines) + "\n"
+
 
 if __name__ == "__main__":
     main()

@@ -7,6 +7,7 @@ screenshot of the Interpolate tab in headless Chromium (/usr/bin/chromium via Pl
 
 Writes benchmarks/demo.json and benchmarks/demo.md. Run it alone on the machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,19 +37,23 @@ def processor() -> str:
 def actions(kind: str) -> dict:
     """name -> (api_name, args): every tab's endpoints with the page's default settings."""
     if kind == "text":
-        return {"interpolate (5 steps, greedy)": ("/interpolate", [A, B, 5, "slerp", "greedy", 1.0, 1.0, 0]),
-                "interpolate (5 steps, beam 5)": ("/interpolate", [A, B, 5, "slerp", "beam", 1.0, 1.0, 0]),
-                "sample (10, temperature 1)": ("/sample", [10, "sample", 1.0, 1.0, 0]),
-                "reconstruct (3 samples)": ("/reconstruct", [A, 3, "sample", 1.0, 1.0, 0]),
-                "map click (decode + neighbours)": ("/map_click", [400, 330]),
-                "dials: encode": ("/dials_encode", [A]),
-                "dials: move (re-decode)": ("/dials_decode", None)}
-    return {"interpolate (8 steps)": ("/interpolate", [0, 1, 8, "slerp"]),
-            "sample (16)": ("/sample", [16, 0]),
-            "reconstruct": ("/reconstruct", [3]),
+        return {
+            "interpolate (5 steps, greedy)": ("/interpolate", [A, B, 5, "slerp", "greedy", 1.0, 1.0, 0]),
+            "interpolate (5 steps, beam 5)": ("/interpolate", [A, B, 5, "slerp", "beam", 1.0, 1.0, 0]),
+            "sample (10, temperature 1)": ("/sample", [10, "sample", 1.0, 1.0, 0]),
+            "reconstruct (3 samples)": ("/reconstruct", [A, 3, "sample", 1.0, 1.0, 0]),
             "map click (decode + neighbours)": ("/map_click", [400, 330]),
-            "dials: encode": ("/dials_encode", [2]),
-            "dials: move (re-decode)": ("/dials_decode", None)}
+            "dials: encode": ("/dials_encode", [A]),
+            "dials: move (re-decode)": ("/dials_decode", None),
+        }
+    return {
+        "interpolate (8 steps)": ("/interpolate", [0, 1, 8, "slerp"]),
+        "sample (16)": ("/sample", [16, 0]),
+        "reconstruct": ("/reconstruct", [3]),
+        "map click (decode + neighbours)": ("/map_click", [400, 330]),
+        "dials: encode": ("/dials_encode", [2]),
+        "dials: move (re-decode)": ("/dials_decode", None),
+    }
 
 
 def bench_model(model_dir: str, repeats: int, screenshot: str | None) -> dict:
@@ -74,8 +79,9 @@ def bench_model(model_dir: str, repeats: int, screenshot: str | None) -> dict:
                 times.append(time.perf_counter() - t)
             status = out[-1] if isinstance(out, (list, tuple)) else ""
             rows[name] = {"median_s": statistics.median(times), "max_s": max(times), "status": status}
-            print(f"{model_dir}: {name}: median {rows[name]['median_s']:.3f} s, worst {max(times):.3f} s",
-                  file=sys.stderr)
+            print(
+                f"{model_dir}: {name}: median {rows[name]['median_s']:.3f} s, worst {max(times):.3f} s", file=sys.stderr
+            )
         if screenshot and kind == "text":
             shoot(url, screenshot)
     finally:
@@ -109,18 +115,34 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    result = {"processor": processor(), "torch": torch.__version__, "threads": 1, "repeats": args.repeats,
-              "command": "python scripts/bench_demo.py " + " ".join(sys.argv[1:]),
-              "models": [bench_model(m, args.repeats, args.screenshot) for m in args.models]}
+    result = {
+        "processor": processor(),
+        "torch": torch.__version__,
+        "threads": 1,
+        "repeats": args.repeats,
+        "command": "python scripts/bench_demo.py " + " ".join(sys.argv[1:]),
+        "models": [bench_model(m, args.repeats, args.screenshot) for m in args.models],
+    }
     out = Path(args.output)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    lines = [f"# Demo latency per action ({result['processor']}, torch {result['torch']}, 1 thread)", "",
-             ("Each endpoint of `textvae demo` called through gradio_client (HTTP and queue included, browser "
-              f"rendering not), {args.repeats} times after a warm-up call."), "",
-             f"`{result['command']}`", ""]
+    lines = [
+        f"# Demo latency per action ({result['processor']}, torch {result['torch']}, 1 thread)",
+        "",
+        (
+            "Each endpoint of `textvae demo` called through gradio_client (HTTP and queue included, browser "
+            f"rendering not), {args.repeats} times after a warm-up call."
+        ),
+        "",
+        f"`{result['command']}`",
+        "",
+    ]
     for m in result["models"]:
-        lines += [f"## `{m['model_dir']}` ({m['kind']}; page ready after {m['startup_s']:.1f} s)", "",
-                  "| action | median (s) | worst (s) |", "|---|---|---|"]
+        lines += [
+            f"## `{m['model_dir']}` ({m['kind']}; page ready after {m['startup_s']:.1f} s)",
+            "",
+            "| action | median (s) | worst (s) |",
+            "|---|---|---|",
+        ]
         lines += [f"| {k} | {v['median_s']:.3f} | {v['max_s']:.3f} |" for k, v in m["actions"].items()]
         lines.append("")
     out.with_suffix(".md").write_text("\n".join(lines), encoding="utf-8")

@@ -25,6 +25,7 @@ Data: the files are read as bytes and decoded line by line: as UTF-8, or as Lati
 valid UTF-8; then the C1 control characters U+0080-U+009F (cp1252 punctuation once mis-read as Latin-1,
 e.g. U+0097 for an em dash) are mapped to their cp1252 characters. Lines are stripped; blank ones skipped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,10 @@ except ImportError:
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sentence-polarity"
-TEXTVAE_RUNS = {"textvae LSTM VAE": ("lstm", "configs/text/snli-lstm.yaml"),
-                "textvae Transformer VAE": ("transformer", "configs/text/snli-transformer.yaml")}
+TEXTVAE_RUNS = {
+    "textvae LSTM VAE": ("lstm", "configs/text/snli-lstm.yaml"),
+    "textvae Transformer VAE": ("transformer", "configs/text/snli-transformer.yaml"),
+}
 C_GRID = [1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0]
 BATCH, SEED = 64, 0
 # The files mix UTF-8 with cp1252 punctuation that was once read as Latin-1 and so became C1 control
@@ -99,7 +102,7 @@ def timed_encode(encode, sentences: list[str], desc: str, bf16: bool) -> tuple[n
     autocast if asked), sentences sorted by length as sentence-transformers does, to pad less. Returns
     the (N, D) float32 vectors in the input order and sentences/s, timed after a warm-up batch."""
     order = np.argsort([len(s) for s in sentences], kind="stable")
-    batches = [[sentences[i] for i in order[j: j + BATCH]] for j in range(0, len(order), BATCH)]
+    batches = [[sentences[i] for i in order[j : j + BATCH]] for j in range(0, len(order), BATCH)]
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         encode(batches[len(batches) // 2])
         start = time.perf_counter()
@@ -121,9 +124,9 @@ def encode_minilm(sentences: list[str], bf16: bool) -> tuple[np.ndarray, float]:
 
     def encode(batch: list[str]) -> torch.Tensor:
         inputs = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        states = model(**inputs).last_hidden_state                               # (B, T, 384)
-        mask = inputs["attention_mask"].unsqueeze(-1).to(states.dtype)           # (B, T, 1)
-        return (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)              # (B, 384)
+        states = model(**inputs).last_hidden_state  # (B, T, 384)
+        mask = inputs["attention_mask"].unsqueeze(-1).to(states.dtype)  # (B, T, 1)
+        return (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, 384)
 
     return timed_encode(encode, sentences, "all-MiniLM-L6-v2", bf16)
 
@@ -186,8 +189,18 @@ def train_textvae(sentences: list[str], runs: Path) -> dict[str, Path]:
             folders[name] = folder
             if (folder / "model.safetensors").exists():
                 continue
-            cmd = [sys.executable, "-m", "textvae", "train", "--config", config, "--output-dir", str(folder),
-                   "--overwrite", f"data.train_file={text}"]  # an interrupted run's checkpoints: start afresh
+            cmd = [
+                sys.executable,
+                "-m",
+                "textvae",
+                "train",
+                "--config",
+                config,
+                "--output-dir",
+                str(folder),
+                "--overwrite",
+                f"data.train_file={text}",
+            ]  # an interrupted run's checkpoints: start afresh
             print("$ " + shlex.join(cmd), flush=True)
             if subprocess.run(cmd, cwd=ROOT).returncode != 0:
                 fail(f"training {name} failed; see its output above")
@@ -198,13 +211,17 @@ def probe(x: np.ndarray, y: np.ndarray) -> dict:
     """Nested cross-validated accuracy of a standardised logistic regression (see the docstring above)."""
     inner = StratifiedKFold(5, shuffle=True, random_state=SEED)
     outer = StratifiedKFold(10, shuffle=True, random_state=SEED)
-    model = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)),
-                         {"logisticregression__C": C_GRID}, cv=inner)
+    model = GridSearchCV(
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)), {"logisticregression__C": C_GRID}, cv=inner
+    )
     scores = cross_validate(model, x, y, cv=outer, return_estimator=True)
     acc = scores["test_score"]
-    return {"accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
-            "fold_accuracies": acc.tolist(),
-            "chosen_C": [e.best_params_["logisticregression__C"] for e in scores["estimator"]]}
+    return {
+        "accuracy_mean": float(acc.mean()),
+        "accuracy_std": float(acc.std()),
+        "fold_accuracies": acc.tolist(),
+        "chosen_C": [e.best_params_["logisticregression__C"] for e in scores["estimator"]],
+    }
 
 
 def machine() -> dict:
@@ -212,25 +229,36 @@ def machine() -> dict:
 
     from textvae.runtime import processor_name
 
-    return {"cpu": processor_name(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "scikit-learn": sklearn.__version__,
-            "python": sys.version.split()[0], "date": datetime.datetime.now().isoformat(timespec="seconds")}
+    return {
+        "cpu": processor_name(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "scikit-learn": sklearn.__version__,
+        "python": sys.version.split()[0],
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
 
 
 def table(rows: list[dict]) -> list[str]:
-    lines = ["| encoder | trained on | probe accuracy (mean ± std, 10 folds) | width | sentences/s | sentences |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| encoder | trained on | probe accuracy (mean ± std, 10 folds) | width | sentences/s | sentences |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         skipped = f" ({r['skipped']} left out: only unknown words)" if r["skipped"] else ""
-        lines.append(f"| {r['encoder']} | {r['trained_on']} | {100 * r['accuracy_mean']:.1f} ± "
-                     f"{100 * r['accuracy_std']:.1f} % | {r['width']} | {r['sentences_per_s']:.0f} | "
-                     f"{r['sentences']}{skipped} |")
+        lines.append(
+            f"| {r['encoder']} | {r['trained_on']} | {100 * r['accuracy_mean']:.1f} ± "
+            f"{100 * r['accuracy_std']:.1f} % | {r['width']} | {r['sentences_per_s']:.0f} | "
+            f"{r['sentences']}{skipped} |"
+        )
     return lines
 
 
 def write_markdown(rows: list[dict], info: dict, path: Path) -> None:
     header = [
-        "# Sentence encodings: linear probe on sentence polarity", "",
+        "# Sentence encodings: linear probe on sentence polarity",
+        "",
         f"Data: the sentence polarity dataset v1.0 (Pang & Lee 2005, CC BY 4.0), {info['sentences']} movie-review "
         "snippets, half positive, half negative. Each encoder turns every sentence into one vector; the probe is "
         "a pipeline StandardScaler -> logistic regression (scikit-learn, lbfgs), scored by stratified 10-fold "
@@ -241,7 +269,9 @@ def write_markdown(rows: list[dict], info: dict, path: Path) -> None:
         "mask), not normalised; textvae models: posterior means. Speed: sentences per second of the encoding "
         "alone (tokenisation included), batches of 64 sentences sorted by length, torch.no_grad, "
         f"{'bf16 autocast' if info['bf16'] else 'float32'}, timed after one warm-up batch, "
-        f"{info['torch_threads']} torch threads on {info['cpu']} ({info['date']}).", ""]
+        f"{info['torch_threads']} torch threads on {info['cpu']} ({info['date']}).",
+        "",
+    ]
     footer = ["", "Command (from the project root):", "", "    " + info["command"]]
     path.write_text("\n".join(header + table(rows) + footer) + "\n")
 
@@ -258,8 +288,14 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of rt-polarity.pos/.neg")
     p.add_argument("--limit", type=int, help="a stratified shuffled subset of N sentences (smoke tests)")
     p.add_argument("--output", type=Path, default=ROOT / "benchmarks", help="where encodings.json/.md go")
-    p.add_argument("--model", type=named_folder, action="append", default=[], metavar="NAME=MODEL_DIR",
-                   help="a saved textvae model to probe (repeatable)")
+    p.add_argument(
+        "--model",
+        type=named_folder,
+        action="append",
+        default=[],
+        metavar="NAME=MODEL_DIR",
+        help="a saved textvae model to probe (repeatable)",
+    )
     p.add_argument("--train-textvae", action="store_true", help="train and probe textvae's LSTM and Transformer VAEs")
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "encodings", help="model folders of --train-textvae")
     p.add_argument("--bf16", action="store_true", help="encode under bf16 autocast (default float32)")
@@ -272,13 +308,25 @@ def main() -> None:
     sentences, y = load_polarity(args.data, args.limit)
     print(f"{len(sentences)} sentences ({int(y.sum())} positive) from {args.data}", flush=True)
 
-    encoded = [("all-MiniLM-L6-v2", "1B+ sentence pairs, contrastive (sentence-transformers)",
-                *encode_minilm(sentences, args.bf16), list(range(len(sentences))))]
+    encoded = [
+        (
+            "all-MiniLM-L6-v2",
+            "1B+ sentence pairs, contrastive (sentence-transformers)",
+            *encode_minilm(sentences, args.bf16),
+            list(range(len(sentences))),
+        )
+    ]
     models = [(name, folder, trained_on(folder)) for name, folder in args.model]
     if args.train_textvae:
-        models += [(name, folder, f"these {len(sentences)} sentences' text (labels unused; 5 % held out for "
-                                  f"validation), {TEXTVAE_RUNS[name][1]}")
-                   for name, folder in train_textvae(sentences, args.runs).items()]
+        models += [
+            (
+                name,
+                folder,
+                f"these {len(sentences)} sentences' text (labels unused; 5 % held out for "
+                f"validation), {TEXTVAE_RUNS[name][1]}",
+            )
+            for name, folder in train_textvae(sentences, args.runs).items()
+        ]
     for name, folder, source in models:
         encoded.append((name, source, *encode_textvae(folder, sentences, name, args.bf16)))
         if pretrained_encoder(folder):  # where the sentiment goes: before or in the latent bottleneck
@@ -288,10 +336,24 @@ def main() -> None:
     rows = []
     for name, source, x, speed, keep in encoded:
         print(f"probing {name} ...", flush=True)
-        rows.append({"encoder": name, "trained_on": source, **probe(x, y[keep]), "width": x.shape[1],
-                     "sentences_per_s": speed, "sentences": len(keep), "skipped": len(sentences) - len(keep)})
-    info = {**machine(), "sentences": len(sentences), "bf16": args.bf16, "data": str(args.data),
-            "command": shlex.join(["python", *sys.argv])}
+        rows.append(
+            {
+                "encoder": name,
+                "trained_on": source,
+                **probe(x, y[keep]),
+                "width": x.shape[1],
+                "sentences_per_s": speed,
+                "sentences": len(keep),
+                "skipped": len(sentences) - len(keep),
+            }
+        )
+    info = {
+        **machine(),
+        "sentences": len(sentences),
+        "bf16": args.bf16,
+        "data": str(args.data),
+        "command": shlex.join(["python", *sys.argv]),
+    }
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "encodings.json").write_text(json.dumps({"info": info, "rows": rows}, indent=2) + "\n")
     write_markdown(rows, info, args.output / "encodings.md")

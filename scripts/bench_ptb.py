@@ -20,6 +20,7 @@ Rows (scripts/ptb_rows.py's ROWS; run with --only KEY):
   and the other rows that benchmarks/ptb.md shows, with the runs they are made from. The best row has
   configs of its own: scripts/ptb_best.sh.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,9 @@ def run(cmd: list[str]) -> float:
 def training_speed(folder: Path) -> float | None:
     """Median training tokens/s over the logged windows (the first one, with start-up, left out)."""
     log = folder / "logs" / "train.jsonl"
-    speeds = [r["train/tokens_per_s"] for r in map(json.loads, log.read_text().splitlines())
-              if "train/tokens_per_s" in r]
+    speeds = [
+        r["train/tokens_per_s"] for r in map(json.loads, log.read_text().splitlines()) if "train/tokens_per_s" in r
+    ]
     return statistics.median(speeds[1:] or speeds) if speeds else None
 
 
@@ -93,10 +95,17 @@ def bench(key: str, args, data: dict, evaluate: bool = True) -> dict:
         base = bench(row.of, args, data, evaluate=False)
         model_dir, eval_extra = Path(args.runs) / row.of, list(row.arguments)
         folder.mkdir(parents=True, exist_ok=True)
-        trained.write_text(json.dumps({**{k: base[k] for k in ("config", "overrides", "train_seconds",
-                                                                  "train_tokens_per_s")},
-                                       "evaluated_model": str(model_dir), "evaluate_arguments": eval_extra},
-                                      indent=2) + "\n")
+        trained.write_text(
+            json.dumps(
+                {
+                    **{k: base[k] for k in ("config", "overrides", "train_seconds", "train_tokens_per_s")},
+                    "evaluated_model": str(model_dir),
+                    "evaluate_arguments": eval_extra,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     elif not (args.reuse and trained.is_file()):
         trained.parent.mkdir(parents=True, exist_ok=True)
         timing = fit_prior(row, folder, args, data) if isinstance(row, FitPrior) else train(row, folder, args, data)
@@ -107,23 +116,62 @@ def bench(key: str, args, data: dict, evaluate: bool = True) -> dict:
     timing = folder / "eval_timing.json"
     done = json.loads(timing.read_text()) if timing.is_file() else {}
     if not (args.reuse and result_file.is_file() and done.get("iw_samples_used") == k):
-        eval_s = run([*TEXTVAE, "evaluate", str(model_dir), *eval_extra, "--data", data["test"], "--iw-samples",
-                      str(k), "--mixed-precision", args.eval_precision, "--output", str(result_file)])
-        done = {"eval_seconds": round(eval_s, 1), "iw_samples_used": k, "eval_precision": args.eval_precision,
-                "measured": f"{time.strftime('%Y-%m-%d')}, {processor_name()}"}
+        eval_s = run(
+            [
+                *TEXTVAE,
+                "evaluate",
+                str(model_dir),
+                *eval_extra,
+                "--data",
+                data["test"],
+                "--iw-samples",
+                str(k),
+                "--mixed-precision",
+                args.eval_precision,
+                "--output",
+                str(result_file),
+            ]
+        )
+        done = {
+            "eval_seconds": round(eval_s, 1),
+            "iw_samples_used": k,
+            "eval_precision": args.eval_precision,
+            "measured": f"{time.strftime('%Y-%m-%d')}, {processor_name()}",
+        }
         timing.write_text(json.dumps(done, indent=2) + "\n")
-    return {"key": key, **json.loads(trained.read_text()), **done, **json.loads(result_file.read_text()),
-            "model": row.label}
+    return {
+        "key": key,
+        **json.loads(trained.read_text()),
+        **done,
+        **json.loads(result_file.read_text()),
+        "model": row.label,
+    }
 
 
 def fit_prior(row: FitPrior, folder: Path, args, data: dict) -> dict:
     """`textvae fit-prior` on row `row.of`'s model (trained first) into `folder`; the timing record."""
     base = bench(row.of, args, data, evaluate=False)
-    fit_s = run([*TEXTVAE, "fit-prior", str(Path(args.runs) / row.of), "--data", data["train"], "--components",
-                 str(row.components), "--output", str(folder)])
-    return {"config": base["config"], "overrides": base["overrides"],
-            "prior": f"fit-prior --components {row.components} (from {row.of})", "fit_prior_seconds": round(fit_s, 1),
-            "train_seconds": round(base["train_seconds"] + fit_s, 1), "train_tokens_per_s": base["train_tokens_per_s"]}
+    fit_s = run(
+        [
+            *TEXTVAE,
+            "fit-prior",
+            str(Path(args.runs) / row.of),
+            "--data",
+            data["train"],
+            "--components",
+            str(row.components),
+            "--output",
+            str(folder),
+        ]
+    )
+    return {
+        "config": base["config"],
+        "overrides": base["overrides"],
+        "prior": f"fit-prior --components {row.components} (from {row.of})",
+        "fit_prior_seconds": round(fit_s, 1),
+        "train_seconds": round(base["train_seconds"] + fit_s, 1),
+        "train_tokens_per_s": base["train_tokens_per_s"],
+    }
 
 
 def train(row: Train, folder: Path, args, data: dict) -> dict:
@@ -141,16 +189,55 @@ def train(row: Train, folder: Path, args, data: dict) -> dict:
             pre_timing.parent.mkdir(parents=True, exist_ok=True)
             config, overrides = STAGES[row.stage]
             resume, resumed_s = resume_point(pre, args.reuse)
-            pre_timing.write_text(json.dumps({"train_seconds": resumed_s + run(
-                [*TEXTVAE, "train", "--config", config, "--output-dir", str(pre), *resume, *common, *overrides,
-                 *args.overrides])}) + "\n")
+            pre_timing.write_text(
+                json.dumps(
+                    {
+                        "train_seconds": resumed_s
+                        + run(
+                            [
+                                *TEXTVAE,
+                                "train",
+                                "--config",
+                                config,
+                                "--output-dir",
+                                str(pre),
+                                *resume,
+                                *common,
+                                *overrides,
+                                *args.overrides,
+                            ]
+                        )
+                    }
+                )
+                + "\n"
+            )
         before_s += json.loads(pre_timing.read_text())["train_seconds"]
         extra.append(f"train.init_from={pre}")
     resume, resumed_s = resume_point(folder, args.reuse)
-    train_s = before_s + resumed_s + run([*TEXTVAE, "train", "--config", row.config, "--output-dir", str(folder),
-                                          *resume, *common, *extra, *args.overrides])
-    return {"config": row.config, "overrides": extra + list(args.overrides), "train_seconds": round(train_s, 1),
-            "train_tokens_per_s": training_speed(folder)}
+    train_s = (
+        before_s
+        + resumed_s
+        + run(
+            [
+                *TEXTVAE,
+                "train",
+                "--config",
+                row.config,
+                "--output-dir",
+                str(folder),
+                *resume,
+                *common,
+                *extra,
+                *args.overrides,
+            ]
+        )
+    )
+    return {
+        "config": row.config,
+        "overrides": extra + list(args.overrides),
+        "train_seconds": round(train_s, 1),
+        "train_tokens_per_s": training_speed(folder),
+    }
 
 
 def fmt(x, digits=2):
@@ -158,16 +245,21 @@ def fmt(x, digits=2):
 
 
 def markdown(rows: list[dict], header: str) -> str:
-    out = [header, "",
-           "| model (latent 32, LSTM 256) | PPL | NLL | KL | MI | active units | BLEU | train (min) | eval (min) "
-           "| train tokens/s | measured |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        header,
+        "",
+        "| model (latent 32, LSTM 256) | PPL | NLL | KL | MI | active units | BLEU | train (min) | eval (min) "
+        "| train tokens/s | measured |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         au = f"{r['active_units']}/{r['latent_size']}" if not r["key"].startswith("lm") else "-"
         mi = fmt(r["mi"]) if not r["key"].startswith("lm") else "-"
-        out.append(f"| {r['model']} | {fmt(r['perplexity'])} | {fmt(r['nll'])} | {fmt(r['kl'])} | {mi} | {au} "
-                   f"| {fmt(r['bleu'], 1)} | {fmt(r['train_seconds'] / 60, 1)} | {fmt(r['eval_seconds'] / 60, 1)} "
-                   f"| {fmt(r['train_tokens_per_s'], 0)} | {r.get('measured', '-')} |")
+        out.append(
+            f"| {r['model']} | {fmt(r['perplexity'])} | {fmt(r['nll'])} | {fmt(r['kl'])} | {mi} | {au} "
+            f"| {fmt(r['bleu'], 1)} | {fmt(r['train_seconds'] / 60, 1)} | {fmt(r['eval_seconds'] / 60, 1)} "
+            f"| {fmt(r['train_tokens_per_s'], 0)} | {r.get('measured', '-')} |"
+        )
     for name, ppl, nll, mi, au in PUBLISHED:
         out.append(f"| {name} | {fmt(ppl)} | {fmt(nll)} | - | {fmt(mi)} | {fmt(au)} | - | - | - | - | paper |")
     return "\n".join(out) + "\n"
@@ -190,20 +282,31 @@ def header(machine: str, ptb: str) -> str:
         "Commands: `python scripts/bench_ptb.py` (the LM and VAE rows); another row: `python "
         "scripts/bench_ptb.py --only KEY --eval-precision bf16` (KEY, config, overrides and evaluation precision "
         f"are in each row's ptb.json entry). The best row (`{HEADLINE}`) from its own configs: "
-        "`bash scripts/ptb_best.sh`. The rows of earlier studies and what they showed: docs/benchmarks/ptb.md.")
+        "`bash scripts/ptb_best.sh`. The rows of earlier studies and what they showed: docs/benchmarks/ptb.md."
+    )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ptb", default=str(ROOT.parent / "shared" / "data" / "ptb"),
-                   help="folder of ptb.{train,valid,test}.txt (or .txt.gz)")
+    p.add_argument(
+        "--ptb",
+        default=str(ROOT.parent / "shared" / "data" / "ptb"),
+        help="folder of ptb.{train,valid,test}.txt (or .txt.gz)",
+    )
     p.add_argument("--out", default="benchmarks")
     p.add_argument("--runs", default="runs/bench-ptb")
-    p.add_argument("--only", nargs="+", choices=list(ROWS), default=["lm", "vae"], metavar="KEY",
-                   help="the rows to run: lm, vae, or another key of scripts/ptb_rows.py's ROWS (default: lm vae)")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(ROWS),
+        default=["lm", "vae"],
+        metavar="KEY",
+        help="the rows to run: lm, vae, or another key of scripts/ptb_rows.py's ROWS (default: lm vae)",
+    )
     p.add_argument("--reuse", action="store_true", help="reuse runs that were already evaluated")
-    p.add_argument("--table-only", action="store_true",
-                   help="only rewrite ptb.md from ptb.json (no data, runs or training needed)")
+    p.add_argument(
+        "--table-only", action="store_true", help="only rewrite ptb.md from ptb.json (no data, runs or training needed)"
+    )
     p.add_argument("--iw-samples", type=int, default=500)
     p.add_argument("--eval-precision", choices=["no", "bf16"], default="no")
     p.add_argument("overrides", nargs="*", help="key=value overrides for every training run")
@@ -227,17 +330,27 @@ def main() -> None:
 
         ptb = str(Path(args.ptb))
         data = ptb_files(Path(ptb))
-        machine = (f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-                   f"Python {platform.python_version()}")
+        machine = (
+            f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+            f"Python {platform.python_version()}"
+        )
         for key in args.only:
             previous[key] = bench(key, args, data)
     order = list(ROWS)
     rows = sorted(previous.values(), key=lambda r: order.index(r["key"]))
     text = markdown(rows, header(machine, ptb))
-    (out / "ptb.json").write_text(json.dumps({"machine": machine, "data": ptb, "rows": rows,
-                                              "published": [dict(zip(("model", "perplexity", "nll", "mi",
-                                                                      "active_units"), p)) for p in PUBLISHED]},
-                                             indent=2) + "\n")
+    (out / "ptb.json").write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "data": ptb,
+                "rows": rows,
+                "published": [dict(zip(("model", "perplexity", "nll", "mi", "active_units"), p)) for p in PUBLISHED],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     (out / "ptb.md").write_text(text)
     # The training curves of the rows whose runs are on this disk (not redrawn by --table-only).
     logged = [r["key"] for r in rows if (Path(args.runs) / r["key"] / "logs" / "train.jsonl").is_file()]

@@ -18,6 +18,7 @@ training sentences (<= 10 words) by greedy decoding of the posterior mean versus
 the prior: corpus BLEU (sacrebleu) and word accuracy (share of reference positions whose word the
 decoding reproduces). Writes snli.json and snli.md under --out.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,10 @@ RUNS = {
     "ablation: -free-bits": (LSTM, SHORT + ["loss.free_bits=0"]),
     "ablation: -word-dropout": (LSTM, SHORT + ["model.word_dropout=0"]),
     "ablation: -z-every-step": (LSTM, SHORT + ["model.decoder.z_to_every_input=false"]),
-    "ablation: no defences": (LSTM, SHORT + NO_ANNEAL + ["loss.free_bits=0", "model.word_dropout=0",
-                                                         "model.decoder.z_to_every_input=false"]),
+    "ablation: no defences": (
+        LSTM,
+        SHORT + NO_ANNEAL + ["loss.free_bits=0", "model.word_dropout=0", "model.decoder.z_to_every_input=false"],
+    ),
     "ablation: free bits 0.25": (LSTM, SHORT + ["loss.free_bits=0.25"]),
     "ablation: free bits 1.0": (LSTM, SHORT + ["loss.free_bits=1.0"]),
 }
@@ -81,13 +84,19 @@ def reconstruction(folder: Path, sentences: list[str]) -> dict:
     refs = [tok.decode(tok.encode(s)) for s in sentences]  # as the tokenizer sees them (case, <unk>)
     gen = {"strategy": "greedy", "max_length": 40}
     posterior = model.decode(model.encode_sentences(sentences), **gen)
-    prior = model.decode(torch.randn(len(sentences), model.latent_size, generator=torch.Generator().manual_seed(0)),
-                         **gen)
+    prior = model.decode(
+        torch.randn(len(sentences), model.latent_size, generator=torch.Generator().manual_seed(0)), **gen
+    )
     bleu = lambda hyps: float(sacrebleu.BLEU(force=True).corpus_score(hyps, [refs]).score)  # noqa: E731
-    return {"posterior_mean_bleu": bleu(posterior), "posterior_mean_word_acc": word_accuracy(posterior, refs),
-            "prior_sample_bleu": bleu(prior), "prior_sample_word_acc": word_accuracy(prior, refs),
-            "examples": [{"input": r, "posterior_mean": p, "prior_sample": q}
-                         for r, p, q in list(zip(refs, posterior, prior))[:5]]}
+    return {
+        "posterior_mean_bleu": bleu(posterior),
+        "posterior_mean_word_acc": word_accuracy(posterior, refs),
+        "prior_sample_bleu": bleu(prior),
+        "prior_sample_word_acc": word_accuracy(prior, refs),
+        "examples": [
+            {"input": r, "posterior_mean": p, "prior_sample": q} for r, p, q in list(zip(refs, posterior, prior))[:5]
+        ],
+    }
 
 
 def main() -> None:
@@ -105,25 +114,52 @@ def main() -> None:
     for name in args.only or list(RUNS):
         config, overrides = RUNS[name]
         folder = Path(args.runs) / re.sub(r"[^a-z0-9]+", "-", name.replace(": -", " without ")).strip("-")
-        train_cmd = [sys.executable, "-m", "textvae", "train", "--config", config, "--output-dir", str(folder),
-                     "--overwrite", *overrides, "train.progress_bar=false"]
+        train_cmd = [
+            sys.executable,
+            "-m",
+            "textvae",
+            "train",
+            "--config",
+            config,
+            "--output-dir",
+            str(folder),
+            "--overwrite",
+            *overrides,
+            "train.progress_bar=false",
+        ]
         if not (args.reuse and (folder / "model.safetensors").exists()):
             run(train_cmd)
         eval_json = folder / "valid_eval.json"
-        eval_cmd = [sys.executable, "-m", "textvae", "evaluate", str(folder), "--iw-samples", "0",
-                    "--output", str(eval_json)]
+        eval_cmd = [
+            sys.executable,
+            "-m",
+            "textvae",
+            "evaluate",
+            str(folder),
+            "--iw-samples",
+            "0",
+            "--output",
+            str(eval_json),
+        ]
         run(eval_cmd)
         res = json.loads(eval_json.read_text())
         results[name] = {
-            "config": config, "overrides": overrides,
-            "neg_elbo": res["neg_elbo"], "rec": res["rec"], "kl": res["kl"], "mi": res["mi"],
-            "active_units": res["active_units"], "latent_size": res["latent_size"],
+            "config": config,
+            "overrides": overrides,
+            "neg_elbo": res["neg_elbo"],
+            "rec": res["rec"],
+            "kl": res["kl"],
+            "mi": res["mi"],
+            "active_units": res["active_units"],
+            "latent_size": res["latent_size"],
             "valid_reconstruction_bleu": res["bleu"],
             **reconstruction(folder, sentences),
             "interpolation": (folder / "interpolation.txt").read_text(encoding="utf-8"),
-            "commands": [shlex.join(train_cmd[1:]), shlex.join(eval_cmd[1:])]}
-        results_path.write_text(json.dumps({"benchmark": "SNLI sample shipped in textvae/data/snli",
-                                            "runs": results}, indent=2) + "\n")
+            "commands": [shlex.join(train_cmd[1:]), shlex.join(eval_cmd[1:])],
+        }
+        results_path.write_text(
+            json.dumps({"benchmark": "SNLI sample shipped in textvae/data/snli", "runs": results}, indent=2) + "\n"
+        )
         write_markdown(results, out / "snli.md")
 
 
@@ -136,24 +172,35 @@ def command_lines(results: dict) -> list[str]:
 
 
 def write_markdown(results: dict, path: Path) -> None:
-    lines = ["# SNLI: latent use of the default configs and the collapse-defence ablation", "",
-             "Validation: the 10,000 sentences of textvae/data/snli/valid.txt; one-sample -ELBO split into "
-             "reconstruction and KL (nats per sentence); MI as in He et al. 2019; active units: posterior-mean "
-             "variance > 0.01. Reconstruction: 1,000 training sentences of <= 10 words, greedy decoding of the "
-             "posterior mean vs of a prior sample (seed 0); BLEU = sacrebleu corpus BLEU, word acc = share of "
-             "reference positions reproduced.", "",
-             "| run | -ELBO | rec | KL | MI | active units | BLEU (mean) | word acc (mean) | BLEU (prior) "
-             "| word acc (prior) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# SNLI: latent use of the default configs and the collapse-defence ablation",
+        "",
+        "Validation: the 10,000 sentences of textvae/data/snli/valid.txt; one-sample -ELBO split into "
+        "reconstruction and KL (nats per sentence); MI as in He et al. 2019; active units: posterior-mean "
+        "variance > 0.01. Reconstruction: 1,000 training sentences of <= 10 words, greedy decoding of the "
+        "posterior mean vs of a prior sample (seed 0); BLEU = sacrebleu corpus BLEU, word acc = share of "
+        "reference positions reproduced.",
+        "",
+        "| run | -ELBO | rec | KL | MI | active units | BLEU (mean) | word acc (mean) | BLEU (prior) "
+        "| word acc (prior) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in results.items():
-        lines.append(f"| {name} | {r['neg_elbo']:.2f} | {r['rec']:.2f} | {r['kl']:.2f} | {r['mi']:.2f} | "
-                     f"{r['active_units']}/{r['latent_size']} | {r['posterior_mean_bleu']:.1f} | "
-                     f"{r['posterior_mean_word_acc']:.3f} | {r['prior_sample_bleu']:.1f} | "
-                     f"{r['prior_sample_word_acc']:.3f} |")
+        lines.append(
+            f"| {name} | {r['neg_elbo']:.2f} | {r['rec']:.2f} | {r['kl']:.2f} | {r['mi']:.2f} | "
+            f"{r['active_units']}/{r['latent_size']} | {r['posterior_mean_bleu']:.1f} | "
+            f"{r['posterior_mean_word_acc']:.3f} | {r['prior_sample_bleu']:.1f} | "
+            f"{r['prior_sample_word_acc']:.3f} |"
+        )
     lines += command_lines(results)
     for name in ("lstm", "transformer"):
         if name in results:
-            lines += ["", f"Interpolation written by the `{name}` run (interpolation.txt in its folder):", "",
-                      *["    " + s for s in results[name]["interpolation"].strip().splitlines()]]
+            lines += [
+                "",
+                f"Interpolation written by the `{name}` run (interpolation.txt in its folder):",
+                "",
+                *["    " + s for s in results[name]["interpolation"].strip().splitlines()],
+            ]
     path.write_text("\n".join(lines) + "\n")
 
 

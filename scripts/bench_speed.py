@@ -22,6 +22,7 @@ process start to the end of the first training step. Writes speed-MACHINE.json (
 intel-xeon-amx, ...; the processor varies between sessions) and speed.md, a section per machine file found
 under --out.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,22 +36,30 @@ from pathlib import Path
 
 import yaml
 from bench_ptb import ptb_files  # scripts/ is on sys.path when a script here runs
+
 from textvae.runtime import has_amx, processor_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = [sys.executable, "-m", "textvae"]
 MODELS = {
-    "sentencevae": ("GRU 300/256, latent 16, batch 32 (the public Sentence-VAE's shapes)",
-                    "configs/text/ptb-sentencevae.yaml", []),
+    "sentencevae": (
+        "GRU 300/256, latent 16, batch 32 (the public Sentence-VAE's shapes)",
+        "configs/text/ptb-sentencevae.yaml",
+        [],
+    ),
     "lstm": ("LSTM VAE 256/256, latent 32, batch 64 (the PTB benchmark's)", "configs/text/ptb-lstm.yaml", []),
-    "transformer": ("Transformer VAE 2+2 layers, d 256, latent 32, batch 64", "configs/text/snli-transformer.yaml",
-                    ["data.tokenizer.kind=word", "data.max_length=100", "data.long_policy=truncate"]),
+    "transformer": (
+        "Transformer VAE 2+2 layers, d 256, latent 32, batch 64",
+        "configs/text/snli-transformer.yaml",
+        ["data.tokenizer.kind=word", "data.max_length=100", "data.long_policy=truncate"],
+    ),
 }
 PRECISIONS = ("no", "bf16")
 LOG_EVERY = 50
 
 
 # -- the machine ------------------------------------------------------------------------------------
+
 
 def matmul_peak(dtype_name: str, n: int = 2048, reps: int = 10) -> float:
     """Median GFLOP/s of an n x n x n product on this process's threads."""
@@ -65,7 +74,7 @@ def matmul_peak(dtype_name: str, n: int = 2048, reps: int = 10) -> float:
         t0 = time.perf_counter()
         a @ b
         times.append(time.perf_counter() - t0)
-    return 2 * n ** 3 / statistics.median(times) / 1e9
+    return 2 * n**3 / statistics.median(times) / 1e9
 
 
 def flops_per_token(cfg: dict) -> float:
@@ -101,6 +110,7 @@ def flops_per_token(cfg: dict) -> float:
 
 # -- runs ---------------------------------------------------------------------------------------------
 
+
 def run(cmd, **kwargs) -> float:
     print("$ " + " ".join(map(str, cmd)), flush=True)
     t0 = time.perf_counter()
@@ -117,10 +127,27 @@ def windows(log: Path) -> tuple[list[float], float | None]:
 
 def textvae_train(key: str, precision: str, steps: int, folder: Path, data: dict) -> dict:
     _, config, extra = MODELS[key]
-    run([*PY, "train", "--config", config, "--output-dir", folder, "--overwrite", f"data.train_file={data['train']}",
-         f"data.valid_file={data['valid']}", f"train.max_steps={steps}", f"train.log_every={LOG_EVERY}",
-         f"train.mixed_precision={precision}", "train.progress_bar=false", "train.report_to=[jsonl]",
-         "train.threads=2", *extra], stdout=subprocess.DEVNULL)
+    run(
+        [
+            *PY,
+            "train",
+            "--config",
+            config,
+            "--output-dir",
+            folder,
+            "--overwrite",
+            f"data.train_file={data['train']}",
+            f"data.valid_file={data['valid']}",
+            f"train.max_steps={steps}",
+            f"train.log_every={LOG_EVERY}",
+            f"train.mixed_precision={precision}",
+            "train.progress_bar=false",
+            "train.report_to=[jsonl]",
+            "train.threads=2",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     speeds, startup = windows(folder / "logs" / "train.jsonl")
     return {"windows": speeds, "seconds_to_first_step": startup, "val_neg_elbo": final_val(folder)}
 
@@ -133,8 +160,10 @@ def final_val(folder: Path) -> float | None:
 
 def hand_train(key: str, precision: str, steps: int, folder: Path, data: dict) -> dict:
     out = folder / "hand.json"
-    run([sys.executable, __file__, "--hand-loop", key, precision, str(steps), str(out), data["train"], data["valid"]],
-        stdout=subprocess.DEVNULL)
+    run(
+        [sys.executable, __file__, "--hand-loop", key, precision, str(steps), str(out), data["train"], data["valid"]],
+        stdout=subprocess.DEVNULL,
+    )
     return json.loads(out.read_text())
 
 
@@ -151,14 +180,21 @@ def hand_loop(key: str, precision: str, steps: int, out: str, train_file: str, v
 
     torch.set_num_threads(2)
     _, config, extra = MODELS[key]
-    cfg = load_config(ROOT / config, [*extra, f"data.train_file={train_file}", f"data.valid_file={valid_file}",
-                                      f"train.output_dir={Path(out).parent / 'hand'}"])
+    cfg = load_config(
+        ROOT / config,
+        [
+            *extra,
+            f"data.train_file={train_file}",
+            f"data.valid_file={valid_file}",
+            f"train.output_dir={Path(out).parent / 'hand'}",
+        ],
+    )
     task = task_class("text")(cfg)
     task.setup(Accelerator(cpu=True))
     tok, m = task.tokenizer, cfg.model
     V, E, D = tok.vocab_size, m.embed_size, m.latent_size
     sampler = task.batch_sampler(task.train_data, cfg.train.batch_size, shuffle=True, seed=cfg.train.seed)
-    batches = [task.collate([task.train_data[i] for i in idx], train=True) for idx in sampler.batches()[: steps]]
+    batches = [task.collate([task.train_data[i] for i in idx], train=True) for idx in sampler.batches()[:steps]]
     real = sum(int((b["lengths"] - 1).sum()) for b in batches)
     padded = sum(b["input_ids"].shape[0] * (b["input_ids"].shape[1] - 1) for b in batches)
     rnns = {"lstm": nn.LSTM, "gru": nn.GRU}
@@ -195,9 +231,13 @@ def hand_loop(key: str, precision: str, steps: int, out: str, train_file: str, v
             h0 = (h0[0], h0[1]) if self.states == 2 else h0[0]
             o, _ = self.dec(y, h0)
             logits = self.out(F.dropout(o, m.output_dropout, self.training))
-            rec = F.cross_entropy(logits.float().reshape(-1, V), ids[:, 1:].reshape(-1), ignore_index=tok.pad_id,
-                                  reduction="sum") / B
-            kl_dims = (-0.5 * (1 + logvar - mu ** 2 - logvar.exp())).mean(0)
+            rec = (
+                F.cross_entropy(
+                    logits.float().reshape(-1, V), ids[:, 1:].reshape(-1), ignore_index=tok.pad_id, reduction="sum"
+                )
+                / B
+            )
+            kl_dims = (-0.5 * (1 + logvar - mu**2 - logvar.exp())).mean(0)
             return rec + beta * kl_dims.clamp(min=cfg.loss.free_bits).sum()
 
     torch.manual_seed(0)
@@ -237,12 +277,24 @@ def train_rows(args, data: dict) -> list[dict]:
             tv = statistics.median(runs["textvae"])
             hand = statistics.median(runs["hand"]) if runs["hand"] else None
             fpt = flops_per_token(cfg)
-            rows.append({"model": key, "name": MODELS[key][0], "precision": precision, "textvae_tokens_per_s": tv,
-                         "hand_tokens_per_s": hand, "ratio": tv / hand if hand else None,
-                         "textvae_windows": runs["textvae"], "hand_windows": runs["hand"],
-                         "flops_per_token": fpt, "gflops": fpt * tv / 1e9, "padding_waste": waste,
-                         "seconds_to_first_step": startup, "model_folder": str(Path(args.runs) / f"{key}-{precision}-0"),
-                         "val_neg_elbo": final_val(Path(args.runs) / f"{key}-{precision}-0")})
+            rows.append(
+                {
+                    "model": key,
+                    "name": MODELS[key][0],
+                    "precision": precision,
+                    "textvae_tokens_per_s": tv,
+                    "hand_tokens_per_s": hand,
+                    "ratio": tv / hand if hand else None,
+                    "textvae_windows": runs["textvae"],
+                    "hand_windows": runs["hand"],
+                    "flops_per_token": fpt,
+                    "gflops": fpt * tv / 1e9,
+                    "padding_waste": waste,
+                    "seconds_to_first_step": startup,
+                    "model_folder": str(Path(args.runs) / f"{key}-{precision}-0"),
+                    "val_neg_elbo": final_val(Path(args.runs) / f"{key}-{precision}-0"),
+                }
+            )
     return rows
 
 
@@ -259,22 +311,62 @@ def eval_rows(args, data: dict, model_dir: Path) -> dict:
     res = {"test_sentences": len(test), "test_tokens": total_tokens}
     subset = test[: args.eval_sentences] if args.eval_sentences else test
     (runs / "eval-subset.txt").write_text("\n".join(subset) + "\n")
-    seconds = run([*PY, "evaluate", model_dir, "--data", runs / "eval-subset.txt", "--iw-samples", "500",
-                   "--mixed-precision", "bf16", "--output", runs / "eval-bf16.json"], stdout=subprocess.DEVNULL)
+    seconds = run(
+        [
+            *PY,
+            "evaluate",
+            model_dir,
+            "--data",
+            runs / "eval-subset.txt",
+            "--iw-samples",
+            "500",
+            "--mixed-precision",
+            "bf16",
+            "--output",
+            runs / "eval-bf16.json",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     sub_tokens = sum(len(s.split()) + 1 for s in subset)
-    res.update({"eval_sentences": len(subset), "eval_seconds": seconds, "eval_sentences_per_s": len(subset) / seconds,
-                "test_split_minutes": seconds * total_tokens / sub_tokens / 60,
-                "test_split_extrapolated": len(subset) < len(test)})
+    res.update(
+        {
+            "eval_sentences": len(subset),
+            "eval_seconds": seconds,
+            "eval_sentences_per_s": len(subset) / seconds,
+            "test_split_minutes": seconds * total_tokens / sub_tokens / 60,
+            "test_split_extrapolated": len(subset) < len(test),
+        }
+    )
     small = test[: args.precision_sentences]
     (runs / "eval-small.txt").write_text("\n".join(small) + "\n")
     nll = {}
     for precision in ("no", "bf16"):
         out = runs / f"eval-small-{precision}.json"
-        run([*PY, "evaluate", model_dir, "--data", runs / "eval-small.txt", "--iw-samples", "500",
-             "--mixed-precision", precision, "--output", out], stdout=subprocess.DEVNULL)
+        run(
+            [
+                *PY,
+                "evaluate",
+                model_dir,
+                "--data",
+                runs / "eval-small.txt",
+                "--iw-samples",
+                "500",
+                "--mixed-precision",
+                precision,
+                "--output",
+                out,
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         nll[precision] = json.loads(out.read_text())["nll"]
-    res.update({"precision_sentences": len(small), "nll_fp32": nll["no"], "nll_bf16": nll["bf16"],
-                "nll_bf16_minus_fp32": nll["bf16"] - nll["no"]})
+    res.update(
+        {
+            "precision_sentences": len(small),
+            "nll_fp32": nll["no"],
+            "nll_bf16": nll["bf16"],
+            "nll_bf16_minus_fp32": nll["bf16"] - nll["no"],
+        }
+    )
     return res
 
 
@@ -290,8 +382,11 @@ def generation_rows(model_dir: Path, data: dict, n: int = 512) -> dict:
     t0 = time.perf_counter()
     model.encode(sentences, batch_size=64)
     res["encode_sentences_per_s"] = len(sentences) / (time.perf_counter() - t0)
-    for name, kwargs in [("greedy", {"strategy": "greedy"}), ("top-p 0.9", {"strategy": "sample", "top_p": 0.9}),
-                         ("beam 5", {"strategy": "beam", "beam_size": 5})]:
+    for name, kwargs in [
+        ("greedy", {"strategy": "greedy"}),
+        ("top-p 0.9", {"strategy": "sample", "top_p": 0.9}),
+        ("beam 5", {"strategy": "beam", "beam_size": 5}),
+    ]:
         count = n if name != "beam 5" else n // 4
         t0 = time.perf_counter()
         model.sample(count, seed=0, batch_size=64, max_length=60, **kwargs)
@@ -321,10 +416,10 @@ def machine_slug(machine: dict) -> str:
 # What the public Sentence-VAE reimplementation reached on each machine, and the targets (issue 34)
 ANCHORS = {
     False: "The public Sentence-VAE reimplementation's published anchor on the issue's machine: 2,663 real "
-           "tokens/s (fp32, batch 32); 4x that is 10,652.",
+    "tokens/s (fp32, batch 32); 4x that is 10,652.",
     True: "The public Sentence-VAE reimplementation on this kind of machine (issue 34, the same hour): 2,791-3,107 "
-          "real tokens/s. Targets: >= 13,000 at its shapes in bf16 (4x its best), >= 16,000 for the LSTM PTB config, "
-          "the whole PTB test split at k = 500 in under 10 minutes.",
+    "real tokens/s. Targets: >= 13,000 at its shapes in bf16 (4x its best), >= 16,000 for the LSTM PTB config, "
+    "the whole PTB test split at k = 500 in under 10 minutes.",
 }
 
 
@@ -350,31 +445,49 @@ def markdown(result: dict) -> str:
         peak = m["peak_gflops"]["bfloat16" if r["precision"] == "bf16" else "float32"]
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
         waste = "-" if r["padding_waste"] is None else f"{100 * r['padding_waste']:.1f}%"
-        lines.append(f"| {r['name']} | {'fp32' if r['precision'] == 'no' else 'bf16'} | {fmt(r['textvae_tokens_per_s'])} "
-                     f"| {fmt(r['hand_tokens_per_s'])} | {ratio} | {r['gflops']:.0f} | {100 * r['gflops'] / peak:.0f}% | {waste} "
-                     f"| {fmt(r.get('val_neg_elbo'), 2)} |")
+        lines.append(
+            f"| {r['name']} | {'fp32' if r['precision'] == 'no' else 'bf16'} | {fmt(r['textvae_tokens_per_s'])} "
+            f"| {fmt(r['hand_tokens_per_s'])} | {ratio} | {r['gflops']:.0f} | {100 * r['gflops'] / peak:.0f}% | {waste} "  # noqa: E501
+            f"| {fmt(r.get('val_neg_elbo'), 2)} |"
+        )
     lines += ["", ANCHORS[bool(m.get("amx"))], ""]
     e = result.get("eval")
     if e:
-        lines += ["### Evaluation (`textvae evaluate`, k = 500, bf16)", "",
-                  f"- {e['eval_sentences']:,} test sentences in {e['eval_seconds']:.0f} s: "
-                  f"{e['eval_sentences_per_s']:.2f} sentences/s (wall time of the command, BLEU decoding included)",
-                  f"- whole PTB test split ({e['test_sentences']:,} sentences): {e['test_split_minutes']:.1f} min"
-                  + (" (extrapolated by tokens from the subset)" if e["test_split_extrapolated"] else ""),
-                  f"- NLL on the first {e['precision_sentences']} test sentences: fp32 {e['nll_fp32']:.3f}, bf16 "
-                  f"{e['nll_bf16']:.3f} nats (difference {e['nll_bf16_minus_fp32']:+.3f})", ""]
+        lines += [
+            "### Evaluation (`textvae evaluate`, k = 500, bf16)",
+            "",
+            f"- {e['eval_sentences']:,} test sentences in {e['eval_seconds']:.0f} s: "
+            f"{e['eval_sentences_per_s']:.2f} sentences/s (wall time of the command, BLEU decoding included)",
+            f"- whole PTB test split ({e['test_sentences']:,} sentences): {e['test_split_minutes']:.1f} min"
+            + (" (extrapolated by tokens from the subset)" if e["test_split_extrapolated"] else ""),
+            f"- NLL on the first {e['precision_sentences']} test sentences: fp32 {e['nll_fp32']:.3f}, bf16 "
+            f"{e['nll_bf16']:.3f} nats (difference {e['nll_bf16_minus_fp32']:+.3f})",
+            "",
+        ]
     g = result.get("generation")
     if g:
-        lines += ["### Encoding and generation (batches of 64, fp32, sentences/s)", "",
-                  "| encode | greedy | top-p 0.9 | beam 5 |", "|---|---|---|---|",
-                  f"| {g['encode_sentences_per_s']:,.0f} | {g['greedy sentences_per_s']:,.0f} | "
-                  f"{g['top-p 0.9 sentences_per_s']:,.0f} | {g['beam 5 sentences_per_s']:,.0f} |", ""]
+        lines += [
+            "### Encoding and generation (batches of 64, fp32, sentences/s)",
+            "",
+            "| encode | greedy | top-p 0.9 | beam 5 |",
+            "|---|---|---|---|",
+            f"| {g['encode_sentences_per_s']:,.0f} | {g['greedy sentences_per_s']:,.0f} | "
+            f"{g['top-p 0.9 sentences_per_s']:,.0f} | {g['beam 5 sentences_per_s']:,.0f} |",
+            "",
+        ]
     s = result["startup"]
-    first = [f"{r['name'].split(' (')[0]} {'fp32' if r['precision'] == 'no' else 'bf16'}: {r['seconds_to_first_step']:.1f} s"
-             for r in result["train"] if r["seconds_to_first_step"]]
-    lines += ["### Start-up", "", f"- `textvae --help`: {s['help_seconds']:.2f} s (median of 5)",
-              "- process start to the end of the first training step (PTB read, word vocabulary built): "
-              + "; ".join(first), ""]
+    first = [
+        f"{r['name'].split(' (')[0]} {'fp32' if r['precision'] == 'no' else 'bf16'}: {r['seconds_to_first_step']:.1f} s"
+        for r in result["train"]
+        if r["seconds_to_first_step"]
+    ]
+    lines += [
+        "### Start-up",
+        "",
+        f"- `textvae --help`: {s['help_seconds']:.2f} s (median of 5)",
+        "- process start to the end of the first training step (PTB read, word vocabulary built): " + "; ".join(first),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -402,8 +515,11 @@ def main() -> None:
     p.add_argument("--eval-sentences", type=int, default=400, help="0: the whole test split")
     p.add_argument("--precision-sentences", type=int, default=100)
     p.add_argument("--skip-eval", action="store_true")
-    p.add_argument("--eval-only", action="store_true",
-                   help="keep the training rows of --out/speed.json; measure evaluation and generation again")
+    p.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="keep the training rows of --out/speed.json; measure evaluation and generation again",
+    )
     args = p.parse_args()
 
     import torch
@@ -413,15 +529,25 @@ def main() -> None:
     Path(args.runs).mkdir(parents=True, exist_ok=True)
     cpu = processor_name()
     out = Path(args.out)
-    machine = {"cpu": f"{platform.machine()} {cpu}", "amx": has_amx(), "threads": torch.get_num_threads(),
-               "torch": torch.__version__, "python": platform.python_version()}
+    machine = {
+        "cpu": f"{platform.machine()} {cpu}",
+        "amx": has_amx(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
     path = out / f"speed-{machine_slug(machine)}.json"
     if args.eval_only:
         result = json.loads(path.read_text())
     else:
         machine["peak_gflops"] = {d: matmul_peak(d) for d in ("float32", "bfloat16")}
-        result = {"machine": machine, "date": time.strftime("%Y-%m-%d"), "steps": args.steps, "rounds": args.rounds,
-                  "startup": {"help_seconds": help_seconds()}}
+        result = {
+            "machine": machine,
+            "date": time.strftime("%Y-%m-%d"),
+            "steps": args.steps,
+            "rounds": args.rounds,
+            "startup": {"help_seconds": help_seconds()},
+        }
         result["train"] = train_rows(args, data)
     lstm = next((r for r in result["train"] if r["model"] == "lstm"), result["train"][0])
     if not args.skip_eval:
@@ -436,10 +562,16 @@ def write_markdown(out: Path) -> str:
     """speed.md: a section per machine file under out, AMX machines first."""
     results = [json.loads(p.read_text()) for p in sorted(out.glob("speed-*.json"))]
     results.sort(key=lambda r: not r["machine"].get("amx"))
-    text = "\n".join(["# Speed: training, evaluation and generation on PTB shapes", "",
-                      "Command: `python scripts/bench_speed.py` (what each column means: the script's docstring). "
-                      "One section per processor it ran on: speeds compare within a section, never across.", "",
-                      *map(markdown, results)])
+    text = "\n".join(
+        [
+            "# Speed: training, evaluation and generation on PTB shapes",
+            "",
+            "Command: `python scripts/bench_speed.py` (what each column means: the script's docstring). "
+            "One section per processor it ran on: speeds compare within a section, never across.",
+            "",
+            *map(markdown, results),
+        ]
+    )
     (out / "speed.md").write_text(text)
     return text
 

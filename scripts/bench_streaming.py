@@ -10,6 +10,7 @@ the number of batches in one pass); peak memory is that process's maximum reside
 (getrusage ru_maxrss). The model is deliberately small so that the reading, tokenizing and batching
 of the data is a visible share of the work. Writes streaming.json and streaming.md under --out.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,10 +29,22 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = "configs/text/snli-lstm.yaml"
 BATCH = 64
 SAMPLE = 40_000  # sentences the streamed runs train the tokenizer on (PTB x1 has 42,068)
-MODEL = ["data.tokenizer.kind=word", "data.tokenizer.max_size=2000", "model.embed_size=32", "model.latent_size=16", "model.encoder.hidden_size=32",
-         "model.decoder.hidden_size=32", f"train.batch_size={BATCH}", "train.eval_batch_size=64",
-         "train.progress_bar=false", "train.select_best=false", "train.report_to=[jsonl]", "train.log_every=100",
-         "train.threads=2", "data.max_length=80"]
+MODEL = [
+    "data.tokenizer.kind=word",
+    "data.tokenizer.max_size=2000",
+    "model.embed_size=32",
+    "model.latent_size=16",
+    "model.encoder.hidden_size=32",
+    "model.decoder.hidden_size=32",
+    f"train.batch_size={BATCH}",
+    "train.eval_batch_size=64",
+    "train.progress_bar=false",
+    "train.select_best=false",
+    "train.report_to=[jsonl]",
+    "train.log_every=100",
+    "train.threads=2",
+    "data.max_length=80",
+]
 # Runs `textvae train` in this process and leaves its peak resident memory (kB on Linux) in a file.
 WRAPPER = """
 import resource, sys
@@ -68,25 +81,48 @@ def main() -> None:
             folder = runs / f"{mode}-x{k}"
             data = [f"data.train_file={corpus}", f"data.valid_file={valid}"]
             # The same tokenizer sample at every size: memory should not depend on the corpus.
-            extra = (["data.streaming=true", f"data.stream_sample={SAMPLE}", f"train.max_steps={math.ceil(n / BATCH)}"]
-                     if mode == "streaming" else ["train.epochs=1"])
-            argv = ["train", "--config", CONFIG, "--output-dir", str(folder), "--overwrite", *data, *MODEL, *extra,
-                    *args.overrides]
+            extra = (
+                ["data.streaming=true", f"data.stream_sample={SAMPLE}", f"train.max_steps={math.ceil(n / BATCH)}"]
+                if mode == "streaming"
+                else ["train.epochs=1"]
+            )
+            argv = [
+                "train",
+                "--config",
+                CONFIG,
+                "--output-dir",
+                str(folder),
+                "--overwrite",
+                *data,
+                *MODEL,
+                *extra,
+                *args.overrides,
+            ]
             rss_file = runs / f"{mode}-x{k}.rss"
             cmd = [sys.executable, "-c", WRAPPER, str(rss_file), *argv]
             print("$ python -m textvae " + shlex.join(argv), flush=True)
             start = time.perf_counter()
             subprocess.run(cmd, cwd=ROOT, check=True)
             seconds = time.perf_counter() - start
-            rows.append({"mode": mode, "copies": k, "sentences": n, "bytes": corpus.stat().st_size,
-                         "seconds": round(seconds, 1), "peak_rss_mb": round(int(rss_file.read_text()) / 1024, 1),
-                         "command": "python -m textvae " + shlex.join(argv)})
+            rows.append(
+                {
+                    "mode": mode,
+                    "copies": k,
+                    "sentences": n,
+                    "bytes": corpus.stat().st_size,
+                    "seconds": round(seconds, 1),
+                    "peak_rss_mb": round(int(rss_file.read_text()) / 1024, 1),
+                    "command": "python -m textvae " + shlex.join(argv),
+                }
+            )
             print(rows[-1], flush=True)
-    report = {"benchmark": "one pass over PTB training text repeated 1x/3x/10x, streamed vs in memory",
-              "machine": f"{processor_name()}, 2 cores, CPU only, torch threads 2",
-              "tokenizer_sample": SAMPLE,
-              "model": "LSTM VAE, embeddings 32, hidden 32, latent 16, word vocabulary of the 2,000 most frequent words, batch 64",
-              "rows": rows}
+    report = {
+        "benchmark": "one pass over PTB training text repeated 1x/3x/10x, streamed vs in memory",
+        "machine": f"{processor_name()}, 2 cores, CPU only, torch threads 2",
+        "tokenizer_sample": SAMPLE,
+        "model": "LSTM VAE, embeddings 32, hidden 32, latent 16, word vocabulary of the 2,000 most frequent words, batch 64",  # noqa: E501
+        "rows": rows,
+    }
     (out / "streaming.json").write_text(json.dumps(report, indent=2) + "\n")
     print(write_markdown(report, out / "streaming.md"))
 
@@ -94,18 +130,24 @@ def main() -> None:
 def write_markdown(report: dict, path: Path) -> str:
     rows = report["rows"]
     base = {r["mode"]: r for r in rows if r["copies"] == min(x["copies"] for x in rows)}
-    lines = [f"# Streaming: {report['benchmark']}", "",
-             f"{report['model']}; {report['machine']}. Each run is one `textvae train` process; time is its wall "
-             f"time for one pass (reading, tokenizer, training, one validation), peak memory its maximum "
-             f"resident set size. Ratios are against the smallest corpus of the same mode. Streamed runs "
-             f"train the tokenizer on the first {report['tokenizer_sample']:,} sentences at every size.", "",
-             "| mode | corpus | sentences | MB on disk | wall time (s) | time ratio | peak RSS (MB) | RSS ratio |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Streaming: {report['benchmark']}",
+        "",
+        f"{report['model']}; {report['machine']}. Each run is one `textvae train` process; time is its wall "
+        f"time for one pass (reading, tokenizer, training, one validation), peak memory its maximum "
+        f"resident set size. Ratios are against the smallest corpus of the same mode. Streamed runs "
+        f"train the tokenizer on the first {report['tokenizer_sample']:,} sentences at every size.",
+        "",
+        "| mode | corpus | sentences | MB on disk | wall time (s) | time ratio | peak RSS (MB) | RSS ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         b = base[r["mode"]]
-        lines.append(f"| {r['mode']} | {r['copies']}x | {r['sentences']:,} | {r['bytes'] / 2**20:.1f} | "
-                     f"{r['seconds']:.1f} | {r['seconds'] / b['seconds']:.2f} | {r['peak_rss_mb']:.0f} | "
-                     f"{r['peak_rss_mb'] / b['peak_rss_mb']:.2f} |")
+        lines.append(
+            f"| {r['mode']} | {r['copies']}x | {r['sentences']:,} | {r['bytes'] / 2**20:.1f} | "
+            f"{r['seconds']:.1f} | {r['seconds'] / b['seconds']:.2f} | {r['peak_rss_mb']:.0f} | "
+            f"{r['peak_rss_mb'] / b['peak_rss_mb']:.2f} |"
+        )
     lines += ["", "Commands (from the project root):", ""]
     lines += [f"    {r['command']}" for r in rows]
     text = "\n".join(lines) + "\n"

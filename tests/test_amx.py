@@ -5,6 +5,7 @@ d h product of SmolLM2's output layer; see AMX_NOTE in textvae/text/kernels.py).
 Each case runs in a child process, so a crash fails one test instead of ending the whole test run. On a
 CPU without AMX (the AMD EPYC of some sessions) these shapes run anyway and the tests pass trivially:
 they guard the AMX machines, where they would have failed before the fix."""
+
 import subprocess
 import sys
 
@@ -42,8 +43,9 @@ print(rel(low.detach(), ref.detach()), rel(h.grad, ref_h.grad), rel(w.grad, ref_
 def test_output_layer_survives_shapes_that_crash_onednn_on_amx(rows, vocab, hidden):
     """The fused output layer, forward and backward in bf16 autocast, at a known-bad shape: the child
     exits cleanly (no signal) and its values and gradients are float32's to bf16 rounding."""
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(rows), str(vocab), str(hidden)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(rows), str(vocab), str(hidden)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, f"exit {proc.returncode} (AMX CPU: {has_amx()})\n{proc.stderr[-2000:]}"
     errors = [float(x) for x in proc.stdout.split()]
     assert len(errors) == 3 and all(e < 0.02 for e in errors), errors
@@ -53,10 +55,12 @@ def test_a_plain_transposed_product_at_the_shape_dies_only_on_amx():
     """Why the output layer avoids the layout: a plain `a @ b.t()` at the shape dies with SIGFPE on AMX
     CPUs and runs elsewhere. When a torch release fixes oneDNN, this test fails on an AMX CPU, and
     AMX_NOTE can go."""
-    code = ("import torch; torch.set_num_threads(2); a = torch.randn(32, 49152).bfloat16(); "
-            "b = torch.randn(576, 49152).bfloat16(); a @ b.t()")
+    code = (
+        "import torch; torch.set_num_threads(2); a = torch.randn(32, 49152).bfloat16(); "
+        "b = torch.randn(576, 49152).bfloat16(); a @ b.t()"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == (-8 if has_amx() else 0), (proc.returncode, proc.stderr[-500:])   # -8: SIGFPE
+    assert proc.returncode == (-8 if has_amx() else 0), (proc.returncode, proc.stderr[-500:])  # -8: SIGFPE
 
 
 def test_a_bf16_text_run_killed_by_a_signal_loses_only_steps_since_its_checkpoint(corpus, tmp_path):
@@ -69,8 +73,16 @@ def test_a_bf16_text_run_killed_by_a_signal_loses_only_steps_since_its_checkpoin
     from test_text_cli import CONFIG, tiny
     from test_training import assert_same_weights
 
-    args = ["train", "--config", CONFIG, *tiny(corpus), "train.mixed_precision=bf16", "train.max_steps=40",
-            "train.save_every=3", "train.keep_last=2"]
+    args = [
+        "train",
+        "--config",
+        CONFIG,
+        *tiny(corpus),
+        "train.mixed_precision=bf16",
+        "train.max_steps=40",
+        "train.save_every=3",
+        "train.keep_last=2",
+    ]
     full, killed = tmp_path / "full", tmp_path / "killed"
     run_cli(*args, "--output-dir", full)
     assert kill_once_saved([*args, "--output-dir", killed], killed / "checkpoints" / "step-9") == -signal.SIGKILL

@@ -1,5 +1,6 @@
 """textvae's Python API (textvae.load, textvae.train) on tiny trained models: each method gives what the
 command-line verb prints for the same options, images round-trip as tensors, bad input is one UserError."""
+
 import json
 
 import pytest

@@ -3,6 +3,7 @@
 An import moved into a function to dodge a circle still makes the modules depend on each other; the
 layering the folder shows (core <- text/image <- training <- commands) must hold for every import.
 """
+
 from __future__ import annotations
 
 import ast
@@ -58,8 +59,10 @@ def imported(tree: ast.AST, name: str, is_package: bool, known: set[str]) -> set
 def import_graph() -> dict[str, set[str]]:
     mods = modules()
     known = set(mods)
-    return {name: imported(ast.parse(path.read_text(), str(path)), name, path.name == "__init__.py", known)
-            for name, path in mods.items()}
+    return {
+        name: imported(ast.parse(path.read_text(), str(path)), name, path.name == "__init__.py", known)
+        for name, path in mods.items()
+    }
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -72,7 +75,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         path.pop()
@@ -87,8 +90,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_graph_sees_relative_and_function_imports():
     graph = import_graph()
-    assert "textvae.core.distributions" in graph["textvae.core"]          # from .distributions import ...
-    assert "textvae.registry" in graph["textvae.training.config"]         # inside a function
+    assert "textvae.core.distributions" in graph["textvae.core"]  # from .distributions import ...
+    assert "textvae.registry" in graph["textvae.training.config"]  # inside a function
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 

@@ -1,6 +1,7 @@
 """Latent dimensions with a meaning (AR-VAE): the pairwise loss by hand, missing values, the evaluation
 measures, image measures, a real training run whose length dimension orders sentences by length, and
 traverse / attribute-vector / shift / --set and bad configs through the command line."""
+
 import csv
 import json
 import math
@@ -43,7 +44,7 @@ def test_pairwise_loss_matches_a_hand_worked_batch():
 def test_pairwise_loss_is_near_zero_when_z_orders_as_the_attribute_does():
     a = torch.tensor([3.0, -1.0, 7.0, 2.0, 5.0])
     gaps = [abs(x - y) for x in a.tolist() for y in a.tolist() if x != y]
-    left_by_tanh = sum(1 - math.tanh(4 * g) for g in gaps) / 25   # what tanh leaves of each pair, mean over 5 x 5
+    left_by_tanh = sum(1 - math.tanh(4 * g) for g in gaps) / 25  # what tanh leaves of each pair, mean over 5 x 5
     assert float(pairwise_sign_loss(4 * a, a)) == pytest.approx(left_by_tanh, rel=1e-4)
     assert left_by_tanh < 1e-4
     assert float(pairwise_sign_loss(-4 * a, a)) == pytest.approx(40 / 25 - left_by_tanh, rel=1e-4)  # the reverse order
@@ -53,7 +54,9 @@ def test_missing_values_leave_their_pairs_out():
     z = torch.tensor([0.0, 5.0, 1.0, -3.0], requires_grad=True)
     a = torch.tensor([1.0, float("nan"), 2.0, float("nan")])
     loss = pairwise_sign_loss(z, a)
-    assert float(loss.detach()) == pytest.approx(float(pairwise_sign_loss(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 2.0]))))
+    assert float(loss.detach()) == pytest.approx(
+        float(pairwise_sign_loss(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 2.0])))
+    )
     loss.backward()
     assert z.grad[1] == 0 and z.grad[3] == 0 and z.grad[0] != 0
     # a batch with fewer than two known values gives 0, still a tensor connected to z
@@ -74,9 +77,9 @@ def test_spearman_and_interpretability_against_scipy_and_sklearn():
     from sklearn.linear_model import LinearRegression
 
     rng = np.random.default_rng(0)
-    a = rng.integers(0, 10, 300).astype(float)                   # ties, as sentence lengths have
+    a = rng.integers(0, 10, 300).astype(float)  # ties, as sentence lengths have
     codes = rng.normal(size=(300, 4))
-    codes[:, 2] = 0.5 * a + rng.normal(scale=0.5, size=300)      # dimension 2 holds a
+    codes[:, 2] = 0.5 * a + rng.normal(scale=0.5, size=300)  # dimension 2 holds a
     assert spearman(codes[:, 2], a) == pytest.approx(spearmanr(codes[:, 2], a).statistic)
     dim, score = interpretability(codes, a)
     assert dim == 2
@@ -98,10 +101,10 @@ def test_values_and_traversal_codes():
 
 def test_image_measures_on_drawn_shapes():
     img = torch.zeros(2, 1, 28, 28, dtype=torch.uint8)
-    img[0, 0, 5:21, 10:13] = 255                                 # an upright bar, 3 wide, 16 high
-    for r in range(5, 21):                                       # a bar leaning right at the top
+    img[0, 0, 5:21, 10:13] = 255  # an upright bar, 3 wide, 16 high
+    for r in range(5, 21):  # a bar leaning right at the top
         c = 14 + (20 - r) // 2
-        img[1, 0, r, c:c + 3] = 255
+        img[1, 0, r, c : c + 3] = 255
     assert measure(img, "width").tolist() == [3, 3 + (20 - 5) // 2]
     assert measure(img, "height").tolist() == [16, 16]
     assert measure(img, "ink")[0] == pytest.approx(3 * 16 / 784)
@@ -110,10 +113,20 @@ def test_image_measures_on_drawn_shapes():
 
 
 def _tiny_text(corpus):
-    return [f"data.valid_file={corpus / 'valid.txt'}", "data.tokenizer.kind=word", "model.embed_size=32",
-            "model.latent_size=8", "model.encoder.hidden_size=32", "model.decoder.hidden_size=32",
-            "train.batch_size=32", "train.eval_batch_size=64", "train.progress_bar=false", "train.select_best=false",
-            "train.threads=1", "train.log_every=50"]
+    return [
+        f"data.valid_file={corpus / 'valid.txt'}",
+        "data.tokenizer.kind=word",
+        "model.embed_size=32",
+        "model.latent_size=8",
+        "model.encoder.hidden_size=32",
+        "model.decoder.hidden_size=32",
+        "train.batch_size=32",
+        "train.eval_batch_size=64",
+        "train.progress_bar=false",
+        "train.select_best=false",
+        "train.threads=1",
+        "train.log_every=50",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -132,15 +145,24 @@ def labelled(corpus, tmp_path_factory):
 @pytest.fixture(scope="module")
 def length_model(corpus, labelled, tmp_path_factory):
     out = tmp_path_factory.mktemp("attr") / "run"
-    run_cli("train", "--config", TEXT_CONFIG, "--output-dir", out, f"data.train_file={labelled}",
-            "data.text_column=text", *_tiny_text(corpus), "train.max_steps=200",
-            "loss.attributes=[{name: length, dim: 0}, {name: size, dim: 1, column: label, values: [short, long]}]")
+    run_cli(
+        "train",
+        "--config",
+        TEXT_CONFIG,
+        "--output-dir",
+        out,
+        f"data.train_file={labelled}",
+        "data.text_column=text",
+        *_tiny_text(corpus),
+        "train.max_steps=200",
+        "loss.attributes=[{name: length, dim: 0}, {name: size, dim: 1, column: label, values: [short, long]}]",
+    )
     return out
 
 
 def test_a_short_training_gives_the_length_dimension_the_order_of_lengths(length_model, corpus):
     model = load_model(length_model)
-    sentences = (corpus / "valid.txt").read_text(encoding="utf-8").splitlines()   # held out
+    sentences = (corpus / "valid.txt").read_text(encoding="utf-8").splitlines()  # held out
     z = model.encode_sentences(sentences).numpy()
     assert spearman(z[:, 0], [len(s.split()) for s in sentences]) > 0.8
 
@@ -150,45 +172,87 @@ def test_saved_model_keeps_attribute_names_dims_and_ranges(length_model, corpus)
     lengths = [len(s.split()) for s in (corpus / "train.txt").read_text(encoding="utf-8").splitlines()]
     assert [(a["name"], a["dim"]) for a in meta] == [("length", 0), ("size", 1)]
     assert (meta[0]["min"], meta[0]["max"], meta[0]["labelled"]) == (min(lengths), max(lengths), 320)
-    assert (meta[1]["min"], meta[1]["max"], meta[1]["labelled"], meta[1]["values"]) == (0, 1, 320 - 107, ["short", "long"])
+    assert (meta[1]["min"], meta[1]["max"], meta[1]["labelled"], meta[1]["values"]) == (
+        0,
+        1,
+        320 - 107,
+        ["short", "long"],
+    )
     assert [a["name"] for a in load_model(length_model).attributes] == ["length", "size"]
 
 
 def test_traverse_set_attribute_vector_and_shift_end_to_end(length_model, labelled, tmp_path):
-    out = run_cli("traverse", length_model, "a man is sleeping .", "two dogs run .", "--attribute", "length",
-                  "--values", "-3:3:7").stdout.splitlines()
+    out = run_cli(
+        "traverse", length_model, "a man is sleeping .", "two dogs run .", "--attribute", "length", "--values", "-3:3:7"
+    ).stdout.splitlines()
     assert len(out) == 2 * 8 and out[0].startswith("# a man is sleeping .") and out[1].startswith("-3.00\t")
-    assert run_cli("traverse", length_model, "a man is sleeping .", "--dim", "5", "--values", "0,1").stdout.count("\n") == 3
+    assert (
+        run_cli("traverse", length_model, "a man is sleeping .", "--dim", "5", "--values", "0,1").stdout.count("\n")
+        == 3
+    )
     model = load_model(length_model)
     z = model.encode_sentences(["a man is sleeping ."])
     z[:, 0] = 2.5
     expected = model.decode(z, max_length=65)
-    assert run_cli("reconstruct", length_model, "a man is sleeping .", "--set", "length=2.5").stdout.splitlines() == expected
+    assert (
+        run_cli("reconstruct", length_model, "a man is sleeping .", "--set", "length=2.5").stdout.splitlines()
+        == expected
+    )
     assert len(run_cli("sample", length_model, "-n", "3", "--set", "0=-2").stdout.splitlines()) == 3
     vec = tmp_path / "v.npy"
-    run_cli("attribute-vector", length_model, "--data", labelled, "--column", "label", "--from", "short", "--to",
-            "long", "--output", vec)
+    run_cli(
+        "attribute-vector",
+        length_model,
+        "--data",
+        labelled,
+        "--column",
+        "label",
+        "--from",
+        "short",
+        "--to",
+        "long",
+        "--output",
+        vec,
+    )
     with open(labelled, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     groups = [[r["text"] for r in rows if r["label"] == g] for g in ("short", "long")]
     by_hand = (model.encode_sentences(groups[1]).mean(0) - model.encode_sentences(groups[0]).mean(0)).numpy()
     assert np.allclose(np.load(vec), by_hand, atol=1e-5)
-    shifted = run_cli("shift", length_model, "a man is sleeping .", "--vector", vec, "--scale", "1.5").stdout.splitlines()
+    shifted = run_cli(
+        "shift", length_model, "a man is sleeping .", "--vector", vec, "--scale", "1.5"
+    ).stdout.splitlines()
     z = model.encode_sentences(["a man is sleeping ."]) + 1.5 * torch.from_numpy(np.load(vec))
     assert shifted == model.decode(z, max_length=65)
 
 
-@pytest.mark.parametrize("attributes, message", [
-    ("[{name: colour, dim: 0}]", "unknown attribute 'colour'"),
-    ("[{name: length, dim: 8}]", "outside the latent"),
-    ("[{name: size, dim: 1, column: grade, values: [short, long]}]", "column 'grade'"),
-    ("[{name: length, dim: 1}, {name: size, dim: 1, column: label, values: [short, long]}]", "dim 1 is given to two"),
-    ("[{name: size, dim: 1, column: label}]", "holds labels"),
-])
+@pytest.mark.parametrize(
+    "attributes, message",
+    [
+        ("[{name: colour, dim: 0}]", "unknown attribute 'colour'"),
+        ("[{name: length, dim: 8}]", "outside the latent"),
+        ("[{name: size, dim: 1, column: grade, values: [short, long]}]", "column 'grade'"),
+        (
+            "[{name: length, dim: 1}, {name: size, dim: 1, column: label, values: [short, long]}]",
+            "dim 1 is given to two",
+        ),
+        ("[{name: size, dim: 1, column: label}]", "holds labels"),
+    ],
+)
 def test_bad_attribute_configs_fail_in_one_line_and_write_nothing(corpus, labelled, tmp_path, attributes, message):
     out = tmp_path / "run"
-    proc = run_cli("train", "--config", TEXT_CONFIG, "--output-dir", out, f"data.train_file={labelled}",
-                   *_tiny_text(corpus), "train.max_steps=2", f"loss.attributes={attributes}", check=False)
+    proc = run_cli(
+        "train",
+        "--config",
+        TEXT_CONFIG,
+        "--output-dir",
+        out,
+        f"data.train_file={labelled}",
+        *_tiny_text(corpus),
+        "train.max_steps=2",
+        f"loss.attributes={attributes}",
+        check=False,
+    )
     last = [line for line in proc.stderr.splitlines() if line.startswith("textvae: error")]
     assert proc.returncode == 2 and len(last) == 1 and message in last[0], proc.stderr
     assert "Traceback" not in proc.stderr and not out.exists()
@@ -196,10 +260,22 @@ def test_bad_attribute_configs_fail_in_one_line_and_write_nothing(corpus, labell
 
 def test_image_model_trains_with_attributes_and_traverses_to_a_grid(tmp_path):
     out = tmp_path / "img"
-    run_cli("train", "--config", IMAGE_CONFIG, "--output-dir", out, f"data.path={SAMPLE}", "data.val_size=64",
-            "model.latent_size=4", "train.batch_size=32", "train.max_steps=30", "train.progress_bar=false",
-            "train.threads=1", "loss.kl.anneal_steps=10",
-            "loss.attributes=[{name: ink, dim: 0}, {name: width, dim: 1}, {name: slant, dim: 2}]")
+    run_cli(
+        "train",
+        "--config",
+        IMAGE_CONFIG,
+        "--output-dir",
+        out,
+        f"data.path={SAMPLE}",
+        "data.val_size=64",
+        "model.latent_size=4",
+        "train.batch_size=32",
+        "train.max_steps=30",
+        "train.progress_bar=false",
+        "train.threads=1",
+        "loss.kl.anneal_steps=10",
+        "loss.attributes=[{name: ink, dim: 0}, {name: width, dim: 1}, {name: slant, dim: 2}]",
+    )
     assert [a["name"] for a in load_model(out).attributes] == ["ink", "width", "slant"]
     grid = tmp_path / "t.png"
     run_cli("traverse", out, "--attribute", "width", "--values", "-2:2:5", "-n", "4", "--output", grid)
@@ -207,6 +283,18 @@ def test_image_model_trains_with_attributes_and_traverses_to_a_grid(tmp_path):
         assert im.size[0] > 6 * 28 and im.size[1] > 4 * 28
     run_cli("sample", out, "-n", "4", "--set", "ink=2", "--output", tmp_path / "s.png")
     assert (tmp_path / "s.png").exists()
-    bad = run_cli("train", "--config", IMAGE_CONFIG, "--output-dir", tmp_path / "bad", f"data.path={SAMPLE}",
-                  "model.latent_size=4", "train.max_steps=1", "loss.attributes=[{name: length, dim: 0}]", check=False)
-    assert bad.returncode == 2 and "computes ink, width, height, slant" in bad.stderr and not (tmp_path / "bad").exists()
+    bad = run_cli(
+        "train",
+        "--config",
+        IMAGE_CONFIG,
+        "--output-dir",
+        tmp_path / "bad",
+        f"data.path={SAMPLE}",
+        "model.latent_size=4",
+        "train.max_steps=1",
+        "loss.attributes=[{name: length, dim: 0}]",
+        check=False,
+    )
+    assert (
+        bad.returncode == 2 and "computes ink, width, height, slant" in bad.stderr and not (tmp_path / "bad").exists()
+    )

@@ -81,8 +81,9 @@ def bench(key: str, runs: Path, reuse: bool = True) -> dict:
 
 def trained_on_disk(folder: Path, seconds: float) -> None:
     folder.mkdir(parents=True)
-    (folder / "train_timing.json").write_text(json.dumps({"config": "c.yaml", "overrides": [],
-                                                          "train_seconds": seconds, "train_tokens_per_s": 7000.0}))
+    (folder / "train_timing.json").write_text(
+        json.dumps({"config": "c.yaml", "overrides": [], "train_seconds": seconds, "train_tokens_per_s": 7000.0})
+    )
 
 
 def test_the_headline_row_from_nothing_runs_its_stages_in_order_and_adds_their_time(tmp_path, monkeypatch):
@@ -136,8 +137,16 @@ def test_a_tuned_row_trains_from_its_base_rows_model_and_counts_its_time(tmp_pat
 def test_table_only_rewrites_the_shipped_table_from_ptb_json_alone(tmp_path, monkeypatch):
     """benchmarks/ptb.md is what `--table-only` makes of benchmarks/ptb.json, with no data and no runs."""
     shutil.copy(ROOT / "benchmarks" / "ptb.json", tmp_path / "ptb.json")
-    argv = ["bench_ptb.py", "--table-only", "--out", str(tmp_path), "--ptb", str(tmp_path / "none"),
-            "--runs", str(tmp_path / "none")]
+    argv = [
+        "bench_ptb.py",
+        "--table-only",
+        "--out",
+        str(tmp_path),
+        "--ptb",
+        str(tmp_path / "none"),
+        "--runs",
+        str(tmp_path / "none"),
+    ]
     monkeypatch.setattr(sys, "argv", argv)
     bench_ptb.main()
     table = (tmp_path / "ptb.md").read_text()
@@ -168,15 +177,20 @@ def test_the_best_rows_configs_are_what_its_row_trains():
     assert stage == load_config(ROOT / config, [*overrides, f"train.output_dir={stage.train.output_dir}"])
     best = load_config(ROOT / "configs/text/ptb-best.yaml")
     assert best.train.init_from == stage.train.output_dir
-    assert best == load_config(ROOT / vae.config, [*vae.overrides, f"train.output_dir={best.train.output_dir}",
-                                                   f"train.init_from={stage.train.output_dir}"])
+    assert best == load_config(
+        ROOT / vae.config,
+        [*vae.overrides, f"train.output_dir={best.train.output_dir}", f"train.init_from={stage.train.output_dir}"],
+    )
 
 
 def test_the_best_rows_script_fits_and_evaluates_as_its_rows_do():
     """scripts/ptb_best.sh: both configs trained in order, then fit-prior with the row's components on the
     VAE's folder, then evaluate on the fitted folder with the row's arguments and k = 500."""
-    lines = [line for line in (ROOT / "scripts" / "ptb_best.sh").read_text().replace("\\\n", " ").splitlines()
-             if line.startswith("textvae ")]
+    lines = [
+        line
+        for line in (ROOT / "scripts" / "ptb_best.sh").read_text().replace("\\\n", " ").splitlines()
+        if line.startswith("textvae ")
+    ]
     evaluate_row = ROWS[bench_ptb.HEADLINE]
     fitted = ROWS[evaluate_row.of]
     vae_dir = load_config(ROOT / "configs/text/ptb-best.yaml").train.output_dir

@@ -1,4 +1,5 @@
 """Config dataclasses from YAML and overrides: keys and types checked, errors name the nearest key."""
+
 from dataclasses import dataclass, field
 
 import pytest
@@ -34,10 +35,15 @@ def test_unknown_key_names_nearest():
         from_dict(Outer, {"inner": {"rat": 1.0}})
 
 
-@pytest.mark.parametrize("raw,msg", [({"size": "big"}, "size must be an integer"),
-                                     ({"size": 2.5}, "size must be an integer"),
-                                     ({"inner": {"rate": "fast"}}, "inner.rate must be a number"),
-                                     ({"size": True}, "size must be an integer")])
+@pytest.mark.parametrize(
+    "raw,msg",
+    [
+        ({"size": "big"}, "size must be an integer"),
+        ({"size": 2.5}, "size must be an integer"),
+        ({"inner": {"rate": "fast"}}, "inner.rate must be a number"),
+        ({"size": True}, "size must be an integer"),
+    ],
+)
 def test_wrong_types_rejected(raw, msg):
     with pytest.raises(UserError, match=msg):
         from_dict(Outer, raw)
@@ -59,10 +65,16 @@ def test_out_of_range_value_is_one_line_user_error():
         from_dict(LossConfig, {"free_bits": -0.1}, prefix="loss.")
 
 
-@pytest.mark.parametrize("text,path,value", [("train.lr=3e-4", ["train", "lr"], 3e-4),
-                                             ("a.b=12", ["a", "b"], 12), ("x=true", ["x"], True),
-                                             ("loss.kl.kind=cyclical", ["loss", "kl", "kind"], "cyclical"),
-                                             ("t.list=[1, 2]", ["t", "list"], [1, 2])])
+@pytest.mark.parametrize(
+    "text,path,value",
+    [
+        ("train.lr=3e-4", ["train", "lr"], 3e-4),
+        ("a.b=12", ["a", "b"], 12),
+        ("x=true", ["x"], True),
+        ("loss.kl.kind=cyclical", ["loss", "kl", "kind"], "cyclical"),
+        ("t.list=[1, 2]", ["t", "list"], [1, 2]),
+    ],
+)
 def test_parse_override(text, path, value):
     assert parse_override(text) == (path, value)
 
@@ -94,6 +106,7 @@ def test_batches_deterministic_per_epoch_and_cover_everything():
 
 def test_bucketing_reduces_padding():
     import random
+
     rng = random.Random(0)
     lengths = [rng.randint(3, 60) for _ in range(2000)]
 
@@ -103,6 +116,7 @@ def test_bucketing_reduces_padding():
     bucketed = padding(EpochBatchSampler(2000, 32, seed=0, lengths=lengths))
     plain = padding(EpochBatchSampler(2000, 32, seed=0))
     assert bucketed < 0.05 * sum(lengths) < plain
+
 
 def test_unquoted_no_in_yaml_or_override_reads_as_the_string_no():
     # YAML 1.1 reads `no` as false; `train.mixed_precision=no` failed with "must be a string" before.

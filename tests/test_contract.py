@@ -3,6 +3,7 @@
 Like diffusers' tester mixins: each registered model type gets the same tests on a tiny config, so a
 new family is covered once it is registered and has an entry in TINY (the first test fails until it does).
 """
+
 import pytest
 import torch
 from tiny_text import SENTENCES, tiny_model
@@ -25,6 +26,7 @@ def _tiny_image(kind: str):
         model = model_for(ImageModelConfig(kind=kind, latent_size=4, hidden_size=32, conv_channels=4))
         images = (torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(1)) > 0.5).float()
         return model, {"images": images}
+
     return build
 
 

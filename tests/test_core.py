@@ -1,11 +1,23 @@
 """The core's maths against values worked out by hand or in closed form (float64)."""
+
 import math
 
 import pytest
 import torch
 
-from textvae.core import (DiagonalGaussian, KLScheduleConfig, VAE, active_units, elbo_loss, free_bits_kl,
-                          interpolate, iw_log_marginal, kl_weight, mutual_information, slerp)
+from textvae.core import (
+    VAE,
+    DiagonalGaussian,
+    KLScheduleConfig,
+    active_units,
+    elbo_loss,
+    free_bits_kl,
+    interpolate,
+    iw_log_marginal,
+    kl_weight,
+    mutual_information,
+    slerp,
+)
 from textvae.core.schedules import cyclical, linear, logistic
 
 
@@ -15,7 +27,9 @@ def test_linear_schedule(step, expected):
     assert linear(step, anneal_steps=1000) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("step,expected", [(2500, 0.5), (0, 1 / (1 + math.exp(6.25))), (5000, 1 / (1 + math.exp(-6.25)))])
+@pytest.mark.parametrize(
+    "step,expected", [(2500, 0.5), (0, 1 / (1 + math.exp(6.25))), (5000, 1 / (1 + math.exp(-6.25)))]
+)
 def test_logistic_schedule(step, expected):
     assert logistic(step, k=0.0025, x0=2500) == pytest.approx(expected)
 
@@ -34,7 +48,7 @@ def test_warmup_holds_zero_then_schedule_starts():
 def test_cyclical_uses_run_length_when_total_is_zero():
     cfg = KLScheduleConfig(kind="cyclical", cycles=2, ratio=0.5, total_steps=0)
     # run of 40 steps: cycles of 20, rising over 10
-    assert [kl_weight(cfg, s, run_steps=40) for s in (0, 5, 10, 19, 20, 25)] == pytest.approx([0, .5, 1, 1, 0, .5])
+    assert [kl_weight(cfg, s, run_steps=40) for s in (0, 5, 10, 19, 20, 25)] == pytest.approx([0, 0.5, 1, 1, 0, 0.5])
 
 
 @pytest.mark.parametrize("bad", [dict(kind="sigmoid"), dict(max_weight=-1), dict(cycles=0), dict(ratio=0)])
@@ -45,8 +59,9 @@ def test_schedule_config_rejects_bad_values(bad):
 
 # -- Gaussian posterior, KL, free bits --------------------------------------------------------------
 def test_kl_matches_closed_form_by_hand():
-    q = DiagonalGaussian(torch.tensor([[1.0, 0.0]], dtype=torch.float64),
-                         torch.tensor([[0.0, math.log(4.0)]], dtype=torch.float64))
+    q = DiagonalGaussian(
+        torch.tensor([[1.0, 0.0]], dtype=torch.float64), torch.tensor([[0.0, math.log(4.0)]], dtype=torch.float64)
+    )
     # dim 1: 0.5*(1 + 1 - 1 - 0) = 0.5; dim 2: 0.5*(0 + 4 - 1 - ln 4)
     expected = [0.5, 0.5 * (3 - math.log(4))]
     assert q.kl_per_dim()[0].tolist() == pytest.approx(expected)
@@ -58,6 +73,7 @@ def test_kl_matches_monte_carlo():
     q = DiagonalGaussian(torch.randn(3, 4, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64))
     z = q.rsample(200_000)
     from textvae.core.distributions import standard_normal_log_prob
+
     mc = (q.log_prob(z) - standard_normal_log_prob(z)).mean(0)
     assert torch.allclose(mc, q.kl(), atol=0.02)
 
@@ -84,8 +100,9 @@ def test_free_bits_per_example_floors_each_example_before_the_batch_mean():
     assert free_bits_kl(kl, 0.5, per_example=True).item() == pytest.approx((0.5 + 0.9) / 2 + 0.5)
     # the gradient: per example, only the example above the floor is pushed down
     mean = torch.tensor([[0.5, 0.0], [2.0, 0.0]], requires_grad=True)  # KL 0.125 and 2.0 in dim 0
-    terms = elbo_loss(torch.zeros(2), DiagonalGaussian(mean, torch.zeros(2, 2)), free_bits=1.0,
-                      free_bits_per_example=True)
+    terms = elbo_loss(
+        torch.zeros(2), DiagonalGaussian(mean, torch.zeros(2, 2)), free_bits=1.0, free_bits_per_example=True
+    )
     terms.loss.backward()
     assert mean.grad[0].abs().sum() == 0 and mean.grad[1, 0] > 0
     assert terms.kl.item() == pytest.approx((0.125 + 2.0) / 2)  # the reported KL has no floor
@@ -126,8 +143,8 @@ class LinearGaussianVAE(VAE):
         return DiagonalGaussian(mean, logvar)
 
     def log_likelihood(self, z, batch):
-        x = batch["x"]                                     # (B, X)
-        mu = z @ self.W.T + self.b                         # (S, B, X)
+        x = batch["x"]  # (B, X)
+        mu = z @ self.W.T + self.b  # (S, B, X)
         return (-0.5 * (math.log(2 * math.pi * self.s**2) + (x - mu) ** 2 / self.s**2)).sum(-1)
 
 
@@ -138,7 +155,11 @@ def _linear_gaussian(seed=0, d=3, xdim=5, n=8):
     W = q * torch.tensor([2.0, 1.0, 0.5], dtype=torch.float64)[:d]
     b = torch.randn(xdim, generator=g, dtype=torch.float64)
     s = 0.7
-    x = torch.randn(n, d, generator=g, dtype=torch.float64) @ W.T + b + s * torch.randn(n, xdim, generator=g, dtype=torch.float64)
+    x = (
+        torch.randn(n, d, generator=g, dtype=torch.float64) @ W.T
+        + b
+        + s * torch.randn(n, xdim, generator=g, dtype=torch.float64)
+    )
     cov = W @ W.T + s**2 * torch.eye(xdim, dtype=torch.float64)
     exact = torch.distributions.MultivariateNormal(b, covariance_matrix=cov).log_prob(x)
     return W, b, s, x, exact
@@ -176,6 +197,7 @@ def test_iw_chunking_equals_one_pass():
     # same samples folded 7 at a time must give the same logsumexp
     q = model.encode({"x": x})
     from textvae.core.distributions import standard_normal_log_prob
+
     w = model.log_likelihood(z_all, {"x": x}) + standard_normal_log_prob(z_all) - q.log_prob(z_all)
     assert torch.allclose(torch.logsumexp(w, 0) - math.log(60), one)
 
@@ -194,13 +216,12 @@ def test_refining_the_posterior_closes_the_gap_of_a_distorted_encoder():
     refined = refine_posterior(model, batch, q, steps=300, lr=0.02, num_samples=4)
     truth = LinearGaussianVAE(W, b, s, distort=False).encode(batch)
     start = (q.mean - truth.mean).abs().mean()
-    assert (refined.mean - truth.mean).abs().mean() < 0.6 * start   # the bound is flat near its optimum
+    assert (refined.mean - truth.mean).abs().mean() < 0.6 * start  # the bound is flat near its optimum
     torch.manual_seed(1)
     before = (exact - iw_log_marginal(model, batch, 10, posterior=q)).mean()
     after = (exact - iw_log_marginal(model, batch, 10, posterior=refined)).mean()
     assert before > 0.1 and after.abs() < 0.1 * before, (before, after)
     assert refine_posterior(model, batch, q, steps=0) is q
-
 
 
 def test_a_widened_proposal_repairs_an_under_dispersed_posterior():
@@ -229,8 +250,9 @@ def _mixture(d=3, seed=0):
     prior.logits.copy_(torch.tensor([0.3, 0.7], dtype=torch.float64).log())
     prior.means.copy_(torch.randn(2, d, generator=g, dtype=torch.float64))
     tril = torch.tril(0.3 * torch.randn(2, d, d, generator=g, dtype=torch.float64), -1)
-    prior.scale_tril.copy_(tril + torch.diag_embed(torch.tensor([[1.2, 0.5, 0.8], [0.6, 1.1, 0.9]],
-                                                                   dtype=torch.float64)[:, :d]))
+    prior.scale_tril.copy_(
+        tril + torch.diag_embed(torch.tensor([[1.2, 0.5, 0.8], [0.6, 1.1, 0.9]], dtype=torch.float64)[:, :d])
+    )
     return prior
 
 
@@ -255,7 +277,9 @@ def test_mixture_samples_have_the_mixture_moments_and_are_seeded():
     second = (w[:, None, None] * (covs + prior.means[:, :, None] * prior.means[:, None, :])).sum(0)
     assert torch.allclose(z.mean(0), mean, atol=0.02)
     assert torch.allclose(torch.cov(z.T), second - torch.outer(mean, mean), atol=0.03)
-    assert torch.equal(prior.sample(5, torch.Generator().manual_seed(1)), prior.sample(5, torch.Generator().manual_seed(1)))
+    assert torch.equal(
+        prior.sample(5, torch.Generator().manual_seed(1)), prior.sample(5, torch.Generator().manual_seed(1))
+    )
 
 
 def test_iw_bound_uses_the_models_prior():
@@ -268,12 +292,14 @@ def test_iw_bound_uses_the_models_prior():
     for k in range(2):
         cov_z = model.prior.scale_tril[k] @ model.prior.scale_tril[k].T
         cov = W @ cov_z @ W.T + s**2 * torch.eye(W.shape[0], dtype=torch.float64)
-        comps.append(model.prior.logits[k] + torch.distributions.MultivariateNormal(
-            W @ model.prior.means[k] + b, covariance_matrix=cov).log_prob(x))
+        comps.append(
+            model.prior.logits[k]
+            + torch.distributions.MultivariateNormal(W @ model.prior.means[k] + b, covariance_matrix=cov).log_prob(x)
+        )
     exact = torch.logaddexp(*comps)
     torch.manual_seed(0)
     est = torch.stack([iw_log_marginal(model, {"x": x}, 2000, chunk_size=500) for _ in range(5)]).mean(0)
-    assert (exact - est).abs().max() < 0.06 and (exact - est).mean().abs() < 0.02, (exact - est)
+    assert (exact - est).abs().max() < 0.06 and (exact - est).mean().abs() < 0.02, exact - est
     model.prior = None  # N(0, I): a different marginal, far from this one
     assert (exact - iw_log_marginal(model, {"x": x}, 2000, chunk_size=500)).abs().mean() > 0.2
 
@@ -292,8 +318,14 @@ def test_monte_carlo_kl_against_a_one_component_mixture_matches_the_closed_form(
     logvar = (0.3 * torch.randn(4, 3, generator=g, dtype=torch.float64) - 1).requires_grad_(True)
     q = DiagonalGaussian(mean, logvar)
     p = torch.distributions.MultivariateNormal(model.prior.means[0], scale_tril=model.prior.scale_tril[0])
-    exact = torch.stack([torch.distributions.kl_divergence(torch.distributions.MultivariateNormal(
-        mean[i], covariance_matrix=torch.diag(logvar[i].exp())), p) for i in range(4)])
+    exact = torch.stack(
+        [
+            torch.distributions.kl_divergence(
+                torch.distributions.MultivariateNormal(mean[i], covariance_matrix=torch.diag(logvar[i].exp())), p
+            )
+            for i in range(4)
+        ]
+    )
     est = monte_carlo_kl(model, q, 200_000, g)
     assert torch.allclose(est, exact, atol=0.02), (est, exact)
     est[0].backward()
@@ -314,8 +346,13 @@ def test_free_bits_on_a_total_kl_floors_each_example_or_the_batch_mean():
     assert free_bits_total_kl(kl, 0.0, per_example=True).item() == pytest.approx(3.0)
     mean = torch.zeros(2, 4, requires_grad=True)
     kl_each = torch.tensor([1.0, 5.0]) + mean.sum(-1)  # stands in for an estimate that depends on q
-    terms = elbo_loss(torch.zeros(2), DiagonalGaussian(mean, torch.zeros(2, 4)), free_bits=0.5,
-                      free_bits_per_example=True, kl_each=kl_each)  # floor 0.5 * 4 = 2 nats per example
+    terms = elbo_loss(
+        torch.zeros(2),
+        DiagonalGaussian(mean, torch.zeros(2, 4)),
+        free_bits=0.5,
+        free_bits_per_example=True,
+        kl_each=kl_each,
+    )  # floor 0.5 * 4 = 2 nats per example
     terms.loss.backward()
     assert terms.loss.item() == pytest.approx(3.5) and terms.kl.item() == pytest.approx(3.0)
     assert mean.grad[0].abs().sum() == 0 and (mean.grad[1] == 0.5).all()
@@ -330,8 +367,9 @@ def test_mixture_fit_recovers_a_known_mixture():
     fitted = GaussianMixturePrior(2, 3)
     report = fitted.fit(codes)
     order = torch.argsort(fitted.logits)
-    assert torch.allclose(torch.softmax(fitted.logits, 0)[order].double(), torch.tensor([0.3, 0.7], dtype=torch.float64),
-                          atol=0.02)
+    assert torch.allclose(
+        torch.softmax(fitted.logits, 0)[order].double(), torch.tensor([0.3, 0.7], dtype=torch.float64), atol=0.02
+    )
     assert torch.allclose(fitted.means[order].double(), truth.means, atol=0.08)
     assert report["converged"] and report["log_p_fitted"] > report["log_p_standard_normal"]
 
@@ -359,7 +397,7 @@ def test_interpolate_counts_and_linear():
     a, b = torch.zeros(4), torch.ones(4)
     path = interpolate(a, b, steps=3, method="linear")
     assert path.shape == (5, 4)
-    assert torch.allclose(path[:, 0], torch.tensor([0, .25, .5, .75, 1.0]))
+    assert torch.allclose(path[:, 0], torch.tensor([0, 0.25, 0.5, 0.75, 1.0]))
     with pytest.raises(ValueError):
         interpolate(a, b, steps=3, method="cubic")
 

@@ -2,6 +2,7 @@
 through gradio_client and checked against the command line; bad input answered on the page; one run in
 a real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) that types two sentences,
 presses Interpolate, reads the path off the page and takes a screenshot."""
+
 import os
 import shutil
 import socket
@@ -17,8 +18,9 @@ from conftest import IMAGE_SAMPLE as SAMPLE
 from conftest import run_cli
 from PIL import Image
 
-gradio_client = pytest.importorskip("gradio_client", reason="the demo extra is not installed: "
-                                                           "pip install 'textvae[demo]'")
+gradio_client = pytest.importorskip(
+    "gradio_client", reason="the demo extra is not installed: pip install 'textvae[demo]'"
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -34,8 +36,14 @@ def free_port() -> int:
 def start_demo(model_dir, *extra):
     """`textvae demo MODEL_DIR --port P` in a subprocess; returns (process, url) once it answers."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "textvae", "demo", str(model_dir), "--port", str(port), *extra],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "textvae", "demo", str(model_dir), "--port", str(port), *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -98,16 +106,18 @@ def test_interpolate_gives_the_command_lines_path(text_demo, text_model, steps, 
     assert status.startswith("done in")
     lines = path.split("\n")
     assert len(lines) == steps + 2
-    expected = cli_lines("interpolate", text_model, A, B, "--steps", steps, "--method", method,
-                         "--strategy", strategy, "--seed", seed)
+    expected = cli_lines(
+        "interpolate", text_model, A, B, "--steps", steps, "--method", method, "--strategy", strategy, "--seed", seed
+    )
     assert lines == unmarked(expected)
 
 
 def test_sample_and_reconstruct_give_the_command_lines_decodes(text_demo, text_model):
     client, _ = text_demo
     (samples,), _ = call(client, "/sample", 7, "sample", 0.8, 0.9, 5)
-    assert samples.split("\n") == cli_lines("sample", text_model, "-n", 7, "--temperature", 0.8, "--top-p", 0.9,
-                                            "--seed", 5)
+    assert samples.split("\n") == cli_lines(
+        "sample", text_model, "-n", 7, "--temperature", 0.8, "--top-p", 0.9, "--seed", 5
+    )
     (recon,), _ = call(client, "/reconstruct", A, 3, "greedy", 1.0, 1.0, 0)
     assert recon.split("\n") == cli_lines("reconstruct", text_model, A)  # greedy: one decode
     (recon,), _ = call(client, "/reconstruct", A, 3, "sample", 1.0, 1.0, 0)
@@ -120,8 +130,10 @@ def test_map_decodes_the_code_under_a_click(text_demo):
     assert status.startswith("done in"), status
     assert "PCA's inverse" in near
     listed = near.split("\n")
-    cos, euc = listed.index("nearest sentences by cosine similarity (codes centred on their mean):"), \
-        listed.index("nearest sentences by Euclidean distance:")
+    cos, euc = (
+        listed.index("nearest sentences by cosine similarity (codes centred on their mean):"),
+        listed.index("nearest sentences by Euclidean distance:"),
+    )
     assert euc - cos == 6 and len(listed) == euc + 6
     # the pixel's map coordinates decode the same through the coordinates' own endpoint
     (decoded2, near2), _ = call(client, "/map_decode", x, y)
@@ -136,8 +148,11 @@ def test_map_decodes_the_code_under_a_click(text_demo):
 def slider_ranges(url):
     """(minimum, maximum) of each dial on the page, from the page's own config."""
     config = httpx.get(url + "config", timeout=60).json()
-    return [(c["props"]["minimum"], c["props"]["maximum"]) for c in config["components"]
-            if c.get("type") == "slider" and str(c["props"].get("label", "")).startswith("z[")]
+    return [
+        (c["props"]["minimum"], c["props"]["maximum"])
+        for c in config["components"]
+        if c.get("type") == "slider" and str(c["props"].get("label", "")).startswith("z[")
+    ]
 
 
 def test_dials_start_at_the_sentences_code_and_move_it(text_demo):
@@ -153,13 +168,16 @@ def test_dials_start_at_the_sentences_code_and_move_it(text_demo):
     assert status.startswith("done in") and isinstance(moved, str)
 
 
-@pytest.mark.parametrize("a, message", [
-    ("", "sentence A is empty"),
-    ("   ", "sentence A is empty"),
-    (" ".join(["word"] * 10_000), "has 10,000 words"),
-    ("caf\ufffd au lait \ufffd", "not UTF-8"),
-    ("a man\x00 sleeps", "control characters"),
-])
+@pytest.mark.parametrize(
+    "a, message",
+    [
+        ("", "sentence A is empty"),
+        ("   ", "sentence A is empty"),
+        (" ".join(["word"] * 10_000), "has 10,000 words"),
+        ("caf\ufffd au lait \ufffd", "not UTF-8"),
+        ("a man\x00 sleeps", "control characters"),
+    ],
+)
 def test_bad_input_gets_a_message_on_the_page_and_no_crash(text_demo, a, message):
     client, _ = text_demo
     _, status = call(client, "/interpolate", a, B, 3, "slerp", "greedy", 1.0, 1.0, 0)
@@ -207,7 +225,7 @@ def test_image_tabs_show_pictures(image_demo):
     from textvae.image.data import ImageDataConfig, load_splits
 
     image = load_splits(ImageDataConfig(path=str(SAMPLE), val_size=64)).test[0][4, 0].numpy()
-    shown = np.asarray(Image.open(pair).convert("L"))[zoom * 2:zoom * 30:zoom, zoom * 2:zoom * 30:zoom]
+    shown = np.asarray(Image.open(pair).convert("L"))[zoom * 2 : zoom * 30 : zoom, zoom * 2 : zoom * 30 : zoom]
     assert np.abs(shown.astype(int) - image.astype(int)).max() <= 1
     (_, _, decoded, near, said), status = call(image_demo, "/map_click", 400, 330)
     assert status.startswith("done in") and "Euclidean" in said
@@ -230,8 +248,11 @@ def test_interpolate_in_a_real_headless_chromium(text_demo, tmp_path):
     client, url = text_demo
     (expected,), _ = call(client, "/interpolate", A, B, 5, "slerp", "greedy", 1.0, 1.0, 0)
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-                                     headless=True, args=["--no-sandbox"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+            headless=True,
+            args=["--no-sandbox"],
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(url, timeout=120_000)
         page.locator("#sentence-a textarea").fill(A)

@@ -1,6 +1,7 @@
 """The faithfulness report (textvae.text.faithfulness): its metrics against hand-made paths and
 sentences, `textvae interpolate`'s marks and --with-inputs end to end, and a short real training whose
 reconstructions beat decodings of prior codes."""
+
 import json
 import math
 import random
@@ -9,56 +10,67 @@ from pathlib import Path
 import pytest
 import sacrebleu
 import torch
-
 from conftest import run_cli
-from textvae.text.faithfulness import (distinct_n, edit_distance, is_monotone, path_scores, self_bleu,
-                                       step_distance)
+
+from textvae.text.faithfulness import distinct_n, edit_distance, is_monotone, path_scores, self_bleu, step_distance
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "text" / "snli-lstm.yaml"
 LM_CONFIG = ROOT / "configs" / "text" / "snli-lm.yaml"
 
 
-@pytest.mark.parametrize("a, b, expected", [
-    ("a man sleeps .", "a man sleeps .", 0),
-    ("a man sleeps .", "a woman sleeps .", 1),       # one substitution
-    ("a man sleeps .", "a man .", 1),                # one deletion
-    ("a man .", "a tall man is here .", 3),          # three insertions
-    ("", "two dogs", 2),
-    ("dogs run", "run dogs", 2),                     # a swap is two edits
-    ("a b c d", "x y", 4),
-])
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        ("a man sleeps .", "a man sleeps .", 0),
+        ("a man sleeps .", "a woman sleeps .", 1),  # one substitution
+        ("a man sleeps .", "a man .", 1),  # one deletion
+        ("a man .", "a tall man is here .", 3),  # three insertions
+        ("", "two dogs", 2),
+        ("dogs run", "run dogs", 2),  # a swap is two edits
+        ("a b c d", "x y", 4),
+    ],
+)
 def test_edit_distance_counts_words(a, b, expected):
     assert edit_distance(a, b) == expected
     assert edit_distance(b, a) == expected
 
 
-@pytest.mark.parametrize("path, expected", [
-    (["a b c"], 0.0),
-    (["a b c", "a b d", "a e d"], 1.0),
-    (["a b", "a b", "x y z"], 1.5),                  # 0 then 3
-])
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        (["a b c"], 0.0),
+        (["a b c", "a b d", "a e d"], 1.0),
+        (["a b", "a b", "x y z"], 1.5),  # 0 then 3
+    ],
+)
 def test_step_distance_is_the_mean_over_consecutive_lines(path, expected):
     assert step_distance(path) == expected
 
 
-@pytest.mark.parametrize("path, target, expected", [
-    (["a b c", "a b d", "a e d"], "a e d", True),    # 2, 1, 0
-    (["a b c", "a b c", "a e d"], "a e d", True),    # 2, 2, 0: a plateau is no rise
-    (["a e d", "a b c", "a e d"], "a e d", False),   # 0, 2, 0
-    (["x", "a e d"], "a e d", True),                 # 3, 0
-    (["a b c", "a b d", "q q q"], "a e d", False),   # 2, 1, 3: the last line strays
-])
+@pytest.mark.parametrize(
+    "path, target, expected",
+    [
+        (["a b c", "a b d", "a e d"], "a e d", True),  # 2, 1, 0
+        (["a b c", "a b c", "a e d"], "a e d", True),  # 2, 2, 0: a plateau is no rise
+        (["a e d", "a b c", "a e d"], "a e d", False),  # 0, 2, 0
+        (["x", "a e d"], "a e d", True),  # 3, 0
+        (["a b c", "a b d", "q q q"], "a e d", False),  # 2, 1, 3: the last line strays
+    ],
+)
 def test_monotone_means_the_distance_to_b_never_rises(path, target, expected):
     assert is_monotone(path, target) is expected
 
 
-@pytest.mark.parametrize("sentences, n, expected", [
-    (["a b a b", "a b"], 2, 2 / 4),                  # (a b) x3, (b a): 2 distinct of 4
-    (["a b a b", "a b"], 1, 2 / 6),
-    (["a man sleeps .", "a dog sleeps ."], 2, 5 / 6),  # "sleeps ." twice
-    (["one"], 2, 0.0),                               # no bigram at all
-])
+@pytest.mark.parametrize(
+    "sentences, n, expected",
+    [
+        (["a b a b", "a b"], 2, 2 / 4),  # (a b) x3, (b a): 2 distinct of 4
+        (["a b a b", "a b"], 1, 2 / 6),
+        (["a man sleeps .", "a dog sleeps ."], 2, 5 / 6),  # "sleeps ." twice
+        (["one"], 2, 0.0),  # no bigram at all
+    ],
+)
 def test_distinct_n(sentences, n, expected):
     assert distinct_n(sentences, n) == expected
 
@@ -74,15 +86,17 @@ def test_self_bleu_is_sacrebleus_with_the_others_as_references():
     lines = (ROOT / "textvae" / "data" / "snli" / "valid.txt").read_text(encoding="utf-8").splitlines()
     sents = random.Random(0).sample(lines, 30)
     sents += sents[:3]  # duplicates: the leave-one-out maximum counts must handle ties
-    refs = [[s for j, s in enumerate(sents) if j != i] for i in range(len(sents))]      # N hyps x (N-1) refs
+    refs = [[s for j, s in enumerate(sents) if j != i] for i in range(len(sents))]  # N hyps x (N-1) refs
     slow = sacrebleu.BLEU(tokenize="none").corpus_score(sents, [list(r) for r in zip(*refs)]).score
     assert self_bleu(sents) == pytest.approx(slow, abs=1e-9)
 
 
 def test_path_scores_on_hand_made_paths():
     pairs = [("a man sleeps .", "two dogs run ."), ("a cat .", "a dog .")]
-    paths = [["a man sleeps .", "a man runs .", "two dogs run ."],      # both ends; distances to b 3, 2, 0
-             ["the cat .", "a dog .", "a dog ."]]                        # wrong start; 1, 0, 0
+    paths = [
+        ["a man sleeps .", "a man runs .", "two dogs run ."],  # both ends; distances to b 3, 2, 0
+        ["the cat .", "a dog .", "a dog ."],
+    ]  # wrong start; 1, 0, 0
     s = path_scores(paths, pairs)
     assert s["endpoint_fidelity"] == 0.5 and s["start_fidelity"] == 0.5 and s["end_fidelity"] == 1.0
     assert s["monotone"] == 1.0
@@ -92,6 +106,7 @@ def test_path_scores_on_hand_made_paths():
 
 def test_encoder_word_deletion_keeps_ends_and_order():
     from tiny_text import SENTENCES, tiny_model
+
     from textvae.text.tokenizers import WordTokenizer
 
     tok = WordTokenizer.train(SENTENCES, max_size=500, min_count=1)
@@ -99,15 +114,15 @@ def test_encoder_word_deletion_keeps_ends_and_order():
     batch = model.batch_from_sentences(SENTENCES[:8])
     ids, lengths = batch["input_ids"], batch["lengths"]
     model.eval()
-    assert model.delete_words(ids, lengths)[0] is ids                     # evaluation reads the whole sentence
+    assert model.delete_words(ids, lengths)[0] is ids  # evaluation reads the whole sentence
     model.train()
     torch.manual_seed(0)
     kept, new_lengths = model.delete_words(ids, lengths)
     assert (new_lengths < lengths).any() and (new_lengths >= 2).all()
     for row, n, old, m in zip(kept.tolist(), new_lengths.tolist(), ids.tolist(), lengths.tolist()):
         assert row[0] == tok.bos_id and row[n - 1] == tok.eos_id and all(t == tok.pad_id for t in row[n:])
-        rest = iter(old[1: m - 1])
-        assert all(t in rest for t in row[1: n - 1])                      # a subsequence, in order
+        rest = iter(old[1 : m - 1])
+        assert all(t in rest for t in row[1 : n - 1])  # a subsequence, in order
     from textvae.text.decoders import DecoderConfig
     from textvae.text.encoders import EncoderConfig
     from textvae.text.model import TextModelConfig
@@ -130,10 +145,21 @@ def short(tmp_path_factory):
 
 
 def small(data):
-    return [f"data.train_file={data}", f"data.valid_file={data}", "data.tokenizer.kind=word",
-            "model.embed_size=64", "model.encoder.hidden_size=64", "model.decoder.hidden_size=64",
-            "train.batch_size=16", "train.eval_batch_size=64", "train.progress_bar=false",
-            "train.select_best=false", "train.threads=1", "train.log_every=50", "train.lr=3e-3"]
+    return [
+        f"data.train_file={data}",
+        f"data.valid_file={data}",
+        "data.tokenizer.kind=word",
+        "model.embed_size=64",
+        "model.encoder.hidden_size=64",
+        "model.decoder.hidden_size=64",
+        "train.batch_size=16",
+        "train.eval_batch_size=64",
+        "train.progress_bar=false",
+        "train.select_best=false",
+        "train.threads=1",
+        "train.log_every=50",
+        "train.lr=3e-3",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +167,21 @@ def trained(short, tmp_path_factory):
     """A VAE with a low KL weight (0.05) and 16 dimensions, 300 steps on the 64 sentences, which are also
     its validation sentences (so faithfulness.json measures them)."""
     out = tmp_path_factory.mktemp("faithful") / "vae"
-    run_cli("train", "--config", CONFIG, "--output-dir", out, *small(short), "train.max_steps=300",
-            "loss.kl.kind=constant", "loss.kl.max_weight=0.05", "loss.free_bits=0", "model.latent_size=16",
-            "model.word_dropout=0.3", timeout=600)
+    run_cli(
+        "train",
+        "--config",
+        CONFIG,
+        "--output-dir",
+        out,
+        *small(short),
+        "train.max_steps=300",
+        "loss.kl.kind=constant",
+        "loss.kl.max_weight=0.05",
+        "loss.free_bits=0",
+        "model.latent_size=16",
+        "model.word_dropout=0.3",
+        timeout=600,
+    )
     return out
 
 
@@ -162,8 +200,9 @@ def _reconstructed(model_dir, sentences):
 
     model = load_model(model_dir)
     outs = model.reconstruct(sentences, strategy="greedy", max_length=66)
-    return [s for s, o in zip(sentences, outs) if o == as_read(model.tokenizer, s)], \
-        [s for s, o in zip(sentences, outs) if o != as_read(model.tokenizer, s)]
+    return [s for s, o in zip(sentences, outs) if o == as_read(model.tokenizer, s)], [
+        s for s, o in zip(sentences, outs) if o != as_read(model.tokenizer, s)
+    ]
 
 
 def test_interpolate_marks_an_end_it_does_not_reconstruct(trained, short):
@@ -189,8 +228,16 @@ def test_interpolate_marks_an_end_it_does_not_reconstruct(trained, short):
 
 def test_evaluate_faithfulness_with_a_language_model(trained, short, tmp_path):
     lm = tmp_path / "lm"
-    run_cli("train", "--config", LM_CONFIG, "--output-dir", lm, *small(short), "train.max_steps=20",
-            "train.mixed_precision=no")
+    run_cli(
+        "train",
+        "--config",
+        LM_CONFIG,
+        "--output-dir",
+        lm,
+        *small(short),
+        "train.max_steps=20",
+        "train.mixed_precision=no",
+    )
     out = tmp_path / "eval.json"
     proc = run_cli("evaluate", trained, "--iw-samples", "0", "--fluency-lm", lm, "--output", out)
     assert "fluency ratio" in proc.stdout
@@ -204,13 +251,31 @@ def test_evaluate_faithfulness_with_a_language_model(trained, short, tmp_path):
 
 def test_train_fit_prior_leaves_the_model_with_a_fitted_mixture(short, tmp_path):
     out = tmp_path / "fitted"
-    proc = run_cli("train", "--config", CONFIG, "--output-dir", out, *small(short), "train.max_steps=10",
-                   "model.latent_size=4", "train.fit_prior=3")
+    proc = run_cli(
+        "train",
+        "--config",
+        CONFIG,
+        "--output-dir",
+        out,
+        *small(short),
+        "train.max_steps=10",
+        "model.latent_size=4",
+        "train.fit_prior=3",
+    )
     assert "3-component Gaussian mixture fitted to 256 training codes" in proc.stdout + proc.stderr
     assert json.loads((out / "config.json").read_text())["config"]["prior_components"] == 3
     report = json.loads((out / "prior_fit.json").read_text())
     assert report["components"] == 3 and report["log_p_fitted"] > report["log_p_standard_normal"]
     assert len(run_cli("sample", out, "-n", "3").stdout.splitlines()) == 3
-    lm = run_cli("train", "--config", LM_CONFIG, "--output-dir", tmp_path / "lm", *small(short), "train.max_steps=2",
-                 "train.fit_prior=3", check=False)
+    lm = run_cli(
+        "train",
+        "--config",
+        LM_CONFIG,
+        "--output-dir",
+        tmp_path / "lm",
+        *small(short),
+        "train.max_steps=2",
+        "train.fit_prior=3",
+        check=False,
+    )
     assert lm.returncode == 2 and "has no codes" in lm.stderr

@@ -1,14 +1,15 @@
 """Generation: every strategy on every decoder, beam search against the exact optimum, the nucleus
 (top-p) against a full sort and in its draws, and bad arguments as one-line user errors."""
+
 import itertools
 import math
 
 import pytest
 import torch
+from tiny_text import KINDS, SENTENCES, tiny_model
 
 from textvae.errors import UserError
 from textvae.text import generation
-from tiny_text import KINDS, SENTENCES, tiny_model
 
 
 @pytest.mark.parametrize("decoder", KINDS)
@@ -19,8 +20,16 @@ def test_generation_strategies(tokenizer, decoder):
     for strategy in ("greedy", "sample", "beam"):
         texts = model.decode(z, strategy=strategy, top_p=0.9, beam_size=3, max_length=6, seed=0)
         assert len(texts) == 5 and all(isinstance(t, str) for t in texts)
-        ids = generation.generate(model.decoder, z, c.bos_id, c.eos_id, strategy=strategy, max_length=4,
-                                  beam_size=3, banned_ids=(c.bos_id, c.pad_id))
+        ids = generation.generate(
+            model.decoder,
+            z,
+            c.bos_id,
+            c.eos_id,
+            strategy=strategy,
+            max_length=4,
+            beam_size=3,
+            banned_ids=(c.bos_id, c.pad_id),
+        )
         assert all(len(row) <= 4 and c.eos_id not in row and c.bos_id not in row for row in ids)
     greedy = model.decode(z, max_length=12)
     assert model.decode(z, strategy="beam", beam_size=1, max_length=12) == greedy
@@ -35,7 +44,7 @@ class MarkovDecoder:
     small enough to enumerate every sentence and check beam search against the exact optimum."""
 
     def __init__(self, table):
-        self.table = table                                                       # (V, V) log-probs
+        self.table = table  # (V, V) log-probs
 
     def start(self, z):
         return {}
@@ -57,7 +66,7 @@ def test_beam_search_with_a_wide_beam_finds_the_best_sentence(length_penalty):
     best, best_score = None, float("-inf")
     for n in range(max_length + 1):
         for body in itertools.product(words, repeat=n):
-            seq = list(body) + ([eos] if n < max_length else [])                 # truncated at max_length
+            seq = list(body) + ([eos] if n < max_length else [])  # truncated at max_length
             prev, lp = bos, 0.0
             for t in seq:
                 lp += banned_table[prev].log_softmax(-1)[t].item()
@@ -65,8 +74,16 @@ def test_beam_search_with_a_wide_beam_finds_the_best_sentence(length_penalty):
             score = lp / len(seq) ** length_penalty if length_penalty else lp
             if score > best_score:
                 best, best_score = list(body), score
-    got = generation.beam_search(MarkovDecoder(table), torch.zeros(2, 1), bos, eos, max_length=max_length,
-                                 beam_size=125, length_penalty=length_penalty, banned_ids=(bos,))
+    got = generation.beam_search(
+        MarkovDecoder(table),
+        torch.zeros(2, 1),
+        bos,
+        eos,
+        max_length=max_length,
+        beam_size=125,
+        length_penalty=length_penalty,
+        banned_ids=(bos,),
+    )
     assert got == [best, best]
 
 
@@ -95,8 +112,7 @@ def test_top_p_matches_the_full_sort_on_flat_and_peaked_rows(scale):
 def test_bad_generation_arguments_are_user_errors(tokenizer):
     model = tiny_model(tokenizer)
     z = torch.zeros(1, model.latent_size)
-    for kwargs in ({"strategy": "nucleus"}, {"temperature": 0.0}, {"top_p": 0.0}, {"beam_size": 0},
-                   {"max_length": 0}):
+    for kwargs in ({"strategy": "nucleus"}, {"temperature": 0.0}, {"top_p": 0.0}, {"beam_size": 0}, {"max_length": 0}):
         with pytest.raises(UserError):
             model.decode(z, **kwargs)
     with pytest.raises(UserError, match="shape"):
@@ -113,11 +129,12 @@ def test_nucleus_sampling_draws_the_renormalised_nucleus(scale):
     torch.manual_seed(0)
     logits = torch.randn(1, 50, dtype=torch.float64) * scale
     nucleus = generation.filter_logits(logits, top_p=0.6).softmax(-1)[0]
-    draws = generation.sample_nucleus(logits.softmax(-1).expand(40_000, -1), top_p=0.6,
-                                      generator=torch.Generator().manual_seed(1))
+    draws = generation.sample_nucleus(
+        logits.softmax(-1).expand(40_000, -1), top_p=0.6, generator=torch.Generator().manual_seed(1)
+    )
     freq = torch.bincount(draws, minlength=50).double() / draws.numel()
     assert freq[nucleus == 0].sum() == 0
-    assert (freq - nucleus).abs().sum() / 2 < 0.02   # total variation: ~0.01 from 40k draws' noise
+    assert (freq - nucleus).abs().sum() / 2 < 0.02  # total variation: ~0.01 from 40k draws' noise
     # a small top_p on a flat row leaves rows to the fallback, which keeps to the nucleus too
     flat = (torch.rand(64, 50, dtype=torch.float64) * 1e-2 + 1).log_softmax(-1)
     few = generation.sample_nucleus(flat.exp(), top_p=0.05, generator=torch.Generator().manual_seed(2), rounds=1)

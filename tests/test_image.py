@@ -1,5 +1,6 @@
 """Image VAEs on real Fashion-MNIST images: the three readers, binarization, both models, pictures,
 and the image verbs of the command line."""
+
 import json
 import math
 from pathlib import Path
@@ -40,8 +41,9 @@ def test_npz_and_folder_give_the_same_images(tmp_path, sample):
     x_tr, y_tr = torch.cat([sample.train[0], sample.val[0]]), torch.cat([sample.train[1], sample.val[1]])
     x_te, y_te = sample.test
     npz = tmp_path / "fm.npz"  # Keras layout, channels last
-    np.savez(npz, x_train=x_tr.squeeze(1).numpy(), y_train=y_tr.numpy(), x_test=x_te.squeeze(1).numpy(),
-             y_test=y_te.numpy())
+    np.savez(
+        npz, x_train=x_tr.squeeze(1).numpy(), y_train=y_tr.numpy(), x_test=x_te.squeeze(1).numpy(), y_test=y_te.numpy()
+    )
     folder = tmp_path / "pngs"
     for split, (x, y) in (("train", (x_tr[:40], y_tr[:40])), ("test", (x_te[:10], y_te[:10]))):
         for i, (img, label) in enumerate(zip(x, y)):
@@ -89,12 +91,21 @@ def test_dynamic_binarization_is_fresh_in_training_and_fixed_in_evaluation(sampl
     assert ((deq * 256).floor() == ds.images[:64].float()).all()
 
 
-@pytest.mark.parametrize("kind,channels,size,likelihood", [
-    ("conv", 1, 28, "bernoulli"), ("conv", 3, 32, "gaussian"), ("mlp", 1, 28, "bernoulli")])
+@pytest.mark.parametrize(
+    "kind,channels,size,likelihood",
+    [("conv", 1, 28, "bernoulli"), ("conv", 3, 32, "gaussian"), ("mlp", 1, 28, "bernoulli")],
+)
 def test_models_give_float32_log_likelihoods_and_learn(kind, channels, size, likelihood, sample):
     torch.manual_seed(0)
-    cfg = ImageModelConfig(kind=kind, channels=channels, image_size=size, latent_size=8, hidden_size=64,
-                           conv_channels=8, likelihood=likelihood)
+    cfg = ImageModelConfig(
+        kind=kind,
+        channels=channels,
+        image_size=size,
+        latent_size=8,
+        hidden_size=64,
+        conv_channels=8,
+        likelihood=likelihood,
+    )
     model = model_for(cfg)
     x = sample.train[0][:32].float() / 255
     if size == 32:  # a colour version of the real images: padded to 32x32, tinted per channel
@@ -137,15 +148,32 @@ def test_save_load_round_trip_is_bit_exact(tmp_path, cls, kind, sample):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("image") / "run"
-    run_cli("train", "--config", CONFIG, "--output-dir", out, f"data.path={SAMPLE}", "data.val_size=64",
-            "model.latent_size=2", "train.batch_size=32", "train.max_steps=40", "train.progress_bar=false",
-            "train.threads=1", "loss.kl.anneal_steps=10")
+    run_cli(
+        "train",
+        "--config",
+        CONFIG,
+        "--output-dir",
+        out,
+        f"data.path={SAMPLE}",
+        "data.val_size=64",
+        "model.latent_size=2",
+        "train.batch_size=32",
+        "train.max_steps=40",
+        "train.progress_bar=false",
+        "train.threads=1",
+        "loss.kl.anneal_steps=10",
+    )
     return out
 
 
 def test_training_leaves_pictures(trained):
-    for name in ("reconstructions.png", "prior_samples.png", "interpolations.png", "latent_map.png",
-                 "manifold.png"):  # manifold: the latent is 2-D
+    for name in (
+        "reconstructions.png",
+        "prior_samples.png",
+        "interpolations.png",
+        "latent_map.png",
+        "manifold.png",
+    ):  # manifold: the latent is 2-D
         with Image.open(trained / name) as im:
             assert im.size[0] > 100 and im.size[1] > 100, name
 
@@ -193,12 +221,15 @@ def test_fit_prior_on_the_training_images_and_sample_from_it(trained, tmp_path):
         assert im.format == "PNG"
 
 
-@pytest.mark.parametrize("args,message", [
-    (["sample", "{model}", "--output", "{tmp}"], "is a directory"),
-    (["sample", "{model}", "-n", "0"], "-n must be >= 1"),
-    (["evaluate", "{model}", "--data", "{tmp}/missing"], "does not exist"),
-    (["reconstruct", "{model}", "a sentence"], "is not available for image models"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["sample", "{model}", "--output", "{tmp}"], "is a directory"),
+        (["sample", "{model}", "-n", "0"], "-n must be >= 1"),
+        (["evaluate", "{model}", "--data", "{tmp}/missing"], "does not exist"),
+        (["reconstruct", "{model}", "a sentence"], "is not available for image models"),
+    ],
+)
 def test_image_verbs_fail_in_one_line(trained, tmp_path, args, message):
     proc = run_cli(*[a.format(model=trained, tmp=tmp_path) for a in args], check=False)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
@@ -206,8 +237,14 @@ def test_image_verbs_fail_in_one_line(trained, tmp_path, args, message):
 
 
 def test_likelihood_and_binarization_must_agree(tmp_path):
-    proc = run_cli("train", "--config", CONFIG, "--output-dir", tmp_path / "x", f"data.path={SAMPLE}",
-                   "data.binarize=none", check=False)
+    proc = run_cli(
+        "train",
+        "--config",
+        CONFIG,
+        "--output-dir",
+        tmp_path / "x",
+        f"data.path={SAMPLE}",
+        "data.binarize=none",
+        check=False,
+    )
     assert proc.returncode == 2 and "data.binarize=dynamic" in proc.stderr
-
-

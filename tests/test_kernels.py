@@ -1,5 +1,6 @@
 """The hand-written kernels (textvae.text.kernels) against torch's own modules: values and gradients in
 float64 to rounding, padding masked like a packed sequence, bf16 autocast close to float32."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -23,7 +24,7 @@ def test_linear_log_prob_matches_cross_entropy_values_and_gradients(n):
     targets = torch.randint(0, 50, (n,))
     weights = torch.randn(n, dtype=torch.float64)
     reference = -F.cross_entropy(F.linear(h, w, b), targets, reduction="none")
-    fused = linear_log_prob(h, w, b, targets, block=64)       # several blocks, the last one short
+    fused = linear_log_prob(h, w, b, targets, block=64)  # several blocks, the last one short
     assert fused.shape == (n,)
     assert torch.allclose(fused, reference, atol=1e-12)
     for a, c in zip(grads((reference * weights).sum(), [h, w, b]), grads((fused * weights).sum(), [h, w, b])):
@@ -66,7 +67,7 @@ def test_linear_log_prob_products_see_recurring_row_counts():
         for event in prof.events():
             if event.name == "aten::mm":
                 a, c = event.input_shapes[:2]
-                rows.update({a[0], c[1]} - {40, 8})     # (N, H) x (H, V), (N, V) x (V, H), (V, N) x (N, H)
+                rows.update({a[0], c[1]} - {40, 8})  # (N, H) x (H, V), (N, V) x (V, H), (V, N) x (N, H)
     assert ROWS_MULTIPLE >= 16 and rows and all(r % ROWS_MULTIPLE == 0 for r in rows), sorted(rows)
 
 
@@ -93,8 +94,7 @@ def test_gru_matches_torch_gru_on_padded_batches(bidirectional, layers):
     _, h_theirs = theirs(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
     assert torch.allclose(h_ours, h_theirs, atol=1e-12)
     params = [x, *ours.parameters()]
-    for a, c in zip(grads(h_ours.square().sum(), params),
-                    grads(h_theirs.square().sum(), [x, *theirs.parameters()])):
+    for a, c in zip(grads(h_ours.square().sum(), params), grads(h_theirs.square().sum(), [x, *theirs.parameters()])):
         assert torch.allclose(a, c, atol=1e-10)
     # without lengths (a decoder): every output and the initial state's gradient too
     h0 = torch.randn(layers * (2 if bidirectional else 1), 4, 5, dtype=torch.float64, requires_grad=True)

@@ -1,5 +1,6 @@
 """`textvae map` end to end on a tiny text model and a tiny image model (the PNG, the CSV beside it,
 --neighbours), the map a text training leaves, and the shared projection/plot code of textvae.latent_map."""
+
 import csv
 
 import numpy as np
@@ -63,8 +64,9 @@ def test_map_by_label_with_neighbours(text_model, labelled, tmp_path):
     data, sentences = labelled
     out = tmp_path / "maps" / "label.png"
     query = sentences[7]
-    proc = run_cli("map", text_model, "--data", data, "--column", "label", "--output", out,
-                   "--neighbours", query, "-k", "3")
+    proc = run_cli(
+        "map", text_model, "--data", data, "--column", "label", "--output", out, "--neighbours", query, "-k", "3"
+    )
     assert png_size(out) == MAP_SIZE
     header, rows = read_csv(out.with_suffix(".csv"))
     assert header == ["x", "y", "row", "label", "text"]
@@ -72,16 +74,18 @@ def test_map_by_label_with_neighbours(text_model, labelled, tmp_path):
     assert [r[3] for r in rows] == [s.split()[0] for s in sentences]
     assert [int(r[2]) for r in rows] == list(range(6)) + list(range(7, len(sentences) + 1))  # rows of the file
     lines = proc.stdout.splitlines()
-    cos, euc = lines.index("  by cosine similarity, codes centred on their mean (higher is nearer):"), \
-        lines.index("  by Euclidean distance (lower is nearer):")
+    cos, euc = (
+        lines.index("  by cosine similarity, codes centred on their mean (higher is nearer):"),
+        lines.index("  by Euclidean distance (lower is nearer):"),
+    )
     assert euc - cos == 4 and len(lines) == euc + 4
     # the query is one of the data's sentences: its own code is the nearest, at distance 0
     first_cos, first_euc = lines[cos + 1].split(None, 1), lines[euc + 1].split(None, 1)
     assert float(first_cos[0]) == pytest.approx(1.0, abs=1e-4)
     assert float(first_euc[0]) == pytest.approx(0.0, abs=1e-4)
     said = {s.strip() for s in sentences}
-    assert all(line.split(None, 1)[1] in said for line in lines[cos + 1:euc] + lines[euc + 1:])
-    scores = [float(line.split()[0]) for line in lines[euc + 1:]]
+    assert all(line.split(None, 1)[1] in said for line in lines[cos + 1 : euc] + lines[euc + 1 :])
+    scores = [float(line.split()[0]) for line in lines[euc + 1 :]]
     assert scores == sorted(scores)
 
 
@@ -98,8 +102,19 @@ def test_map_by_length_with_tsne_on_a_subset(text_model, labelled, tmp_path):
 
 def test_map_with_umap_or_a_line_naming_the_extra(text_model, labelled, tmp_path):
     data, _ = labelled
-    proc = run_cli("map", text_model, "--data", data, "--method", "umap", "--max-points", "60", "--output",
-                   tmp_path / "u.png", check=False)
+    proc = run_cli(
+        "map",
+        text_model,
+        "--data",
+        data,
+        "--method",
+        "umap",
+        "--max-points",
+        "60",
+        "--output",
+        tmp_path / "u.png",
+        check=False,
+    )
     try:
         import umap  # noqa: F401
     except ImportError:
@@ -109,13 +124,16 @@ def test_map_with_umap_or_a_line_naming_the_extra(text_model, labelled, tmp_path
         assert len(read_csv(tmp_path / "u.csv")[1]) == 60
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--column", "nope"], "has no column 'nope'"),
-    (["--color", "commas"], "--color 'commas'"),
-    (["--attribute", "length"], "has no attribute 'length'"),
-    (["--output", "map.jpg"], "should end in .png"),
-    (["--max-points", "1"], "--max-points must be >= 2"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--column", "nope"], "has no column 'nope'"),
+        (["--color", "commas"], "--color 'commas'"),
+        (["--attribute", "length"], "has no attribute 'length'"),
+        (["--output", "map.jpg"], "should end in .png"),
+        (["--max-points", "1"], "--max-points must be >= 2"),
+    ],
+)
 def test_map_refuses_bad_options_in_one_line(text_model, labelled, tmp_path, args, message):
     data, _ = labelled
     if "--output" not in args:
@@ -135,8 +153,18 @@ def test_image_map_by_class_and_by_ink(image_model, tmp_path):
     header, rows = read_csv(out.with_suffix(".csv"))
     assert header == ["x", "y", "index", "label", "class"] and len(rows) == 100
     assert [int(r[3]) for r in rows] == labels
-    assert {r[4] for r in rows} <= {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                                    "Sneaker", "Bag", "Ankle boot"}
+    assert {r[4] for r in rows} <= {
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    }
     run_cli("map", image_model, "--color", "ink", "--max-points", "30", "--output", tmp_path / "ink.png")
     header, rows = read_csv(tmp_path / "ink.csv")
     assert header[-1] == "ink" and len(rows) == 30 and all(0 <= float(r[-1]) <= 1 for r in rows)

@@ -1,14 +1,15 @@
 """The decoder's output layer: the fused evaluation path matches cross-entropy, and the
 mixture of softmaxes (a distribution, read by every path, beyond one softmax's rank, its dropout)."""
+
 import dataclasses
 
 import pytest
 import torch
+from tiny_text import KINDS, SENTENCES, tiny_config, tiny_model
 
 from textvae.registry import load_model
 from textvae.text.decoders import DecoderConfig
 from textvae.text.model import TextVAE
-from tiny_text import KINDS, SENTENCES, tiny_config, tiny_model
 
 
 @pytest.mark.parametrize("tie", [False, True])
@@ -33,22 +34,26 @@ def test_a_mixture_of_softmaxes_is_a_distribution_the_fused_path_reads_and_round
     """decoder.softmaxes K: project gives log-probabilities that sum to one; the fused path (one target
     or K a row) gives the same numbers and a gradient to the mixture; the
     step API matches; generation and save/load work."""
-    config = dataclasses.replace(tiny_config(), decoder=DecoderConfig(kind=decoder, hidden_size=16, num_heads=2,
-                                                                      ff_size=32, softmaxes=3))
+    config = dataclasses.replace(
+        tiny_config(), decoder=DecoderConfig(kind=decoder, hidden_size=16, num_heads=2, ff_size=32, softmaxes=3)
+    )
     torch.manual_seed(0)
     model = TextVAE(config, tokenizer).eval()
     batch = model.batch_from_sentences(SENTENCES[:4])
     ids = batch["input_ids"][:, :-1]
     z = torch.randn(4, model.latent_size)
     with torch.no_grad():
-        log_p = model.decoder(ids, z)                                              # (B, T, V)
+        log_p = model.decoder(ids, z)  # (B, T, V)
         torch.testing.assert_close(log_p.exp().sum(-1), torch.ones(ids.shape), atol=1e-5, rtol=0)
         h = model.decoder.features(ids, z).reshape(-1, 16)
         targets = torch.randint(0, model.config.vocab_size, (h.shape[0], 5))
         full = log_p.reshape(-1, log_p.shape[-1])
-        torch.testing.assert_close(model.decoder.target_log_probs(h, targets[:, 0]), full.gather(1, targets[:, :1])[:, 0],
-                                   atol=1e-5, rtol=0)
-        torch.testing.assert_close(model.decoder.target_log_probs(h, targets), full.gather(1, targets), atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            model.decoder.target_log_probs(h, targets[:, 0]), full.gather(1, targets[:, :1])[:, 0], atol=1e-5, rtol=0
+        )
+        torch.testing.assert_close(
+            model.decoder.target_log_probs(h, targets), full.gather(1, targets), atol=1e-5, rtol=0
+        )
         state = model.decoder.start(z)
         logits, state = model.decoder.step(ids[:, 0], state)
         torch.testing.assert_close(logits, log_p[:, 0], atol=1e-5, rtol=0)
@@ -84,8 +89,9 @@ def test_mixture_dropout_drops_component_features_in_training_only(tokenizer):
     outputs = {}
     for p in (0.0, 0.5):
         torch.manual_seed(0)
-        config = dataclasses.replace(tiny_config(), decoder=DecoderConfig(kind="lstm", hidden_size=16, softmaxes=3,
-                                                                          mixture_dropout=p))
+        config = dataclasses.replace(
+            tiny_config(), decoder=DecoderConfig(kind="lstm", hidden_size=16, softmaxes=3, mixture_dropout=p)
+        )
         model = TextVAE(config, tokenizer)
         h = torch.randn(6, 16, generator=torch.Generator().manual_seed(1))
         targets = torch.arange(6)
@@ -97,11 +103,12 @@ def test_mixture_dropout_drops_component_features_in_training_only(tokenizer):
             outputs[p, "eval"] = model.decoder.project(h)
     a, b = outputs[0.5, "train"]
     torch.testing.assert_close(a.exp().sum(-1), torch.ones(6), atol=1e-5, rtol=0)
-    assert (a - b).abs().max() > 1e-3                                             # a new mask each call
+    assert (a - b).abs().max() > 1e-3  # a new mask each call
     undropped = outputs[0.5, "eval"].gather(1, targets[:, None])[:, 0]
-    assert (outputs[0.5, "fused"] - undropped).abs().max() > 1e-3                 # the fused path drops too
-    torch.testing.assert_close(outputs[0.0, "fused"], outputs[0.0, "eval"].gather(1, targets[:, None])[:, 0],
-                               atol=1e-5, rtol=0)
+    assert (outputs[0.5, "fused"] - undropped).abs().max() > 1e-3  # the fused path drops too
+    torch.testing.assert_close(
+        outputs[0.0, "fused"], outputs[0.0, "eval"].gather(1, targets[:, None])[:, 0], atol=1e-5, rtol=0
+    )
     torch.testing.assert_close(*outputs[0.0, "train"], atol=0, rtol=0)
     torch.testing.assert_close(outputs[0.5, "eval"], outputs[0.0, "eval"], atol=0, rtol=0)
     with pytest.raises(ValueError, match="needs softmaxes > 1"):

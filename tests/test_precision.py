@@ -1,6 +1,7 @@
 """Mixed precision on the CPU: bf16 autocast trains text and image models with finite losses and lands
 near fp32; fp16 goes through Accelerate's gradient scaling; a diverging run stops in one line and keeps
 its checkpoints."""
+
 import json
 from pathlib import Path
 
@@ -14,11 +15,22 @@ TINY = [*SMALL_BATCHES, "train.log_every=5"]
 
 def text_run(corpus):
     """A small LSTM VAE on 320 SNLI sentences (word vocabulary)."""
-    return ["--config", ROOT / "configs" / "text" / "snli-lstm.yaml", f"data.train_file={corpus / 'train.txt'}",
-            f"data.valid_file={corpus / 'valid.txt'}", "data.tokenizer.kind=word", "model.embed_size=32",
-            "model.latent_size=8", "model.encoder.hidden_size=32", "model.decoder.hidden_size=32",
-            "train.batch_size=16", "train.progress_bar=false", "train.select_best=false", "train.threads=1",
-            "train.log_every=5"]
+    return [
+        "--config",
+        ROOT / "configs" / "text" / "snli-lstm.yaml",
+        f"data.train_file={corpus / 'train.txt'}",
+        f"data.valid_file={corpus / 'valid.txt'}",
+        "data.tokenizer.kind=word",
+        "model.embed_size=32",
+        "model.latent_size=8",
+        "model.encoder.hidden_size=32",
+        "model.decoder.hidden_size=32",
+        "train.batch_size=16",
+        "train.progress_bar=false",
+        "train.select_best=false",
+        "train.threads=1",
+        "train.log_every=5",
+    ]
 
 
 def train(out, *extra, check=True):
@@ -43,15 +55,15 @@ def fp32(tmp_path_factory, corpus):
 
 
 # stated tolerance: after 40 steps the validation -ELBO of a reduced-precision run is within 3% of fp32
-@pytest.mark.parametrize("task,precision", [("image", "bf16"), ("image", "fp16"), ("text", "bf16"),
-                                            ("text", "fp16")])
+@pytest.mark.parametrize("task,precision", [("image", "bf16"), ("image", "fp16"), ("text", "bf16"), ("text", "fp16")])
 def test_reduced_precision_trains_close_to_fp32(tmp_path, fp32, corpus, task, precision):
     out = tmp_path / precision
     if task == "image":
         proc = train(out, "train.max_steps=40", f"train.mixed_precision={precision}")
     else:
-        proc = run_cli("train", *text_run(corpus), "--output-dir", out, "train.max_steps=40",
-                       f"train.mixed_precision={precision}")
+        proc = run_cli(
+            "train", *text_run(corpus), "--output-dir", out, "train.max_steps=40", f"train.mixed_precision={precision}"
+        )
     assert f"precision {precision}" in proc.stdout
     value = val_neg_elbo(out)
     assert value == value and abs(value - fp32[task]) / fp32[task] < 0.03, (value, fp32[task])

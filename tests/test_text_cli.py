@@ -1,5 +1,6 @@
 """Text VAEs through the command line, end to end on real SNLI sentences: train, every verb, exact
 resume (word dropout, KL schedule, data order) and two processes under `accelerate launch`."""
+
 import json
 import sys
 from pathlib import Path
@@ -24,11 +25,20 @@ def model_dir(text_run):
 
 
 def test_training_writes_a_loadable_model_folder(model_dir):
-    for name in ("config.json", "model.safetensors", "tokenizer/vocab.json", "train_config.yaml",
-                 "logs/train.jsonl", "interpolation.txt"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer/vocab.json",
+        "train_config.yaml",
+        "logs/train.jsonl",
+        "interpolation.txt",
+    ):
         assert (model_dir / name).is_file(), name
-    losses = [r["train/loss"] for r in map(json.loads, (model_dir / "logs" / "train.jsonl").read_text().splitlines())
-              if "train/loss" in r]
+    losses = [
+        r["train/loss"]
+        for r in map(json.loads, (model_dir / "logs" / "train.jsonl").read_text().splitlines())
+        if "train/loss" in r
+    ]
     assert len(losses) == 6 and all(np.isfinite(losses))
 
 
@@ -53,8 +63,9 @@ def test_interpolate_prints_steps_plus_two_sentences(model_dir):
 
 
 def test_reconstruct_sample_and_encode(model_dir, tmp_path):
-    proc = run_cli("reconstruct", model_dir, "a man is sleeping .", "a woman sings .", "--strategy", "beam",
-                   "--beam-size", "3")
+    proc = run_cli(
+        "reconstruct", model_dir, "a man is sleeping .", "a woman sings .", "--strategy", "beam", "--beam-size", "3"
+    )
     assert len(proc.stdout.splitlines()) == 2
     proc = run_cli("sample", model_dir, "-n", "4", "--top-p", "0.9", "--seed", "1")
     again = run_cli("sample", model_dir, "-n", "4", "--top-p", "0.9", "--seed", "1")
@@ -91,10 +102,32 @@ def test_bench_bound_tightens_with_k_for_every_proposal(model_dir, corpus, tmp_p
     """scripts/bench_bound.py end to end: the bound of each proposal at k = 1 and 40 from one stream."""
     import subprocess
 
-    proc = subprocess.run([sys.executable, ROOT / "scripts" / "bench_bound.py", model_dir, "--data",
-                           corpus / "valid.txt", "--sentences", "12", "--samples", "1", "40", "--refine-steps", "2",
-                           "--scales", "1", "1.5", "--precision", "no", "--out", tmp_path],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            ROOT / "scripts" / "bench_bound.py",
+            model_dir,
+            "--data",
+            corpus / "valid.txt",
+            "--sentences",
+            "12",
+            "--samples",
+            "1",
+            "40",
+            "--refine-steps",
+            "2",
+            "--scales",
+            "1",
+            "1.5",
+            "--precision",
+            "no",
+            "--out",
+            tmp_path,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     res = json.loads((tmp_path / "bound.json").read_text())
     assert res["sentences"] == 12
@@ -135,8 +168,17 @@ def test_fit_prior_writes_a_model_whose_prior_evaluate_and_sample_use(model_dir,
     assert torch.allclose(z.mean(0), torch.softmax(fitted.prior.logits, 0) @ fitted.prior.means, atol=0.1)
     first = run_cli("sample", out, "-n", "3", "--seed", "2").stdout
     assert len(first.splitlines()) == 3 and first == run_cli("sample", out, "-n", "3", "--seed", "2").stdout
-    proc = run_cli("fit-prior", model_dir, "--components", "400", "--samples-per-example", "1", "--output",
-                   tmp_path / "too-many", check=False)
+    proc = run_cli(
+        "fit-prior",
+        model_dir,
+        "--components",
+        "400",
+        "--samples-per-example",
+        "1",
+        "--output",
+        tmp_path / "too-many",
+        check=False,
+    )
     assert proc.returncode == 2 and "too few codes" in proc.stderr.splitlines()[-1]
     assert not (tmp_path / "too-many").exists()
     proc = run_cli("fit-prior", model_dir, "--output", tmp_path / "two", check=False, env_extra={"WORLD_SIZE": "2"})
@@ -152,9 +194,20 @@ def test_training_further_against_a_fitted_prior(model_dir, corpus, tmp_path):
     fitted, tuned = tmp_path / "fitted", tmp_path / "tuned"
     run_cli("fit-prior", model_dir, "--components", "3", "--samples-per-example", "2", "--output", fitted)
     assert not (fitted / "tokenizer").exists()
-    run_cli("train", "--config", CONFIG, "--output-dir", tuned, *tiny(corpus), "train.max_steps=4",
-            "train.lr_warmup_steps=0", f"train.init_from={fitted}", "model.prior_components=3", "loss.free_bits=0.25",
-            "loss.free_bits_per=example")
+    run_cli(
+        "train",
+        "--config",
+        CONFIG,
+        "--output-dir",
+        tuned,
+        *tiny(corpus),
+        "train.max_steps=4",
+        "train.lr_warmup_steps=0",
+        f"train.init_from={fitted}",
+        "model.prior_components=3",
+        "loss.free_bits=0.25",
+        "loss.free_bits_per=example",
+    )
     before, after = load_model(fitted), load_model(tuned)
     assert after.config.prior_components == 3
     for name in ("logits", "means", "scale_tril"):  # the mixture held fixed
@@ -167,19 +220,32 @@ def test_training_further_against_a_fitted_prior(model_dir, corpus, tmp_path):
     res = json.loads(out.read_text())
     # both estimates (16 and 64 draws a sentence) scatter by ~0.08 here; the KL against N(0, I) is ~2 nats away
     assert abs(res["kl"] - valid_kl) < 0.4 and abs(sum(res["kl_per_dim"]) - valid_kl) > 1.0, (res, valid_kl)
-    bad = run_cli("train", "--config", CONFIG, "--output-dir", tmp_path / "bad", *tiny(corpus), "train.max_steps=1",
-                  f"train.init_from={fitted}", "model.prior_components=3", "train.init_parts=[encoder]", check=False)
+    bad = run_cli(
+        "train",
+        "--config",
+        CONFIG,
+        "--output-dir",
+        tmp_path / "bad",
+        *tiny(corpus),
+        "train.max_steps=1",
+        f"train.init_from={fitted}",
+        "model.prior_components=3",
+        "train.init_parts=[encoder]",
+        check=False,
+    )
     assert bad.returncode == 2 and "add prior to train.init_parts" in bad.stderr.strip().splitlines()[-1]
 
 
-
-@pytest.mark.parametrize("args,message", [
-    (["fit-prior", "{model}", "--output", "{model}"], "is the model folder itself"),
-    (["fit-prior", "{model}", "--components", "0"], "--components must be >= 1"),
-    (["encode", "{model}", "--input", "{tmp}/empty.txt", "--output", "{tmp}/c.npy"], "is empty"),
-    (["interpolate", "{model}", "", "a man ."], "empty"),
-    (["reconstruct", "{model}", "zzzq qqqz"], "unknown"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["fit-prior", "{model}", "--output", "{model}"], "is the model folder itself"),
+        (["fit-prior", "{model}", "--components", "0"], "--components must be >= 1"),
+        (["encode", "{model}", "--input", "{tmp}/empty.txt", "--output", "{tmp}/c.npy"], "is empty"),
+        (["interpolate", "{model}", "", "a man ."], "empty"),
+        (["reconstruct", "{model}", "zzzq qqqz"], "unknown"),
+    ],
+)
 def test_text_verbs_fail_in_one_line(model_dir, tmp_path, args, message):
     (tmp_path / "empty.txt").write_text("")
     proc = run_cli(*[a.format(model=model_dir, tmp=tmp_path) for a in args], check=False)
@@ -189,8 +255,16 @@ def test_text_verbs_fail_in_one_line(model_dir, tmp_path, args, message):
 
 def test_resume_is_exact_with_word_dropout_and_cyclical_kl(corpus, tmp_path):
     full, resumed = tmp_path / "full", tmp_path / "resumed"
-    args = ["train", "--config", CONFIG, *tiny(corpus), "train.max_steps=24", "train.save_every=7", "train.keep_last=5",
-            "loss.kl.cycles=2"]
+    args = [
+        "train",
+        "--config",
+        CONFIG,
+        *tiny(corpus),
+        "train.max_steps=24",
+        "train.save_every=7",
+        "train.keep_last=5",
+        "loss.kl.cycles=2",
+    ]
     run_cli(*args, "--output-dir", full)
     run_cli(*args, "--output-dir", resumed, "--resume", full / "checkpoints" / "step-7")
     wa, wb = load_file(str(full / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
@@ -200,10 +274,15 @@ def test_resume_is_exact_with_word_dropout_and_cyclical_kl(corpus, tmp_path):
 def test_two_processes_train_one_text_model(corpus, tmp_path):
     """Through the shipped accelerate config file, as the README shows it."""
     out = tmp_path / "ddp"
-    launcher = [str(Path(sys.executable).with_name("accelerate")), "launch", "--config_file",
-                str(ROOT / "configs" / "accelerate" / "cpu-2-processes.yaml")]
-    proc = run_cli("train", "--config", CONFIG, "--output-dir", out, *tiny(corpus), "train.max_steps=6",
-                   launcher=launcher)
+    launcher = [
+        str(Path(sys.executable).with_name("accelerate")),
+        "launch",
+        "--config_file",
+        str(ROOT / "configs" / "accelerate" / "cpu-2-processes.yaml"),
+    ]
+    proc = run_cli(
+        "train", "--config", CONFIG, "--output-dir", out, *tiny(corpus), "train.max_steps=6", launcher=launcher
+    )
     assert "2 process(es)" in proc.stdout
     assert (out / "model.safetensors").is_file() and (out / "tokenizer" / "vocab.json").is_file()
     records = [json.loads(line) for line in (out / "logs" / "train.jsonl").read_text().splitlines()]
@@ -215,9 +294,19 @@ def test_init_from_copies_the_chosen_parts_of_a_saved_model(model_dir, corpus, t
     """Li et al. 2019's start: the encoder of a trained model, a fresh decoder. With a learning rate of
     1e-12 one step leaves the copied tensors as they were saved."""
     out = tmp_path / "init"
-    proc = run_cli("train", "--config", CONFIG, "--output-dir", out, *tiny(corpus), "train.max_steps=1",
-                   "train.lr=1e-12", "train.lr_warmup_steps=0", f"train.init_from={model_dir}",
-                   "train.init_parts=[encoder,to_posterior]")
+    proc = run_cli(
+        "train",
+        "--config",
+        CONFIG,
+        "--output-dir",
+        out,
+        *tiny(corpus),
+        "train.max_steps=1",
+        "train.lr=1e-12",
+        "train.lr_warmup_steps=0",
+        f"train.init_from={model_dir}",
+        "train.init_parts=[encoder,to_posterior]",
+    )
     assert "initialised" in proc.stdout and "(encoder, to_posterior)" in proc.stdout
     source, started = load_file(str(model_dir / "model.safetensors")), load_file(str(out / "model.safetensors"))
     copied = [k for k in source if k.startswith(("encoder.", "to_posterior."))]
@@ -233,22 +322,45 @@ def test_init_from_an_encoder_with_its_own_embedding_leaves_the_whole_decoder_fr
     own = [*tiny(corpus), "model.share_embeddings=false", "loss.free_bits=0.25", "loss.free_bits_per=example"]
     source_dir, out = tmp_path / "ae", tmp_path / "vae"
     run_cli("train", "--config", CONFIG, "--output-dir", source_dir, *own, "train.max_steps=3", "train.seed=1")
-    run_cli("train", "--config", CONFIG, "--output-dir", out, *own, "train.max_steps=1", "train.lr=1e-12",
-            "train.lr_warmup_steps=0", f"train.init_from={source_dir}",
-            "train.init_parts=[enc_embedding,encoder,to_posterior]")
+    run_cli(
+        "train",
+        "--config",
+        CONFIG,
+        "--output-dir",
+        out,
+        *own,
+        "train.max_steps=1",
+        "train.lr=1e-12",
+        "train.lr_warmup_steps=0",
+        f"train.init_from={source_dir}",
+        "train.init_parts=[enc_embedding,encoder,to_posterior]",
+    )
     source, started = load_file(str(source_dir / "model.safetensors")), load_file(str(out / "model.safetensors"))
     copied = [k for k in source if k.startswith(("enc_embedding.", "encoder.", "to_posterior."))]
     assert "enc_embedding.weight" in copied and all(torch.allclose(started[k], source[k], atol=1e-6) for k in copied)
     assert not torch.allclose(started["decoder.embedding.weight"], source["decoder.embedding.weight"], atol=1e-3)
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["train.init_parts=[encoderz]"], "names no parameter of this model; its parts are"),
-    (["data.tokenizer.max_size=50"], "another tokenizer"),
-    (["model.latent_size=4"], "other shapes: to_posterior"),
-])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["train.init_parts=[encoderz]"], "names no parameter of this model; its parts are"),
+        (["data.tokenizer.max_size=50"], "another tokenizer"),
+        (["model.latent_size=4"], "other shapes: to_posterior"),
+    ],
+)
 def test_init_from_refuses_weights_that_do_not_fit_in_one_line(model_dir, corpus, tmp_path, extra, message):
-    proc = run_cli("train", "--config", CONFIG, "--output-dir", tmp_path / "bad", *tiny(corpus), "train.max_steps=1",
-                   f"train.init_from={model_dir}", *extra, check=False)
+    proc = run_cli(
+        "train",
+        "--config",
+        CONFIG,
+        "--output-dir",
+        tmp_path / "bad",
+        *tiny(corpus),
+        "train.max_steps=1",
+        f"train.init_from={model_dir}",
+        *extra,
+        check=False,
+    )
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -1,6 +1,7 @@
 """Text data: tokenizers round-trip real sentences and save/load exactly; files of every format are
 read with their counts; bad files are one-line user errors; batches are padded right; the text task
 trains its tokenizer once and reuses it; the text verbs keep their promises."""
+
 import json
 
 import numpy as np
@@ -110,8 +111,10 @@ def test_literal_unk_is_the_unknown_word(word_tok, sp_tok):
 
 def test_lowercase_is_kept_by_the_saved_tokenizer(tmp_path):
     text = ["A Man is SLEEPING .", "Two dogs run ."]
-    for tok in (WordTokenizer.train(text, lowercase=True),
-                SentencePieceTokenizer.train(text * 5, vocab_size=40, lowercase=True)):
+    for tok in (
+        WordTokenizer.train(text, lowercase=True),
+        SentencePieceTokenizer.train(text * 5, vocab_size=40, lowercase=True),
+    ):
         tok.save(tmp_path / tok.kind)
         loaded = load_tokenizer(tmp_path / tok.kind)
         assert loaded.encode("a MAN is sleeping .") == tok.encode("A man IS sleeping .")
@@ -141,8 +144,13 @@ def test_sentencepiece_errors_are_user_errors():
 def write_formats(tmp_path, sentences, column="sentence"):
     """The same sentences (one blank row among them) as text, jsonl, json, csv and parquet files."""
     rows = sentences[:3] + [""] + sentences[3:]
-    paths = {"text": tmp_path / "s.txt", "jsonl": tmp_path / "s.jsonl", "json": tmp_path / "s.json",
-             "csv": tmp_path / "s.csv", "parquet": tmp_path / "s.parquet"}
+    paths = {
+        "text": tmp_path / "s.txt",
+        "jsonl": tmp_path / "s.jsonl",
+        "json": tmp_path / "s.json",
+        "csv": tmp_path / "s.csv",
+        "parquet": tmp_path / "s.parquet",
+    }
     paths["text"].write_text("\n".join(rows) + "\n", encoding="utf-8")
     frame = pd.DataFrame({"id": range(len(rows)), column: rows})
     frame.to_json(paths["jsonl"], orient="records", lines=True, force_ascii=False)
@@ -189,8 +197,7 @@ def test_broken_json_is_a_user_error(tmp_path):
         read_sentences(path)
 
 
-@pytest.mark.parametrize("content,match", [
-    ("", "holds nothing"), ("\n  \n\t\n\n", "holds only blank lines")])
+@pytest.mark.parametrize("content,match", [("", "holds nothing"), ("\n  \n\t\n\n", "holds only blank lines")])
 def test_empty_text_files_are_user_errors(tmp_path, content, match):
     path = tmp_path / "empty.txt"
     path.write_text(content, encoding="utf-8")
@@ -202,7 +209,7 @@ def test_empty_structured_files_are_user_errors(tmp_path):
     (tmp_path / "e.jsonl").write_text("", encoding="utf-8")
     with pytest.raises(UserError, match="is empty"):
         read_sentences(tmp_path / "e.jsonl")
-    (tmp_path / "blank.csv").write_text("text\n\n\"\"\n", encoding="utf-8")
+    (tmp_path / "blank.csv").write_text('text\n\n""\n', encoding="utf-8")
     with pytest.raises(UserError, match="no text in column 'text'"):
         read_sentences(tmp_path / "blank.csv")
 
@@ -314,12 +321,23 @@ def make_task(tmp_path, **data):
     from textvae.registry import task_class
     from textvae.training.config import build_config
 
-    raw = {"task": "text",
-           "data": {"train_file": str(tmp_path / "train.txt"), "valid_fraction": 0.2, "max_length": 12,
-                    "tokenizer": {"kind": "word"}, **data},
-           "model": {"embed_size": 16, "latent_size": 4, "encoder": {"kind": "gru", "hidden_size": 16},
-                     "decoder": {"kind": "gru", "hidden_size": 16}},
-           "train": {"output_dir": str(tmp_path / "run")}}
+    raw = {
+        "task": "text",
+        "data": {
+            "train_file": str(tmp_path / "train.txt"),
+            "valid_fraction": 0.2,
+            "max_length": 12,
+            "tokenizer": {"kind": "word"},
+            **data,
+        },
+        "model": {
+            "embed_size": 16,
+            "latent_size": 4,
+            "encoder": {"kind": "gru", "hidden_size": 16},
+            "decoder": {"kind": "gru", "hidden_size": 16},
+        },
+        "train": {"output_dir": str(tmp_path / "run")},
+    }
     cfg = build_config(raw)
     return task_class("text")(cfg)
 
@@ -363,8 +381,12 @@ def model_dir(tmp_path_factory, word_tok):
     from textvae.text.model import TextModelConfig, TextVAE
 
     torch.manual_seed(0)
-    config = TextModelConfig(embed_size=16, latent_size=4, encoder=EncoderConfig(kind="gru", hidden_size=16),
-                             decoder=DecoderConfig(kind="gru", hidden_size=16))
+    config = TextModelConfig(
+        embed_size=16,
+        latent_size=4,
+        encoder=EncoderConfig(kind="gru", hidden_size=16),
+        decoder=DecoderConfig(kind="gru", hidden_size=16),
+    )
     folder = tmp_path_factory.mktemp("model")
     TextVAE(config, word_tok).save_pretrained(folder)
     return folder
@@ -392,11 +414,13 @@ def test_generation_verbs_print_one_sentence_a_line(model_dir):
     gen = ["--max-length", "6", "--beam-size", "2"]
     sampled = run_cli("sample", model_dir, "-n", "3", *gen).stdout.splitlines()
     assert sampled == vae.sample(3, max_length=6, beam_size=2) and len(sampled) == 3
-    assert run_cli("reconstruct", model_dir, *SNLI[:2], *gen).stdout.splitlines() == \
-        vae.reconstruct(SNLI[:2], max_length=6)
+    assert run_cli("reconstruct", model_dir, *SNLI[:2], *gen).stdout.splitlines() == vae.reconstruct(
+        SNLI[:2], max_length=6
+    )
     path = run_cli("interpolate", model_dir, SNLI[0], SNLI[1], "--steps", "3", *gen).stdout.splitlines()
-    assert len(path) == 5 and [line.removeprefix("~ ") for line in path] == \
-        vae.interpolate(SNLI[0], SNLI[1], steps=3, max_length=6)
+    assert len(path) == 5 and [line.removeprefix("~ ") for line in path] == vae.interpolate(
+        SNLI[0], SNLI[1], steps=3, max_length=6
+    )
 
 
 def test_evaluate_reports_perplexity_and_bleu(model_dir, tmp_path):
@@ -416,4 +440,3 @@ def test_evaluate_reports_perplexity_and_bleu(model_dir, tmp_path):
     out = tmp_path / "metrics" / "eval.json"  # its folder is made
     proc = run_cli("evaluate", model_dir, "--data", data, "--iw-samples", "4", "--batch-size", "5", "--output", out)
     assert "perplexity" in proc.stdout and json.loads(out.read_text())["nll"] == pytest.approx(res["nll"])
-

@@ -1,11 +1,13 @@
 """Sentence VAEs: every encoder x decoder pairing trains on real sentences; likelihoods ignore
 padding; word dropout has its rate; save/load is exact; configuration errors are one-line user errors."""
+
 import dataclasses
 import itertools
 import math
 
 import pytest
 import torch
+from tiny_text import KINDS, SENTENCES, tiny_config, tiny_model
 
 from textvae.config import from_dict
 from textvae.core.elbo_module import ElboModule
@@ -15,7 +17,6 @@ from textvae.registry import load_model
 from textvae.text.decoders import DecoderConfig
 from textvae.text.encoders import EncoderConfig
 from textvae.text.model import TextModelConfig, TextVAE
-from tiny_text import KINDS, SENTENCES, tiny_config, tiny_model
 
 
 @pytest.mark.parametrize("encoder,decoder", list(itertools.product(KINDS, KINDS)))
@@ -27,7 +28,7 @@ def test_every_pairing_trains_on_real_sentences(tokenizer, encoder, decoder):
     losses = []
     for _ in range(20):
         posterior = model.encode(batch)
-        log_px_z = model.log_likelihood(posterior.rsample()[None], batch)[0]   # (B,)
+        log_px_z = model.log_likelihood(posterior.rsample()[None], batch)[0]  # (B,)
         terms = elbo_loss(log_px_z, posterior, kl_weight=0.1)
         opt.zero_grad()
         terms.loss.backward()
@@ -42,17 +43,19 @@ def test_a_language_model_has_the_prior_as_posterior_and_an_exact_bound(tokenize
     """encoder.kind none: KL 0, and log p(x) = log p(x|z) for any z, so the bound is exact at every k."""
     from textvae.core.objectives import iw_log_marginal
 
-    no_z = {"z_to_initial_state": False, "z_to_every_input": False, "z_as_memory": False,
-            "z_added_to_inputs": False}
-    config = dataclasses.replace(tiny_config(decoder=decoder), encoder=EncoderConfig(kind="none"),
-                                 decoder=DecoderConfig(kind=decoder, hidden_size=16, num_heads=2, ff_size=32, **no_z))
+    no_z = {"z_to_initial_state": False, "z_to_every_input": False, "z_as_memory": False, "z_added_to_inputs": False}
+    config = dataclasses.replace(
+        tiny_config(decoder=decoder),
+        encoder=EncoderConfig(kind="none"),
+        decoder=DecoderConfig(kind=decoder, hidden_size=16, num_heads=2, ff_size=32, **no_z),
+    )
     torch.manual_seed(0)
     model = TextVAE(config, tokenizer).eval()
     assert not any("encoder" in name or "posterior" in name for name, _ in model.named_parameters())
     batch = model.batch_from_sentences(SENTENCES[:6])
     posterior = model.encode(batch)
     assert float(posterior.kl().abs().max()) == 0.0
-    ll = model.log_likelihood(torch.randn(3, 6, model.latent_size), batch)         # (3, 6): z is ignored
+    ll = model.log_likelihood(torch.randn(3, 6, model.latent_size), batch)  # (3, 6): z is ignored
     assert torch.allclose(ll, ll[0].expand(3, -1))
     with torch.no_grad():
         for k in (1, 7):
@@ -74,14 +77,14 @@ def test_log_likelihood_is_float32_under_bf16_autocast(tokenizer):
 def test_word_dropout_rate_in_training_and_none_in_eval(tokenizer):
     p = 0.3
     model = tiny_model(tokenizer, word_dropout=p)
-    ids = model.batch_from_sentences(SENTENCES * 8)["input_ids"][:, :-1]     # decoder inputs
+    ids = model.batch_from_sentences(SENTENCES * 8)["input_ids"][:, :-1]  # decoder inputs
     c = model.config
     eligible = (ids != c.bos_id) & (ids != c.pad_id) & (ids != c.unk_id)
     model.train()
     out = model.word_dropout(ids)
-    replaced = (out != ids)
+    replaced = out != ids
     assert (out[replaced] == c.unk_id).all()
-    assert not replaced[~eligible].any()                                        # bos and pad untouched
+    assert not replaced[~eligible].any()  # bos and pad untouched
     n = int(eligible.sum())
     rate = replaced[eligible].float().mean().item()
     assert abs(rate - p) < 3 * math.sqrt(p * (1 - p) / n)
@@ -107,7 +110,7 @@ def test_log_likelihood_shape_and_padding_invariance(tokenizer, decoder):
     batch = model.batch_from_sentences([short, longer, SENTENCES[0]])
     alone = model.batch_from_sentences([short])
     assert batch["input_ids"].shape[1] > alone["input_ids"].shape[1]
-    z = torch.randn(4, 3, model.latent_size)                                     # (S, B, D)
+    z = torch.randn(4, 3, model.latent_size)  # (S, B, D)
     with torch.no_grad():
         ll = model.log_likelihood(z, batch)
         ll_alone = model.log_likelihood(z[:, :1], alone)
@@ -129,15 +132,24 @@ def test_log_likelihood_counts_every_token_after_bos(tokenizer, decoder):
 
 @pytest.mark.parametrize("decoder", KINDS)
 def test_step_api_matches_the_training_forward(tokenizer, decoder):
-    config = dataclasses.replace(tiny_config(), decoder=DecoderConfig(
-        kind=decoder, hidden_size=16, num_heads=2, ff_size=32, z_to_every_input=True, z_added_to_inputs=True,
-        z_to_output=decoder != "transformer"))
+    config = dataclasses.replace(
+        tiny_config(),
+        decoder=DecoderConfig(
+            kind=decoder,
+            hidden_size=16,
+            num_heads=2,
+            ff_size=32,
+            z_to_every_input=True,
+            z_added_to_inputs=True,
+            z_to_output=decoder != "transformer",
+        ),
+    )
     torch.manual_seed(0)
     model = TextVAE(config, tokenizer).eval()
-    ids = model.batch_from_sentences(SENTENCES[:3])["input_ids"][:, :-1]       # (B, T)
+    ids = model.batch_from_sentences(SENTENCES[:3])["input_ids"][:, :-1]  # (B, T)
     z = torch.randn(3, model.latent_size)
     with torch.no_grad():
-        full = model.decoder(ids, z)                                             # (B, T, V)
+        full = model.decoder(ids, z)  # (B, T, V)
         state = model.decoder.start(z)
         for t in range(ids.shape[1]):
             logits, state = model.decoder.step(ids[:, t], state)
@@ -148,8 +160,9 @@ def test_step_api_matches_the_training_forward(tokenizer, decoder):
 def test_z_to_output_alone_carries_z_to_the_softmax_and_round_trips(tokenizer, decoder, tmp_path):
     """The Skip-VAE path: with the initial state and the inputs blind to z, z still moves every
     position's logits, the path trains, and it is saved and loaded with the model."""
-    config = dataclasses.replace(tiny_config(), decoder=DecoderConfig(
-        kind=decoder, hidden_size=16, z_to_initial_state=False, z_to_output=True))
+    config = dataclasses.replace(
+        tiny_config(), decoder=DecoderConfig(kind=decoder, hidden_size=16, z_to_initial_state=False, z_to_output=True)
+    )
     torch.manual_seed(0)
     model = TextVAE(config, tokenizer).eval()
     torch.nn.init.normal_(model.decoder.z_to_output.weight)
@@ -157,7 +170,7 @@ def test_z_to_output_alone_carries_z_to_the_softmax_and_round_trips(tokenizer, d
     ids = batch["input_ids"][:, :-1]
     z = torch.randn(2, 4, model.latent_size)
     a, b = model.decoder(ids, z[0]), model.decoder(ids, z[1])
-    assert (a - b).abs().amax(-1).min() > 1e-3                                  # every position
+    assert (a - b).abs().amax(-1).min() > 1e-3  # every position
     model.log_likelihood(z, batch).sum().backward()
     assert model.decoder.z_to_output.weight.grad.abs().sum() > 0
     model.save_pretrained(tmp_path / "m")
@@ -171,16 +184,19 @@ def test_encodings_do_not_depend_on_the_batch(tokenizer, encoder):
     model = tiny_model(tokenizer, encoder, "gru")
     model.train()
     one_by_one = model.encode_sentences(SENTENCES[:6], batch_size=1)
-    together = model.encode(SENTENCES[:6])                                      # the list-of-str form
+    together = model.encode(SENTENCES[:6])  # the list-of-str form
     assert together.shape == (6, model.latent_size)
     torch.testing.assert_close(one_by_one, together, atol=1e-5, rtol=0)
-    assert model.training                                                       # mode restored
+    assert model.training  # mode restored
 
 
-@pytest.mark.parametrize("encoder,decoder,extra", [
-    ("lstm", "transformer", {}),
-    ("transformer", "gru", {"share_embeddings": False, "tie_embeddings": True}),
-])
+@pytest.mark.parametrize(
+    "encoder,decoder,extra",
+    [
+        ("lstm", "transformer", {}),
+        ("transformer", "gru", {"share_embeddings": False, "tie_embeddings": True}),
+    ],
+)
 def test_save_load_round_trip_is_exact(tokenizer, tmp_path, encoder, decoder, extra):
     model = tiny_model(tokenizer, encoder, decoder, **extra)
     model.save_pretrained(tmp_path / "m")
@@ -201,25 +217,40 @@ def test_unusable_sentences_are_user_errors(tokenizer, bad):
         model.interpolate(SENTENCES[0], bad)
 
 
-@pytest.mark.parametrize("raw,message", [
-    ({"latent_size": 0}, "latent_size"),
-    ({"word_dropout": 1.0}, "word_dropout"),
-    ({"tie_embeddings": True, "embed_size": 16, "decoder": {"hidden_size": 32}}, "tie_embeddings"),
-    ({"encoder": {"kind": "cnn"}}, "model.encoder: kind"),
-    ({"decoder": {"kind": "gru", "z_to_initial_state": False}},
-     "ignore z: set decoder.z_to_initial_state, decoder.z_to_every_input or decoder.z_to_output to true"),
-    ({"encoder": {"kind": "none"}}, "must not read z: set decoder.z_to_initial_state to false"),
-    ({"encoder": {"kind": "none"}, "decoder": {"z_to_initial_state": False, "z_to_output": True}},
-     "must not read z: set decoder.z_to_output to false"),
-    ({"decoder": {"kind": "transformer", "z_to_output": True}}, "z_to_output applies to lstm and gru"),
-    ({"encoder": {"kind": "none"}, "decoder": {"kind": "transformer", "z_as_memory": False,
-                                              "z_added_to_inputs": True}}, "set decoder.z_added_to_inputs to false"),
-    ({"decoder": {"kind": "transformer", "hidden_size": 30, "num_heads": 4}}, "divisible"),
-    ({"decoder": {"softmaxes": 0}}, "softmaxes must be >= 1"),
-    ({"decoder": {"kind": "pretrained", "path": "x", "softmaxes": 2}}, "not to a pretrained one's own output layer"),
-    ({"encoder": {"pooling": "sum"}}, "pooling"),
-    ({"decoder": {"z_to_every_inputs": True}}, "did you mean 'model.decoder.z_to_every_input'"),
-])
+@pytest.mark.parametrize(
+    "raw,message",
+    [
+        ({"latent_size": 0}, "latent_size"),
+        ({"word_dropout": 1.0}, "word_dropout"),
+        ({"tie_embeddings": True, "embed_size": 16, "decoder": {"hidden_size": 32}}, "tie_embeddings"),
+        ({"encoder": {"kind": "cnn"}}, "model.encoder: kind"),
+        (
+            {"decoder": {"kind": "gru", "z_to_initial_state": False}},
+            "ignore z: set decoder.z_to_initial_state, decoder.z_to_every_input or decoder.z_to_output to true",
+        ),
+        ({"encoder": {"kind": "none"}}, "must not read z: set decoder.z_to_initial_state to false"),
+        (
+            {"encoder": {"kind": "none"}, "decoder": {"z_to_initial_state": False, "z_to_output": True}},
+            "must not read z: set decoder.z_to_output to false",
+        ),
+        ({"decoder": {"kind": "transformer", "z_to_output": True}}, "z_to_output applies to lstm and gru"),
+        (
+            {
+                "encoder": {"kind": "none"},
+                "decoder": {"kind": "transformer", "z_as_memory": False, "z_added_to_inputs": True},
+            },
+            "set decoder.z_added_to_inputs to false",
+        ),
+        ({"decoder": {"kind": "transformer", "hidden_size": 30, "num_heads": 4}}, "divisible"),
+        ({"decoder": {"softmaxes": 0}}, "softmaxes must be >= 1"),
+        (
+            {"decoder": {"kind": "pretrained", "path": "x", "softmaxes": 2}},
+            "not to a pretrained one's own output layer",
+        ),
+        ({"encoder": {"pooling": "sum"}}, "pooling"),
+        ({"decoder": {"z_to_every_inputs": True}}, "did you mean 'model.decoder.z_to_every_input'"),
+    ],
+)
 def test_config_errors_are_one_line_user_errors(raw, message):
     with pytest.raises(UserError, match=message):
         from_dict(TextModelConfig, raw, prefix="model.")
@@ -228,8 +259,16 @@ def test_config_errors_are_one_line_user_errors(raw, message):
 def test_tokenizer_must_match_the_config(tokenizer):
     config = tiny_config().for_tokenizer(tokenizer)
     with pytest.raises(UserError, match="vocab_size"):
-        TextVAE(tiny_config(vocab_size=config.vocab_size + 1, pad_id=config.pad_id, bos_id=config.bos_id,
-                            eos_id=config.eos_id, unk_id=config.unk_id), tokenizer)
+        TextVAE(
+            tiny_config(
+                vocab_size=config.vocab_size + 1,
+                pad_id=config.pad_id,
+                bos_id=config.bos_id,
+                eos_id=config.eos_id,
+                unk_id=config.unk_id,
+            ),
+            tokenizer,
+        )
     with pytest.raises(UserError, match="vocab_size is 0"):
         TextVAE(tiny_config())
 
@@ -240,7 +279,7 @@ def test_word_type_dropout_drops_every_occurrence_of_a_type_at_once(tokenizer, d
     everywhere (scaled by 1 / (1 - p)), about p of the types dropped; evaluation reads the plain embedding."""
     model = tiny_model(tokenizer, "lstm", decoder)
     model.decoder.word_type_dropout = 0.5
-    ids = torch.arange(4, 404).remainder(model.config.vocab_size).view(4, 100)     # types repeated across rows
+    ids = torch.arange(4, 404).remainder(model.config.vocab_size).view(4, 100)  # types repeated across rows
     plain = model.decoder.embedding(ids)
     model.train()
     torch.manual_seed(0)
@@ -248,7 +287,7 @@ def test_word_type_dropout_drops_every_occurrence_of_a_type_at_once(tokenizer, d
     dropped = (emb == 0).all(-1)
     assert torch.equal(emb[~dropped], 2 * plain[~dropped])
     for token in ids.unique():
-        assert dropped[ids == token].unique().numel() == 1                          # all or none of its uses
+        assert dropped[ids == token].unique().numel() == 1  # all or none of its uses
     rate = torch.stack([dropped[ids == token][0] for token in ids.unique()]).float().mean()
     assert 0.4 < rate < 0.6
     model.eval()
@@ -272,10 +311,10 @@ def test_activation_penalties_are_added_to_the_training_loss_only(tokenizer, dec
         losses[name] = ElboModule(model)(batch, kl_weight=0.5)
     torch.manual_seed(5)
     z = regs.encode(batch).rsample()
-    h = regs.decoder.features(batch["input_ids"][:, :-1], z)                     # (B, T-1, H)
+    h = regs.decoder.features(batch["input_ids"][:, :-1], z)  # (B, T-1, H)
     by_hand = []
     for h_i, length in zip(h, batch["lengths"].tolist()):
-        h_i = h_i[:length - 1]                                                     # eos included, pad not
+        h_i = h_i[: length - 1]  # eos included, pad not
         ar = h_i.square().mean(-1).sum()
         tar = (h_i[1:] - h_i[:-1]).square().mean(-1).sum()
         by_hand.append(2.0 * ar + 1.0 * tar)

@@ -2,6 +2,7 @@
 --overwrite starts afresh without stale checkpoints, `--resume auto --output-dir RUN` alone continues a
 run from its saved config, and a resumed run's values must agree with it. Progress: a bar on a terminal,
 plain lines in a redirected log."""
+
 import fcntl
 import hashlib
 import os
@@ -22,21 +23,42 @@ IMAGE = ROOT / "configs" / "image" / "fashion-mnist.yaml"
 TEXT = ROOT / "configs" / "text" / "snli-lstm.yaml"
 SAMPLE = ROOT / "tests" / "data" / "fashion-mnist-sample"
 # No train.progress_bar here: its default (auto) is under test.
-TINY = [f"data.path={SAMPLE}", "data.val_size=64", "train.batch_size=16", "train.eval_batch_size=64",
-        "train.log_every=2", "train.select_best=false", "train.threads=1"]
+TINY = [
+    f"data.path={SAMPLE}",
+    "data.val_size=64",
+    "train.batch_size=16",
+    "train.eval_batch_size=64",
+    "train.log_every=2",
+    "train.select_best=false",
+    "train.threads=1",
+]
 
 
 def text_tiny(corpus):
-    return [f"data.train_file={corpus / 'train.txt'}", f"data.valid_file={corpus / 'valid.txt'}",
-            "data.tokenizer.kind=word", "model.embed_size=32", "model.latent_size=8", "model.encoder.hidden_size=32",
-            "model.decoder.hidden_size=32", "train.batch_size=16", "train.eval_batch_size=64",
-            "train.progress_bar=false", "train.select_best=false", "train.threads=1", "train.log_every=5"]
+    return [
+        f"data.train_file={corpus / 'train.txt'}",
+        f"data.valid_file={corpus / 'valid.txt'}",
+        "data.tokenizer.kind=word",
+        "model.embed_size=32",
+        "model.latent_size=8",
+        "model.encoder.hidden_size=32",
+        "model.decoder.hidden_size=32",
+        "train.batch_size=16",
+        "train.eval_batch_size=64",
+        "train.progress_bar=false",
+        "train.select_best=false",
+        "train.threads=1",
+        "train.log_every=5",
+    ]
 
 
 def tree(folder: Path) -> dict:
     """Every file under folder by relative path -> sha256 of its bytes."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def assert_one_line_error(proc, *parts):
@@ -55,8 +77,17 @@ def same_weights(a: Path, b: Path) -> bool:
 def image_run(tmp_path_factory):
     """A finished 6-step run (checkpoints at steps 3 and 6), its output captured through pipes (no terminal)."""
     out = tmp_path_factory.mktemp("safety") / "run"
-    proc = run_cli("train", "--config", IMAGE, "--output-dir", out, *TINY, "train.max_steps=6", "train.save_every=3",
-                   "train.keep_last=5")
+    proc = run_cli(
+        "train",
+        "--config",
+        IMAGE,
+        "--output-dir",
+        out,
+        *TINY,
+        "train.max_steps=6",
+        "train.save_every=3",
+        "train.keep_last=5",
+    )
     return out, proc
 
 
@@ -95,22 +126,32 @@ def test_overwrite_empties_the_folder_so_resume_auto_cannot_pick_a_stale_checkpo
 
 def test_overwrite_under_two_processes(used):
     """Emptied by the main process while the other waits: the new run's checkpoint alone, with both RNG states."""
-    run_cli("train", "--config", IMAGE, "--output-dir", used, *TINY, "train.max_steps=2", "--overwrite",
-            launcher=LAUNCH_2)
+    run_cli(
+        "train", "--config", IMAGE, "--output-dir", used, *TINY, "train.max_steps=2", "--overwrite", launcher=LAUNCH_2
+    )
     assert sorted(p.name for p in (used / "checkpoints").iterdir()) == ["step-2"]
-    assert {p.name for p in (used / "checkpoints" / "step-2").glob("random_states_*.pkl")} == \
-        {"random_states_0.pkl", "random_states_1.pkl"}
+    assert {p.name for p in (used / "checkpoints" / "step-2").glob("random_states_*.pkl")} == {
+        "random_states_0.pkl",
+        "random_states_1.pkl",
+    }
 
 
-@pytest.mark.parametrize("args,parts", [
-    (["--resume", "auto", "--overwrite"], ["give one of them"]),
-    (["--config", IMAGE, "model.latent_size=4", "--resume", "auto"],
-     ["model.latent_size=4 disagrees", "trained with model.latent_size=32", "--overwrite"]),
-    (["model.latent_size=4", "--resume", "auto"], ["model.latent_size=4 disagrees", "model.latent_size=32"]),
-    (["--config", IMAGE, "--resume", "auto"], ["data.path: the run in", f"trained with {SAMPLE}",
-                                               "--resume auto --output-dir"]),
-    (["--config", IMAGE, "--overwrite", "train.init_from={used}"], ["would delete train.init_from"]),
-])
+@pytest.mark.parametrize(
+    "args,parts",
+    [
+        (["--resume", "auto", "--overwrite"], ["give one of them"]),
+        (
+            ["--config", IMAGE, "model.latent_size=4", "--resume", "auto"],
+            ["model.latent_size=4 disagrees", "trained with model.latent_size=32", "--overwrite"],
+        ),
+        (["model.latent_size=4", "--resume", "auto"], ["model.latent_size=4 disagrees", "model.latent_size=32"]),
+        (
+            ["--config", IMAGE, "--resume", "auto"],
+            ["data.path: the run in", f"trained with {SAMPLE}", "--resume auto --output-dir"],
+        ),
+        (["--config", IMAGE, "--overwrite", "train.init_from={used}"], ["would delete train.init_from"]),
+    ],
+)
 def test_a_resume_that_disagrees_with_the_run_refuses_in_one_line(used, args, parts):
     """Overrides given again must agree with RUN/train_config.yaml (a differing one names the key and both
     values; a --config without the run's overrides names the first key it misses); nothing is written."""
@@ -120,14 +161,17 @@ def test_a_resume_that_disagrees_with_the_run_refuses_in_one_line(used, args, pa
     assert tree(used) == before
 
 
-@pytest.mark.parametrize("changed,typed,refused", [
-    ("train.max_steps=9", True, None),  # a run made longer, explicitly
-    ("train.lr=1e-4", True, None),
-    ("train.max_steps=9", False, "train.max_steps: the run in RUN was trained with 6, --config C gives 9"),
-    ("train.threads=2", False, None),  # how the run reports and the threads it uses change no number
-    ("train.seed=1", True, "train.seed=1 disagrees with the run in RUN, trained with train.seed=0"),
-    ("loss.kl.max_weight=0.5", True, "loss.kl.max_weight=0.5 disagrees"),
-])
+@pytest.mark.parametrize(
+    "changed,typed,refused",
+    [
+        ("train.max_steps=9", True, None),  # a run made longer, explicitly
+        ("train.lr=1e-4", True, None),
+        ("train.max_steps=9", False, "train.max_steps: the run in RUN was trained with 6, --config C gives 9"),
+        ("train.threads=2", False, None),  # how the run reports and the threads it uses change no number
+        ("train.seed=1", True, "train.seed=1 disagrees with the run in RUN, trained with train.seed=0"),
+        ("loss.kl.max_weight=0.5", True, "loss.kl.max_weight=0.5 disagrees"),
+    ],
+)
 def test_which_differences_a_resumed_run_accepts(changed, typed, refused):
     """Against the saved config: an explicit override of the run's length, lr or saving may differ; any
     other difference (typed, or only in the --config given) is refused."""
@@ -163,8 +207,17 @@ def test_resume_without_config_continues_a_text_run_exactly(corpus, tmp_path):
     with `--resume auto --output-dir RUN` alone to the weights of the uninterrupted run; resumed with --config
     but without the run's overrides it refuses (naming a key and both values), writing nothing."""
     full, stopped = tmp_path / "full", tmp_path / "stopped"
-    run_cli("train", "--config", TEXT, "--output-dir", full, *text_tiny(corpus), "train.max_steps=12",
-            "train.save_every=4", "train.keep_last=5")
+    run_cli(
+        "train",
+        "--config",
+        TEXT,
+        "--output-dir",
+        full,
+        *text_tiny(corpus),
+        "train.max_steps=12",
+        "train.save_every=4",
+        "train.keep_last=5",
+    )
     stopped.mkdir()
     shutil.copy(full / "train_config.yaml", stopped)
     shutil.copytree(full / "tokenizer", stopped / "tokenizer")
@@ -190,9 +243,25 @@ def test_a_terminal_gets_the_progress_bar(tmp_path):
     """stderr on a pseudo-terminal: the default draws tqdm's bar there, and no plain lines."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
-    proc = subprocess.Popen([sys.executable, "-m", "textvae", "train", "--config", str(IMAGE), "--output-dir",
-                             str(tmp_path / "tty"), *TINY, "train.max_steps=4"],
-                            cwd=ROOT, env=os.environ, stdout=subprocess.PIPE, stderr=slave, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "textvae",
+            "train",
+            "--config",
+            str(IMAGE),
+            "--output-dir",
+            str(tmp_path / "tty"),
+            *TINY,
+            "train.max_steps=4",
+        ],
+        cwd=ROOT,
+        env=os.environ,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        text=True,
+    )
     os.close(slave)
     drawn = b""
     while True:

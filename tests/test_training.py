@@ -1,5 +1,6 @@
 """The one trainer, end to end on real images: command line, exact resume (also after SIGKILL), and
 `accelerate launch` with two processes."""
+
 import json
 import signal
 import subprocess
@@ -40,7 +41,7 @@ def test_train_writes_model_folder_logs_and_checkpoint(tmp_path, monkeypatch):
     steps = [r["step"] for r in records if "train/loss" in r]
     assert steps == [2, 4, 6]
     assert all(r["train/loss"] == r["train/loss"] for r in records if "train/loss" in r)  # not NaN
-    assert all(r["train/peak_memory_mb"] > 50 for r in records if "train/loss" in r)   # torch alone is more
+    assert all(r["train/peak_memory_mb"] > 50 for r in records if "train/loss" in r)  # torch alone is more
     # the run's facts beside its config; oneDNN's primitive cache bounded (tests/test_runtime.py)
     runtime = {k: v for k, v in records[0]["config"].items() if k.startswith("runtime.")}
     assert runtime["runtime.threads"] == 1 and runtime["runtime.processes"] == 1
@@ -79,8 +80,13 @@ def test_a_stop_signal_saves_a_checkpoint_and_resume_finishes_exactly(tmp_path, 
     run_cli(*args, "--output-dir", full)
     # only the last two checkpoints are kept
     assert sorted(p.name for p in (full / "checkpoints").iterdir()) == ["step-56", "step-60"]
-    proc = subprocess.Popen([sys.executable, "-m", "textvae", *map(str, args), "--output-dir", str(stopped)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "textvae", *map(str, args), "--output-dir", str(stopped)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 240
     while time.time() < deadline and not (stopped / "checkpoints" / "step-8").exists():
         time.sleep(0.05)
@@ -121,12 +127,15 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path):
     assert (ckpt / "random_states_0.pkl").is_file() and (ckpt / "random_states_1.pkl").is_file()
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["train.lrr=1"], "did you mean 'train.lr'"),
-    (["train.lr=-1"], "lr must be > 0"),
-    (["train.max_steps=many"], "must be an integer"),
-    (["bogus.key=1"], "unknown config key 'bogus'"),
-])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["train.lrr=1"], "did you mean 'train.lr'"),
+        (["train.lr=-1"], "lr must be > 0"),
+        (["train.max_steps=many"], "must be an integer"),
+        (["bogus.key=1"], "unknown config key 'bogus'"),
+    ],
+)
 def test_bad_config_is_one_line_error(tmp_path, extra, message):
     proc = run_cli("train", "--config", CONFIG, "--output-dir", tmp_path / "x", *TINY, *extra, check=False)
     assert proc.returncode == 2
@@ -143,13 +152,23 @@ def test_weight_average_follows_the_trained_weights_is_saved_and_resumes_exactly
     """train.ema_decay: the saved model is e_t = d e_(t-1) + (1 - d) w_t over the trained weights w_t of
     every step (e_1 = w_1), and a run resumed mid-way continues the average exactly."""
     full, resumed = tmp_path / "full", tmp_path / "resumed"
-    args = ["train", "--config", CONFIG, *TINY, "train.max_steps=8", "train.save_every=1", "train.keep_last=8",
-            "train.ema_decay=0.75"]
+    args = [
+        "train",
+        "--config",
+        CONFIG,
+        *TINY,
+        "train.max_steps=8",
+        "train.save_every=1",
+        "train.keep_last=8",
+        "train.ema_decay=0.75",
+    ]
     run_cli(*args, "--output-dir", full)
     average = None
     for step in range(1, 9):  # the checkpoints hold the trained weights (of the wrapper: "vae." + name)
-        trained = {k.removeprefix("vae."): v.double()
-                   for k, v in load_file(str(full / "checkpoints" / f"step-{step}" / "model.safetensors")).items()}
+        trained = {
+            k.removeprefix("vae."): v.double()
+            for k, v in load_file(str(full / "checkpoints" / f"step-{step}" / "model.safetensors")).items()
+        }
         average = trained if average is None else {k: 0.75 * average[k] + 0.25 * trained[k] for k in trained}
     saved = weights(full)
     assert saved.keys() == average.keys()
@@ -162,16 +181,30 @@ def test_weight_average_follows_the_trained_weights_is_saved_and_resumes_exactly
 
 def test_sgd_with_momentum_is_the_optimizer_when_asked_and_trains(tmp_path):
     out = tmp_path / "run"
-    run_cli("train", "--config", CONFIG, *TINY, "--output-dir", out, "train.max_steps=20", "train.optimizer=sgd",
-            "train.momentum=0.9", "train.lr=0.05", env_extra={"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "7"})
+    run_cli(
+        "train",
+        "--config",
+        CONFIG,
+        *TINY,
+        "--output-dir",
+        out,
+        "train.max_steps=20",
+        "train.optimizer=sgd",
+        "train.momentum=0.9",
+        "train.lr=0.05",
+        env_extra={"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "7"},
+    )
     state = torch.load(out / "checkpoints" / "step-20" / "optimizer.bin", weights_only=True)
     assert state["param_groups"][0]["momentum"] == 0.9
     assert all("momentum_buffer" in s and "exp_avg" not in s for s in state["state"].values())
-    losses = [r["train/loss"] for r in map(json.loads, (out / "logs" / "train.jsonl").read_text().splitlines())
-              if "train/loss" in r]
+    losses = [
+        r["train/loss"]
+        for r in map(json.loads, (out / "logs" / "train.jsonl").read_text().splitlines())
+        if "train/loss" in r
+    ]
     assert losses[-1] < losses[0]
     config = json.loads((out / "logs" / "train.jsonl").read_text().splitlines()[0])["config"]
-    assert config["runtime.onednn_primitive_cache_capacity"] == "7"    # the user's value wins
+    assert config["runtime.onednn_primitive_cache_capacity"] == "7"  # the user's value wins
 
 
 def test_curves_plots_runs_and_names_their_best_validation(tmp_path):

@@ -1,4 +1,5 @@
 """Tiny text models on real sentences, shared by the text tests (the `tokenizer` fixture is in conftest)."""
+
 import torch
 
 from textvae.text.decoders import DecoderConfig
@@ -46,9 +47,12 @@ KINDS = ("lstm", "gru", "transformer")
 
 def tiny_config(encoder="lstm", decoder="lstm", **overrides) -> TextModelConfig:
     return TextModelConfig(
-        embed_size=16, latent_size=8,
+        embed_size=16,
+        latent_size=8,
         encoder=EncoderConfig(kind=encoder, hidden_size=16, num_heads=2, ff_size=32),
-        decoder=DecoderConfig(kind=decoder, hidden_size=16, num_heads=2, ff_size=32), **overrides)
+        decoder=DecoderConfig(kind=decoder, hidden_size=16, num_heads=2, ff_size=32),
+        **overrides,
+    )
 
 
 def tiny_model(tokenizer, encoder="lstm", decoder="lstm", seed=0, **overrides) -> TextVAE:

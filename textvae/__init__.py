@@ -6,6 +6,7 @@
 
 `load` and `train` are textvae.pipelines'; torch and the models are imported when a model is loaded.
 """
+
 from .pipelines import load, train
 
 __all__ = ["load", "train"]

@@ -1,4 +1,5 @@
 """The `textvae` command line. Heavy libraries are imported inside the verbs, so --help is fast."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,17 +22,24 @@ def _add_generation(p: argparse.ArgumentParser, default: str = "greedy") -> None
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="set a latent dimension (an attribute's name, or its number) in every code; repeatable")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a latent dimension (an attribute's name, or its number) in every code; repeatable",
+    )
 
 
 def _add_attribute_verbs(sub) -> None:
     """traverse, attribute-vector, shift: dimensions with a meaning (loss.attributes) and attribute vectors."""
-    p = sub.add_parser("traverse",
-                       help="decode codes with one dimension swept over values (text: lines; images: a PNG)",
-                       description="Each input's posterior mean with one dimension (--attribute NAME or --dim N) set "
-                                   "to each of --values, the other dimensions kept. Text: a block of lines a sentence; "
-                                   "images: a grid PNG, a row per test image (its input first), a column per value.")
+    p = sub.add_parser(
+        "traverse",
+        help="decode codes with one dimension swept over values (text: lines; images: a PNG)",
+        description="Each input's posterior mean with one dimension (--attribute NAME or --dim N) set "
+        "to each of --values, the other dimensions kept. Text: a block of lines a sentence; "
+        "images: a grid PNG, a row per test image (its input first), a column per value.",
+    )
     p.add_argument("model_dir")
     p.add_argument("sentences", nargs="*", help="text models: the sentences to traverse")
     p.add_argument("--attribute", help="the attribute's name (saved with the model)")
@@ -41,9 +49,12 @@ def _add_attribute_verbs(sub) -> None:
     p.add_argument("--output", help="image models: PNG path (default traverse.png)")
     _add_generation(p)
 
-    p = sub.add_parser("attribute-vector", help="text: mean code of one group minus another's, to .npy",
-                       description="Encode the rows of --data whose --column is --from and those where it is --to; "
-                                   "write the difference of their mean posterior means (D,) float32 to --output.")
+    p = sub.add_parser(
+        "attribute-vector",
+        help="text: mean code of one group minus another's, to .npy",
+        description="Encode the rows of --data whose --column is --from and those where it is --to; "
+        "write the difference of their mean posterior means (D,) float32 to --output.",
+    )
     p.add_argument("model_dir")
     p.add_argument("--data", required=True, help="CSV/JSONL/parquet with the sentences and the column")
     p.add_argument("--column", required=True)
@@ -63,67 +74,110 @@ def _add_attribute_verbs(sub) -> None:
 
 def _add_map_verbs(sub) -> None:
     """map and demo: looking at a trained model (text or image)."""
-    p = sub.add_parser("map", help="the latent map: posterior means in 2-D as a PNG, the points as a CSV beside it",
-                       description="Posterior means of up to --max-points inputs (text: --data, default the run's "
-                                   "training file; images: the test split) projected to 2-D (a 2-D latent as it is), "
-                                   "coloured by --column, --color or --attribute, a few points annotated; the points "
-                                   "and their inputs go to a CSV beside the PNG.")
+    p = sub.add_parser(
+        "map",
+        help="the latent map: posterior means in 2-D as a PNG, the points as a CSV beside it",
+        description="Posterior means of up to --max-points inputs (text: --data, default the run's "
+        "training file; images: the test split) projected to 2-D (a 2-D latent as it is), "
+        "coloured by --column, --color or --attribute, a few points annotated; the points "
+        "and their inputs go to a CSV beside the PNG.",
+    )
     p.add_argument("model_dir")
     p.add_argument("--data", help="text: CSV/JSONL/parquet or one sentence a line; images: idx/npz/folder")
     p.add_argument("--text-column", default=None, help="text: the sentences' column (default: the run's, or text)")
     p.add_argument("--column", help="colour by this column of --data (labels: a legend; numbers: a colour bar)")
-    p.add_argument("--color", "--colour", dest="color",
-                   help="colour by a computed attribute (text: length, the default; images: ink, width, ...)")
+    p.add_argument(
+        "--color",
+        "--colour",
+        dest="color",
+        help="colour by a computed attribute (text: length, the default; images: ink, width, ...)",
+    )
     p.add_argument("--attribute", help="colour by the code's value in the dimension of this attribute of the model")
-    p.add_argument("--method", choices=["pca", "tsne", "umap"], default="pca",
-                   help="projection for latents wider than 2 (umap needs umap-learn; default pca)")
+    p.add_argument(
+        "--method",
+        choices=["pca", "tsne", "umap"],
+        default="pca",
+        help="projection for latents wider than 2 (umap needs umap-learn; default pca)",
+    )
     p.add_argument("--max-points", type=int, default=5000, help="a seeded random subset of this many (default 5000)")
-    p.add_argument("--neighbours", "--neighbors", dest="neighbours", metavar="SENTENCE",
-                   help="text: print the sentences nearest to this one in code space (cosine and Euclidean) and "
-                        "mark it on the map")
+    p.add_argument(
+        "--neighbours",
+        "--neighbors",
+        dest="neighbours",
+        metavar="SENTENCE",
+        help="text: print the sentences nearest to this one in code space (cosine and Euclidean) and "
+        "mark it on the map",
+    )
     p.add_argument("-k", type=int, default=5, help="neighbours printed per measure (default 5)")
     p.add_argument("--output", default="map.png", help="PNG path (default map.png; the CSV beside it)")
     p.add_argument("--seed", type=int, default=0)
 
-    p = sub.add_parser("demo", help="a local web page to play with a model (gradio; pip install 'textvae[demo]')",
-                       description="Tabs Interpolate, Sample / Reconstruct, Map and Dials for a text or image model, "
-                                   "served on http://HOST:PORT until interrupted.")
+    p = sub.add_parser(
+        "demo",
+        help="a local web page to play with a model (gradio; pip install 'textvae[demo]')",
+        description="Tabs Interpolate, Sample / Reconstruct, Map and Dials for a text or image model, "
+        "served on http://HOST:PORT until interrupted.",
+    )
     p.add_argument("model_dir")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--data", help="what the Map tab shows (default: the run's validation data)")
     p.add_argument("--max-points", type=int, default=2000, help="points on the Map tab (default 2000)")
-    p.add_argument("--method", choices=["pca", "tsne", "umap"], default="pca",
-                   help="the Map tab's projection (pca: a click decodes PCA's inverse; tsne, umap: the mean code "
-                        "of the nearest points)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (default 1: an action is small work, a second thread mostly waits)")
+    p.add_argument(
+        "--method",
+        choices=["pca", "tsne", "umap"],
+        default="pca",
+        help="the Map tab's projection (pca: a click decodes PCA's inverse; tsne, umap: the mean code "
+        "of the nearest points)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: an action is small work, a second thread mostly waits)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="textvae", description="Variational autoencoders of sentences and images.",
-        epilog="Run any verb under `accelerate launch -m textvae ...` to use several processes.")
+        prog="textvae",
+        description="Variational autoencoders of sentences and images.",
+        epilog="Run any verb under `accelerate launch -m textvae ...` to use several processes.",
+    )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    p = sub.add_parser("train", help="train a model from a YAML config, or continue a run",
-                       description="Train a VAE. Overrides are key.sub=value, e.g. train.max_steps=100; every config "
-                                   "key is described in docs/reference/config.md (and configs/ holds examples).",
-                       epilog="A folder that holds a model or checkpoints is never trained over: continue its run "
-                              "with `textvae train --resume auto --output-dir RUN` (RUN/train_config.yaml is the "
-                              "config; values given again must agree with it, except train.max_steps, epochs, lr and "
-                              "what is saved, logged or shown), or start afresh with --overwrite.")
+    p = sub.add_parser(
+        "train",
+        help="train a model from a YAML config, or continue a run",
+        description="Train a VAE. Overrides are key.sub=value, e.g. train.max_steps=100; every config "
+        "key is described in docs/reference/config.md (and configs/ holds examples).",
+        epilog="A folder that holds a model or checkpoints is never trained over: continue its run "
+        "with `textvae train --resume auto --output-dir RUN` (RUN/train_config.yaml is the "
+        "config; values given again must agree with it, except train.max_steps, epochs, lr and "
+        "what is saved, logged or shown), or start afresh with --overwrite.",
+    )
     p.add_argument("--config", help="YAML file under configs/ (a resumed run without it reads RUN/train_config.yaml)")
     p.add_argument("--output-dir", help="model folder (overrides train.output_dir)")
-    p.add_argument("--resume", nargs="?", const="auto", default=None,
-                   help="continue from the latest checkpoint in the output folder, or from the given one")
-    p.add_argument("--overwrite", action="store_true",
-                   help="empty an output folder that holds an earlier run (model, checkpoints, logs) and start afresh")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        help="continue from the latest checkpoint in the output folder, or from the given one",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="empty an output folder that holds an earlier run (model, checkpoints, logs) and start afresh",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value")
 
-    p = sub.add_parser("curves", help="plot training curves of one or more runs into a PNG",
-                       description="Validation -ELBO, validation KL and training loss against the step, a line "
-                                   "per run, read from each run folder's logs/train.jsonl.")
+    p = sub.add_parser(
+        "curves",
+        help="plot training curves of one or more runs into a PNG",
+        description="Validation -ELBO, validation KL and training loss against the step, a line "
+        "per run, read from each run folder's logs/train.jsonl.",
+    )
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="output folders of `textvae train`")
     p.add_argument("--output", default="curves.png", help="PNG path (default: curves.png)")
 
@@ -131,26 +185,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir")
     p.add_argument("--data", help="file to evaluate on (text: one sentence a line; images: idx/npz/folder)")
     p.add_argument("--iw-samples", type=int, default=500)
-    p.add_argument("--refine-steps", type=int, default=0,
-                   help="Adam steps on each example's own q(z|x) before the bound (semi-amortized; default 0)")
+    p.add_argument(
+        "--refine-steps",
+        type=int,
+        default=0,
+        help="Adam steps on each example's own q(z|x) before the bound (semi-amortized; default 0)",
+    )
     p.add_argument("--refine-lr", type=float, default=0.02, help="their learning rate (default 0.02)")
-    p.add_argument("--proposal-scale", type=float, default=1.0,
-                   help="draw the bound's samples from q(z|x) with its standard deviations times this (default 1)")
+    p.add_argument(
+        "--proposal-scale",
+        type=float,
+        default=1.0,
+        help="draw the bound's samples from q(z|x) with its standard deviations times this (default 1)",
+    )
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", help="write the numbers to this JSON file")
     p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no")
-    p.add_argument("--faithfulness", action="store_true",
-                   help="text: also the trade-off report (reconstruction, interpolation endpoints and smoothness, "
-                        "sample diversity) on random sentences of --data, as faithfulness.json after training")
-    p.add_argument("--fluency-lm", metavar="LM_DIR",
-                   help="text: a language model (model.encoder.kind=none) trained on the same data: adds the "
-                        "per-word perplexity it gives prior samples beside the data's own (implies --faithfulness)")
+    p.add_argument(
+        "--faithfulness",
+        action="store_true",
+        help="text: also the trade-off report (reconstruction, interpolation endpoints and smoothness, "
+        "sample diversity) on random sentences of --data, as faithfulness.json after training",
+    )
+    p.add_argument(
+        "--fluency-lm",
+        metavar="LM_DIR",
+        help="text: a language model (model.encoder.kind=none) trained on the same data: adds the "
+        "per-word perplexity it gives prior samples beside the data's own (implies --faithfulness)",
+    )
 
-    p = sub.add_parser("fit-prior", help="fit a Gaussian-mixture prior to a trained model's aggregate posterior",
-                       description="Encode the training data (or --data), draw codes z ~ q(z|x), fit a mixture of "
-                                   "full-covariance Gaussians to them (EM), and save the model with it as its prior "
-                                   "to a new folder: evaluate and sample then use it instead of N(0, I).")
+    p = sub.add_parser(
+        "fit-prior",
+        help="fit a Gaussian-mixture prior to a trained model's aggregate posterior",
+        description="Encode the training data (or --data), draw codes z ~ q(z|x), fit a mixture of "
+        "full-covariance Gaussians to them (EM), and save the model with it as its prior "
+        "to a new folder: evaluate and sample then use it instead of N(0, I).",
+    )
     p.add_argument("model_dir")
     p.add_argument("--components", type=int, default=16, help="mixture components (default: 16)")
     p.add_argument("--data", help="examples to encode (default: the training data the model was trained on)")
@@ -180,9 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sentence_b")
     p.add_argument("--steps", type=int, default=5, help="intermediate codes (N+2 lines in all)")
     p.add_argument("--method", choices=["slerp", "linear"], default="slerp")
-    p.add_argument("--with-inputs", action="store_true",
-                   help="print the two sentences themselves as the first and last lines (the path between them "
-                        "is the model's); without it an end line that is not its sentence is marked '~ '")
+    p.add_argument(
+        "--with-inputs",
+        action="store_true",
+        help="print the two sentences themselves as the first and last lines (the path between them "
+        "is the model's); without it an end line that is not its sentence is marked '~ '",
+    )
     _add_generation(p)
 
     p = sub.add_parser("encode", help="text: posterior means of each line of a file, to .npy")
@@ -256,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     for i, word in enumerate(argv[:-1]):  # `--values -3:3:7` would read as an option: keep it a value
         if word == "--values":
-            argv[i:i + 2] = [f"--values={argv[i + 1]}"]
+            argv[i : i + 2] = [f"--values={argv[i + 1]}"]
             break
     args, extra = parser.parse_known_args(argv)
     # `train ... --output-dir X key=value`: overrides after an option are overrides too.

@@ -1,4 +1,5 @@
 """Helpers shared by the command-line verbs of every modality (textvae.text.commands, textvae.image.commands)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,9 +31,16 @@ def report_evaluation(summary: dict, rows: dict, title: str, out: Path | None, a
 
     from .evaluation import format_table
 
-    rows.update({"-ELBO": summary["neg_elbo"], "reconstruction": summary["rec"], "KL": summary["kl"],
-                 "mutual information": summary["mi"],
-                 "active units": f"{summary['active_units']}/{summary['latent_size']}", **(after or {})})
+    rows.update(
+        {
+            "-ELBO": summary["neg_elbo"],
+            "reconstruction": summary["rec"],
+            "KL": summary["kl"],
+            "mutual information": summary["mi"],
+            "active units": f"{summary['active_units']}/{summary['latent_size']}",
+            **(after or {}),
+        }
+    )
     print(format_table(rows, title=title))
     if out is not None:
         out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -87,17 +95,31 @@ def fit_prior_and_save(args, out: Path, model, dataset, collate_fn, batch_sample
     source = Path(args.model_dir)
     needed = 2 * args.components
     if len(dataset) * args.samples_per_example < needed:
-        raise UserError(f"{len(dataset)} {what} x {args.samples_per_example} sample(s) are too few codes for "
-                        f"{args.components} components (at least {needed})")
-    codes = posterior_codes(model, dataset, collate_fn, batch_size=args.batch_size, batch_sampler=batch_sampler,
-                            samples_per_example=args.samples_per_example, seed=args.seed)
-    print(f"fitting a {args.components}-component Gaussian mixture to {codes.shape[0]:,} codes "
-          f"({len(dataset):,} {what} x {args.samples_per_example})", file=sys.stderr)
+        raise UserError(
+            f"{len(dataset)} {what} x {args.samples_per_example} sample(s) are too few codes for "
+            f"{args.components} components (at least {needed})"
+        )
+    codes = posterior_codes(
+        model,
+        dataset,
+        collate_fn,
+        batch_size=args.batch_size,
+        batch_sampler=batch_sampler,
+        samples_per_example=args.samples_per_example,
+        seed=args.seed,
+    )
+    print(
+        f"fitting a {args.components}-component Gaussian mixture to {codes.shape[0]:,} codes "
+        f"({len(dataset):,} {what} x {args.samples_per_example})",
+        file=sys.stderr,
+    )
     prior = GaussianMixturePrior(args.components, model.latent_size)
     report = prior.fit(codes, seed=args.seed, verbose=True)
     if not report["converged"]:
-        print(f"warning: EM did not converge in {report['em_iterations']} iterations; the fit is used as it is",
-              file=sys.stderr)
+        print(
+            f"warning: EM did not converge in {report['em_iterations']} iterations; the fit is used as it is",
+            file=sys.stderr,
+        )
     model.prior = prior
     model.config.prior_components = args.components
     model.save_pretrained(out)
@@ -106,6 +128,8 @@ def fit_prior_and_save(args, out: Path, model, dataset, collate_fn, batch_sample
         shutil.copyfile(recorded, out / "train_config.yaml")
     report.update({"model_dir": str(source), "output": str(out)})
     (out / "prior_fit.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"average log p(z) of the codes: N(0, I) {report['log_p_standard_normal']:.3f}, fitted mixture "
-          f"{report['log_p_fitted']:.3f} nats (+{report['log_p_fitted'] - report['log_p_standard_normal']:.3f})")
+    print(
+        f"average log p(z) of the codes: N(0, I) {report['log_p_standard_normal']:.3f}, fitted mixture "
+        f"{report['log_p_fitted']:.3f} nats (+{report['log_p_fitted'] - report['log_p_standard_normal']:.3f})"
+    )
     print(f"wrote the model with its fitted prior to {out}")

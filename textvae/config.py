@@ -4,6 +4,7 @@ Every section is a dataclass beside the code it configures; `from_dict` checks k
 unknown key is an error naming the nearest valid one. Validation of values lives in each dataclass's
 `__post_init__` (raising ValueError), which `from_dict` turns into a UserError naming the section.
 """
+
 from __future__ import annotations
 
 import dataclasses

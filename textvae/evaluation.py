@@ -6,6 +6,7 @@ information and active units from all posterior means and log-variances (textvae
 Examples are sharded over processes, gathered with `gather_for_metrics` (no example counted twice)
 and put back in dataset order.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,10 @@ from .core.priors import describe_prior, monte_carlo_kl
 from .errors import UserError
 from .runtime import bound_onednn_cache, keep_freed_memory
 
-MI_NOTE = ("I(x;z) estimated as in He et al. 2019, with the aggregate posterior q(z) taken over ALL "
-           "evaluation examples (not per mini-batch); one z ~ q(z|x) per example")
+MI_NOTE = (
+    "I(x;z) estimated as in He et al. 2019, with the aggregate posterior q(z) taken over ALL "
+    "evaluation examples (not per mini-batch); one z ~ q(z|x) per example"
+)
 
 
 class _Indexed(Dataset):
@@ -40,6 +43,7 @@ def _indexed_collate(collate_fn):
         batch = collate_fn([item for _, item in items])
         batch["index"] = torch.tensor([i for i, _ in items], dtype=torch.long)
         return batch
+
     return collate
 
 
@@ -50,10 +54,22 @@ def make_eval_loader(dataset, collate_fn, batch_size: int, batch_sampler=None) -
 
 
 @torch.no_grad()
-def evaluate_vae(model, dataset, collate_fn, accelerator, iw_samples: int = 500, batch_size: int = 64,
-                 seed: int = 0, batch_sampler=None, chunk_size: int = 50, progress: bool = True,
-                 desc: str = "evaluate", refine_steps: int = 0, refine_lr: float = 0.02,
-                 proposal_scale: float = 1.0) -> dict:
+def evaluate_vae(
+    model,
+    dataset,
+    collate_fn,
+    accelerator,
+    iw_samples: int = 500,
+    batch_size: int = 64,
+    seed: int = 0,
+    batch_sampler=None,
+    chunk_size: int = 50,
+    progress: bool = True,
+    desc: str = "evaluate",
+    refine_steps: int = 0,
+    refine_lr: float = 0.02,
+    proposal_scale: float = 1.0,
+) -> dict:
     """Evaluate `model` (a textvae VAE) on `dataset`.
 
     Args:
@@ -87,22 +103,30 @@ def evaluate_vae(model, dataset, collate_fn, accelerator, iw_samples: int = 500,
     refine_generator = torch.Generator(accelerator.device).manual_seed(seed + 2000 + accelerator.process_index)
     keys = ("index", "log_px", "rec_each", "kl_each", "means", "logvars")
     parts = {k: [] for k in keys}
-    bar = tqdm(loader, desc=desc, disable=not (progress and accelerator.is_main_process), unit="batch",
-               dynamic_ncols=True)
+    bar = tqdm(
+        loader, desc=desc, disable=not (progress and accelerator.is_main_process), unit="batch", dynamic_ncols=True
+    )
     for batch in bar:
         with accelerator.autocast():
             posterior = model.encode(batch)
             z = posterior.rsample()
             rec = -model.log_likelihood(z.unsqueeze(0), batch).squeeze(0).float()
             if iw_samples > 0:
-                proposal = refine_posterior(model, batch, posterior, refine_steps, refine_lr,
-                                            generator=refine_generator).widened(proposal_scale)
+                proposal = refine_posterior(
+                    model, batch, posterior, refine_steps, refine_lr, generator=refine_generator
+                ).widened(proposal_scale)
                 log_px = iw_log_marginal(model, batch, iw_samples, chunk_size, proposal)
             else:
                 log_px = torch.full_like(rec, float("nan"))
         full = DiagonalGaussian(posterior.mean.float(), posterior.logvar.float())
-        out = {"index": batch["index"], "log_px": log_px.float(), "rec_each": rec,
-               "kl_each": monte_carlo_kl(model, full, generator=kl_generator), "means": full.mean, "logvars": full.logvar}
+        out = {
+            "index": batch["index"],
+            "log_px": log_px.float(),
+            "rec_each": rec,
+            "kl_each": monte_carlo_kl(model, full, generator=kl_generator),
+            "means": full.mean,
+            "logvars": full.logvar,
+        }
         gathered = accelerator.gather_for_metrics(out)
         for k in keys:
             parts[k].append(gathered[k].cpu())
@@ -129,17 +153,27 @@ def evaluate_vae(model, dataset, collate_fn, accelerator, iw_samples: int = 500,
         "prior": describe_prior(model),
     }
     if model.prior is not None:
-        summary["kl_note"] = ("kl: -H(q(z|x)) in closed form minus the mean of log p(z) over 64 draws from q(z|x) "
-                              "per example (the mixture prior has no closed form); kl_per_dim: against N(0, I), "
-                              "in closed form")
+        summary["kl_note"] = (
+            "kl: -H(q(z|x)) in closed form minus the mean of log p(z) over 64 draws from q(z|x) "
+            "per example (the mixture prior has no closed form); kl_per_dim: against N(0, I), "
+            "in closed form"
+        )
     summary["elbo"] = -summary["neg_elbo"]
     summary.update(res)
     return summary
 
 
 @torch.no_grad()
-def posterior_codes(model, dataset, collate_fn, batch_size: int = 256, batch_sampler=None,
-                    samples_per_example: int = 1, seed: int = 0, progress: bool = True) -> torch.Tensor:
+def posterior_codes(
+    model,
+    dataset,
+    collate_fn,
+    batch_size: int = 256,
+    batch_sampler=None,
+    samples_per_example: int = 1,
+    seed: int = 0,
+    progress: bool = True,
+) -> torch.Tensor:
     """Codes z ~ q(z|x), samples_per_example for each example of `dataset`, on the CPU in float32:
     (N * samples_per_example, D). One process; the encoder runs in float32."""
     from tqdm.auto import tqdm
@@ -147,8 +181,13 @@ def posterior_codes(model, dataset, collate_fn, batch_size: int = 256, batch_sam
     model = model.eval()
     g = torch.Generator().manual_seed(seed)
     codes = []
-    for batch in tqdm(make_eval_loader(dataset, collate_fn, batch_size, batch_sampler), desc="encode",
-                      disable=not progress, unit="batch", dynamic_ncols=True):
+    for batch in tqdm(
+        make_eval_loader(dataset, collate_fn, batch_size, batch_sampler),
+        desc="encode",
+        disable=not progress,
+        unit="batch",
+        dynamic_ncols=True,
+    ):
         q = model.encode(batch)
         mean, std = q.mean.float().cpu(), q.std.float().cpu()
         eps = torch.randn(samples_per_example, *mean.shape, generator=g)
@@ -172,8 +211,9 @@ def format_table(rows: dict, title: str = "") -> str:
     return "\n".join(lines)
 
 
-def check_evaluation_options(iw_samples: int, batch_size: int | None, refine_steps: int, refine_lr: float,
-                             proposal_scale: float) -> None:
+def check_evaluation_options(
+    iw_samples: int, batch_size: int | None, refine_steps: int, refine_lr: float, proposal_scale: float
+) -> None:
     """The options `evaluate` has for every modality, checked before any work (UserError naming the one
     that is wrong)."""
     if batch_size is not None and batch_size < 1:

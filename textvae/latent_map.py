@@ -9,6 +9,7 @@ a category or a continuous value with a few points annotated, written as a PNG a
 The text and image verbs (`textvae map`), the pictures after training and the demo all draw through
 here, so a map reads the same everywhere.
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,7 +34,7 @@ class Projection:
     xy: np.ndarray
     axes: tuple[str, str]
     note: str
-    mean: np.ndarray | None = None        # PCA: the codes' mean (D,)
+    mean: np.ndarray | None = None  # PCA: the codes' mean (D,)
     components: np.ndarray | None = None  # PCA: the two principal directions (2, D)
 
     def to_code(self, x: float, y: float) -> tuple[np.ndarray, str]:
@@ -45,8 +46,9 @@ class Projection:
             return z.astype(np.float32), "PCA's inverse: the mean code plus x, y along the two components"
         k = min(NEIGHBOURS_FOR_INVERSE, len(self.xy))
         idx = nearest_points(self.xy, x, y, k)
-        return self.codes[idx].mean(0).astype(np.float32), \
-            f"{self.method} has no inverse: the mean code of the {k} nearest points on the map"
+        return self.codes[idx].mean(0).astype(
+            np.float32
+        ), f"{self.method} has no inverse: the mean code of the {k} nearest points on the map"
 
 
 def project(codes, method: str = "pca", seed: int = 0) -> Projection:
@@ -62,24 +64,32 @@ def project(codes, method: str = "pca", seed: int = 0) -> Projection:
 
         pca = PCA(n_components=2, random_state=seed).fit(codes)
         share = pca.explained_variance_ratio_
-        return Projection("pca", codes, pca.transform(codes), (f"PC 1 ({share[0]:.0%} of variance)",
-                          f"PC 2 ({share[1]:.0%})"), f"first two principal components of the {d}-D posterior means",
-                          mean=pca.mean_, components=pca.components_)
+        return Projection(
+            "pca",
+            codes,
+            pca.transform(codes),
+            (f"PC 1 ({share[0]:.0%} of variance)", f"PC 2 ({share[1]:.0%})"),
+            f"first two principal components of the {d}-D posterior means",
+            mean=pca.mean_,
+            components=pca.components_,
+        )
     if method == "tsne":
         from sklearn.manifold import TSNE
 
         perplexity = float(min(30, max(2, (n - 1) // 3)))
         xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(codes)
-        return Projection("tsne", codes, xy, ("t-SNE 1", "t-SNE 2"),
-                          f"t-SNE (perplexity {perplexity:g}) of the {d}-D posterior means")
+        return Projection(
+            "tsne", codes, xy, ("t-SNE 1", "t-SNE 2"), f"t-SNE (perplexity {perplexity:g}) of the {d}-D posterior means"
+        )
     if method == "umap":
         try:
             import umap
         except ImportError:
             raise UserError("--method umap needs umap-learn: pip install 'textvae[map]' (or umap-learn)") from None
         xy = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed).fit_transform(codes)
-        return Projection("umap", codes, np.asarray(xy, dtype=np.float64), ("UMAP 1", "UMAP 2"),
-                          f"UMAP of the {d}-D posterior means")
+        return Projection(
+            "umap", codes, np.asarray(xy, dtype=np.float64), ("UMAP 1", "UMAP 2"), f"UMAP of the {d}-D posterior means"
+        )
     raise UserError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
 
 
@@ -167,9 +177,19 @@ def is_categorical(values) -> bool:
     return len(set(vals)) <= 20 and all(float(v).is_integer() for v in vals)
 
 
-def draw_map(proj: Projection, path, title: str, categories: list | None = None, values=None,
-             value_name: str = "", notes: dict[int, str] | None = None, marks: Marks | None = None,
-             order: list[str] | None = None, size: tuple[float, float] = (8.0, 6.5), dpi: int = 100) -> Frame:
+def draw_map(
+    proj: Projection,
+    path,
+    title: str,
+    categories: list | None = None,
+    values=None,
+    value_name: str = "",
+    notes: dict[int, str] | None = None,
+    marks: Marks | None = None,
+    order: list[str] | None = None,
+    size: tuple[float, float] = (8.0, 6.5),
+    dpi: int = 100,
+) -> Frame:
     """The scatter of proj.xy as a PNG at `path` (size in inches at dpi): coloured by `categories` (a
     label per point: a legend, in `order` if given, else sorted) or by `values` (floats: a colour bar),
     else one colour; `notes` writes text beside chosen points. Returns the Frame of the axes for mapping
@@ -191,18 +211,41 @@ def draw_map(proj: Projection, path, title: str, categories: list | None = None,
         colour = {name: cmap(k % cmap.N) for k, name in enumerate(names)}
         # one scatter in a shuffled order: no class is painted over all the others where they overlap
         order_drawn = np.random.default_rng(0).permutation(len(xy))
-        ax.scatter(xy[order_drawn, 0], xy[order_drawn, 1], s=dot, alpha=0.6, linewidths=0, rasterized=True,
-                   color=[colour[c] for c in cats[order_drawn]])
+        ax.scatter(
+            xy[order_drawn, 0],
+            xy[order_drawn, 1],
+            s=dot,
+            alpha=0.6,
+            linewidths=0,
+            rasterized=True,
+            color=[colour[c] for c in cats[order_drawn]],
+        )
         for name in names:  # the legend's entries
             ax.scatter([], [], s=dot, color=colour[name], label=name)
-        ax.legend(markerscale=max(1.0, 12 / dot) ** 0.5 * 2, fontsize=8, loc="best", framealpha=0.8,
-                  title=value_name or None, title_fontsize=8)
+        ax.legend(
+            markerscale=max(1.0, 12 / dot) ** 0.5 * 2,
+            fontsize=8,
+            loc="best",
+            framealpha=0.8,
+            title=value_name or None,
+            title_fontsize=8,
+        )
     elif values is not None:
         v = np.asarray(values, dtype=np.float64)
         finite = v[np.isfinite(v)]
-        lo, hi = (np.percentile(finite, [1, 99]) if len(finite) else (0.0, 1.0))
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=v, s=dot, alpha=0.7, cmap="viridis", vmin=lo, vmax=max(hi, lo + 1e-9),
-                        rasterized=True, linewidths=0)
+        lo, hi = np.percentile(finite, [1, 99]) if len(finite) else (0.0, 1.0)
+        sc = ax.scatter(
+            xy[:, 0],
+            xy[:, 1],
+            c=v,
+            s=dot,
+            alpha=0.7,
+            cmap="viridis",
+            vmin=lo,
+            vmax=max(hi, lo + 1e-9),
+            rasterized=True,
+            linewidths=0,
+        )
         fig.colorbar(sc, ax=ax, label=value_name, shrink=0.85, pad=0.02)
     else:
         ax.scatter(xy[:, 0], xy[:, 1], s=dot, alpha=0.6, rasterized=True, linewidths=0)
@@ -210,8 +253,16 @@ def draw_map(proj: Projection, path, title: str, categories: list | None = None,
     _annotate(ax, xy, notes or {}, marks.thumbnails)
     for x, y, label in marks.stars:
         ax.scatter([x], [y], marker="*", s=260, color="red", edgecolors="black", linewidths=0.8, zorder=5)
-        ax.annotate(label, (x, y), xytext=(8, -12), textcoords="offset points", fontsize=8, color="darkred",
-                    zorder=6, bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "darkred", "alpha": 0.85})
+        ax.annotate(
+            label,
+            (x, y),
+            xytext=(8, -12),
+            textcoords="offset points",
+            fontsize=8,
+            color="darkred",
+            zorder=6,
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "darkred", "alpha": 0.85},
+        )
     ax.set_xlabel(proj.axes[0])
     ax.set_ylabel(proj.axes[1])
     ax.set_title(f"{title}\n{proj.note}", fontsize=10)
@@ -219,8 +270,16 @@ def draw_map(proj: Projection, path, title: str, categories: list | None = None,
     fig.canvas.draw()
     box = ax.get_window_extent()  # display pixels, origin at the bottom left
     width, height = fig.canvas.get_width_height()
-    frame = Frame(int(width), int(height), float(box.x0), float(height - box.y1), float(box.x1),
-                  float(height - box.y0), tuple(map(float, ax.get_xlim())), tuple(map(float, ax.get_ylim())))
+    frame = Frame(
+        int(width),
+        int(height),
+        float(box.x0),
+        float(height - box.y1),
+        float(box.x1),
+        float(height - box.y0),
+        tuple(map(float, ax.get_xlim())),
+        tuple(map(float, ax.get_ylim())),
+    )
     fig.savefig(path, dpi=dpi)  # no bbox_inches: the PNG's pixels are the canvas's, so the frame holds
     plt.close(fig)
     return frame
@@ -241,10 +300,18 @@ def _annotate(ax, xy: np.ndarray, notes: dict[int, str], thumbnails: dict[int, n
         away = (xy[i] - centre) / spread
         # vertically away from the centre, horizontally towards it: the text stays inside the axes
         dx, dy = -14 if away[0] > 0 else 14, 14 if away[1] >= 0 else -14
-        ax.annotate(text, tuple(xy[i]), xytext=(dx, dy), textcoords="offset points", fontsize=7.5,
-                    ha="left" if dx >= 0 else "right", va="bottom" if dy >= 0 else "top", zorder=4,
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.5", "alpha": 0.85},
-                    arrowprops={"arrowstyle": "-", "color": "0.3", "lw": 0.6})
+        ax.annotate(
+            text,
+            tuple(xy[i]),
+            xytext=(dx, dy),
+            textcoords="offset points",
+            fontsize=7.5,
+            ha="left" if dx >= 0 else "right",
+            va="bottom" if dy >= 0 else "top",
+            zorder=4,
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.5", "alpha": 0.85},
+            arrowprops={"arrowstyle": "-", "color": "0.3", "lw": 0.6},
+        )
         ax.scatter([xy[i, 0]], [xy[i, 1]], s=14, facecolors="none", edgecolors="black", linewidths=0.8, zorder=4)
     if thumbnails:
         from matplotlib.offsetbox import AnnotationBbox, OffsetImage
@@ -253,8 +320,17 @@ def _annotate(ax, xy: np.ndarray, notes: dict[int, str], thumbnails: dict[int, n
             away = (xy[i] - centre) / spread
             dx, dy = -26 if away[0] > 0 else 26, -26 if away[1] > 0 else 26  # towards the centre: inside
             box = OffsetImage(img, zoom=1.0, cmap="gray" if img.ndim == 2 else None)
-            ax.add_artist(AnnotationBbox(box, tuple(xy[i]), xybox=(dx, dy), boxcoords="offset points", pad=0.15,
-                                         zorder=4, arrowprops={"arrowstyle": "-", "color": "0.3", "lw": 0.6}))
+            ax.add_artist(
+                AnnotationBbox(
+                    box,
+                    tuple(xy[i]),
+                    xybox=(dx, dy),
+                    boxcoords="offset points",
+                    pad=0.15,
+                    zorder=4,
+                    arrowprops={"arrowstyle": "-", "color": "0.3", "lw": 0.6},
+                )
+            )
 
 
 def write_points(path, proj: Projection, columns: dict[str, list]) -> Path:

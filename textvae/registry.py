@@ -3,6 +3,7 @@
 Entries are "module:Class" strings imported on first use, so `textvae --help` stays fast and the
 core never imports text or image code.
 """
+
 from __future__ import annotations
 
 import difflib

@@ -1,4 +1,5 @@
 """Process-wide settings that make long CPU runs faster; called by the trainer and the evaluator."""
+
 from __future__ import annotations
 
 import ctypes
@@ -23,7 +24,7 @@ def keep_freed_memory() -> None:
     _done = True
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)   # the largest value glibc accepts on 64-bit
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # the largest value glibc accepts on 64-bit
         libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
     except (OSError, AttributeError):
         pass
@@ -53,8 +54,12 @@ def runtime_facts() -> dict:
 
     import torch
 
-    return {"torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
-            "onednn_primitive_cache_capacity": os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "default")}
+    return {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "onednn_primitive_cache_capacity": os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "default"),
+    }
 
 
 def peak_rss_mb() -> float | None:

@@ -19,6 +19,7 @@ determination R^2 of a least-squares line predicting a from that one dimension, 
 the same (test) codes. With one regressor and an intercept that R^2 equals the squared Pearson
 correlation, which is what is computed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -72,15 +73,20 @@ def check_attributes(specs: list[AttributeConfig], latent_size: int, computed: l
     for what, seen in (("name", names), ("dim", dims)):
         twice = sorted({x for x in seen if seen.count(x) > 1}, key=str)
         if twice:
-            raise UserError(f"loss.attributes: {what} {twice[0]} is given to two attributes; each attribute needs "
-                            f"its own {what}")
+            raise UserError(
+                f"loss.attributes: {what} {twice[0]} is given to two attributes; each attribute needs its own {what}"
+            )
     for a in specs:
         if a.dim >= latent_size:
-            raise UserError(f"loss.attributes: {a.name} is on dim {a.dim}, outside the latent (model.latent_size "
-                            f"{latent_size}: dims 0-{latent_size - 1})")
+            raise UserError(
+                f"loss.attributes: {a.name} is on dim {a.dim}, outside the latent (model.latent_size "
+                f"{latent_size}: dims 0-{latent_size - 1})"
+            )
         if not a.column and a.name not in computed:
-            raise UserError(f"loss.attributes: unknown attribute {a.name!r}: this model type computes "
-                            f"{', '.join(computed)}; or read it from the data with column: NAME")
+            raise UserError(
+                f"loss.attributes: unknown attribute {a.name!r}: this model type computes "
+                f"{', '.join(computed)}; or read it from the data with column: NAME"
+            )
 
 
 # -- the training loss -------------------------------------------------------------------------------
@@ -92,8 +98,8 @@ def pairwise_sign_loss(z_r: torch.Tensor, a: torch.Tensor, delta: float = 1.0) -
     z, v = z_r[known].float(), a[known].float()
     if z.numel() < 2:
         return z_r.sum() * 0.0
-    dz = torch.tanh(delta * (z[:, None] - z[None, :]))     # (n, n)
-    da = torch.sign(v[:, None] - v[None, :])               # (n, n)
+    dz = torch.tanh(delta * (z[:, None] - z[None, :]))  # (n, n)
+    da = torch.sign(v[:, None] - v[None, :])  # (n, n)
     return (dz - da).abs().mean()
 
 
@@ -102,8 +108,9 @@ def attribute_loss(z: torch.Tensor, values: torch.Tensor, specs: list[dict]) -> 
     z: (B, D); values: (B, A) with NaN where missing; specs: A dicts with dim, weight, delta."""
     total = z.new_zeros((), dtype=torch.float32)
     for k, s in enumerate(specs):
-        total = total + float(s.get("weight", 1.0)) * pairwise_sign_loss(z[:, int(s["dim"])], values[:, k],
-                                                                         float(s.get("delta", 1.0)))
+        total = total + float(s.get("weight", 1.0)) * pairwise_sign_loss(
+            z[:, int(s["dim"])], values[:, k], float(s.get("delta", 1.0))
+        )
     return total
 
 
@@ -196,8 +203,11 @@ def parse_settings(items: list[str], attributes: list[dict], latent_size: int) -
             number = None
         if not sep or number is None:
             raise UserError(f"--set {item!r}: give NAME=VALUE (an attribute of the model) or DIM=VALUE")
-        dim = resolve_dim(attributes, latent_size, dim=int(key)) if key.strip().isdigit() else \
-            resolve_dim(attributes, latent_size, name=key.strip())
+        dim = (
+            resolve_dim(attributes, latent_size, dim=int(key))
+            if key.strip().isdigit()
+            else resolve_dim(attributes, latent_size, name=key.strip())
+        )
         out[dim] = number
     return out
 

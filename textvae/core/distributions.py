@@ -1,4 +1,5 @@
 """Diagonal-Gaussian posterior and the standard-normal prior."""
+
 from __future__ import annotations
 
 import math
@@ -48,14 +49,14 @@ class DiagonalGaussian:
         """Differential entropy of q(z|x) in closed form: (B,)."""
         return 0.5 * (LOG_2PI + 1.0 + self.logvar).sum(-1)
 
-    def widened(self, scale: float) -> "DiagonalGaussian":
+    def widened(self, scale: float) -> DiagonalGaussian:
         """The same means with every standard deviation times `scale` (itself when scale is 1)."""
         return self if scale == 1 else DiagonalGaussian(self.mean, self.logvar + 2 * math.log(scale))
 
-    def detach(self) -> "DiagonalGaussian":
+    def detach(self) -> DiagonalGaussian:
         return DiagonalGaussian(self.mean.detach(), self.logvar.detach())
 
-    def __getitem__(self, index) -> "DiagonalGaussian":
+    def __getitem__(self, index) -> DiagonalGaussian:
         return DiagonalGaussian(self.mean[index], self.logvar[index])
 
 

@@ -3,6 +3,7 @@
 Accelerate (DDP, autocast) hooks into forward(); the VAE contract has encode/likelihood instead,
 so the trainer prepares this wrapper. The loss is still assembled outside the VAE.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,9 @@ class ElboModule(nn.Module):
         super().__init__()
         self.vae = vae
 
-    def forward(self, batch: dict, kl_weight: float = 1.0, free_bits: float = 0.0,
-                free_bits_per_example: bool = False) -> dict[str, torch.Tensor]:
+    def forward(
+        self, batch: dict, kl_weight: float = 1.0, free_bits: float = 0.0, free_bits_per_example: bool = False
+    ) -> dict[str, torch.Tensor]:
         """One-sample negative ELBO. Returns the scalar `loss` to minimise (plus the model's training
         penalty, if it has one: VAEOutput.penalty), batch means `rec`, `kl` (closed form), `kl_per_dim`
         (D,), and per-example `rec_each`, `kl_each` (B,) for evaluation. A batch with `attributes` (B, A)
@@ -33,9 +35,9 @@ class ElboModule(nn.Module):
         trained further after `fit-prior`) the KL is estimated (priors.monte_carlo_kl) and the floor is
         free_bits * D on the total (objectives.elbo_loss)."""
         posterior = self.vae.encode(batch)
-        z = posterior.rsample()                                       # (B, D)
+        z = posterior.rsample()  # (B, D)
         out = self.vae.likelihood(z.unsqueeze(0), batch)
-        log_px_z = out.log_px_z.squeeze(0)                            # (B,)
+        log_px_z = out.log_px_z.squeeze(0)  # (B,)
         kl_each = None
         if self.vae.prior is not None:
             full = DiagonalGaussian(_full(posterior.mean), _full(posterior.logvar))
@@ -46,6 +48,11 @@ class ElboModule(nn.Module):
             loss = loss + out.penalty
         if self.vae.attributes and "attributes" in batch:  # regularised dimensions, training loss only
             loss = loss + attribute_loss(z, batch["attributes"], self.vae.attributes)
-        return {"loss": loss, "rec": terms.rec, "kl": terms.kl,
-                "kl_per_dim": terms.kl_per_dim, "rec_each": -log_px_z.detach().float(),
-                "kl_each": (posterior.kl() if kl_each is None else kl_each).detach().float()}
+        return {
+            "loss": loss,
+            "rec": terms.rec,
+            "kl": terms.kl,
+            "kl_per_dim": terms.kl_per_dim,
+            "rec_each": -log_px_z.detach().float(),
+            "kl_each": (posterior.kl() if kl_each is None else kl_each).detach().float(),
+        }

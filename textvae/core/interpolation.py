@@ -1,4 +1,5 @@
 """Paths between two latent codes."""
+
 from __future__ import annotations
 
 import torch

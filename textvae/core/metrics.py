@@ -8,6 +8,7 @@
   ALL N posteriors of the evaluation set (He et al.'s code aggregates within each mini-batch), with
   one sample z ~ q(z|x) per example.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,19 +27,20 @@ def active_units(means: torch.Tensor, threshold: float = 0.01) -> tuple[int, tor
 
 
 @torch.no_grad()
-def mutual_information(means: torch.Tensor, logvars: torch.Tensor, chunk_size: int = 256,
-                       generator: torch.Generator | None = None) -> float:
+def mutual_information(
+    means: torch.Tensor, logvars: torch.Tensor, chunk_size: int = 256, generator: torch.Generator | None = None
+) -> float:
     """I(x; z) in nats with q(z) aggregated over all N posteriors. means, logvars: (N, D)."""
     mu = means.double()
     lv = logvars.double()
     n, d = mu.shape
     neg_entropy = (-0.5 * d * LOG_2PI - 0.5 * (1 + lv).sum(-1)).mean()
     eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
-    z = mu + eps * torch.exp(0.5 * lv)                       # (N, D): one sample each
+    z = mu + eps * torch.exp(0.5 * lv)  # (N, D): one sample each
     var = lv.exp()
     log_qz = []
     for start in range(0, n, chunk_size):
-        zc = z[start:start + chunk_size].unsqueeze(1)         # (C, 1, D)
+        zc = z[start : start + chunk_size].unsqueeze(1)  # (C, 1, D)
         # log q(z_i | x_j) for all j: (C, N)
         lq = -0.5 * (LOG_2PI + lv.unsqueeze(0) + (zc - mu.unsqueeze(0)) ** 2 / var.unsqueeze(0)).sum(-1)
         log_qz.append(torch.logsumexp(lq, dim=1) - math.log(n))

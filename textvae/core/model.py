@@ -17,6 +17,7 @@ Saved folder: config.json ({"model_type": ..., "config": {...}}) + model.safeten
 `save_extras` writes (a tokenizer's own file). `from_pretrained` rebuilds from JSON and safetensors
 only; `textvae.registry.load_model` dispatches on model_type.
 """
+
 from __future__ import annotations
 
 import json
@@ -88,7 +89,7 @@ class VAE(nn.Module):
         """Write anything besides config and weights the model needs (e.g. the tokenizer)."""
 
     @classmethod
-    def build_from_folder(cls, config, directory: Path) -> "VAE":
+    def build_from_folder(cls, config, directory: Path) -> VAE:
         """Construct (weights not yet loaded) from a config and the saved folder's extras."""
         return cls(config)
 
@@ -116,7 +117,7 @@ class VAE(nn.Module):
         self.save_extras(directory)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> "VAE":
+    def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> VAE:
         from ..config import from_dict
 
         directory = Path(directory)
@@ -183,14 +184,24 @@ def init_from_folder(model: nn.Module, folder: Path, parts: list[str] = ()) -> l
     chosen = [k for k in own if not parts or any(k == p or k.startswith(p + ".") for p in parts)]
     if not chosen:
         tops = sorted({k.split(".")[0] for k in own})
-        raise UserError(f"train.init_parts {list(parts)} names no parameter of this model; its parts are "
-                        f"{', '.join(tops)}")
+        raise UserError(
+            f"train.init_parts {list(parts)} names no parameter of this model; its parts are {', '.join(tops)}"
+        )
     missing = [k for k in chosen if k not in state]
-    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in chosen
-                  if k in state and state[k].shape != own[k].shape]
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in chosen
+        if k in state and state[k].shape != own[k].shape
+    ]
     if missing or mismatched:
-        detail = "; ".join(s for s in (f"missing {', '.join(missing[:3])}" if missing else "",
-                                       f"other shapes: {', '.join(mismatched[:3])}" if mismatched else "") if s)
+        detail = "; ".join(
+            s
+            for s in (
+                f"missing {', '.join(missing[:3])}" if missing else "",
+                f"other shapes: {', '.join(mismatched[:3])}" if mismatched else "",
+            )
+            if s
+        )
         raise UserError(f"train.init_from: {folder} does not have this model's {detail}")
     with torch.no_grad():
         for k in chosen:
@@ -207,8 +218,13 @@ def load_weights(model: nn.Module, path: Path, map_location: str = "cpu") -> Non
     if not (missing or unexpected or mismatched):
         model.load_state_dict(state, strict=False)  # the names left out are aliases of loaded tensors
     else:
-        detail = "; ".join(s for s in (
-            f"missing {', '.join(missing[:3])}" if missing else "",
-            f"unexpected {', '.join(unexpected[:3])}" if unexpected else "",
-            f"wrong shape {', '.join(mismatched[:3])}" if mismatched else "") if s)
+        detail = "; ".join(
+            s
+            for s in (
+                f"missing {', '.join(missing[:3])}" if missing else "",
+                f"unexpected {', '.join(unexpected[:3])}" if unexpected else "",
+                f"wrong shape {', '.join(mismatched[:3])}" if mismatched else "",
+            )
+            if s
+        )
         raise UserError(f"weights {path} do not match its config.json ({detail})")

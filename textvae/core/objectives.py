@@ -5,6 +5,7 @@ A model provides two things (see textvae.core.model.VAE):
     log_px_z  = model.log_likelihood(z, batch)   # z: (S, B, D) -> log p(x|z): (S, B)
 Everything here works from those, so it serves text and image models alike.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,15 +50,20 @@ def free_bits_total_kl(kl_each: torch.Tensor, floor: float, per_example: bool = 
 
 @dataclass
 class ElboTerms:
-    loss: torch.Tensor          # scalar to minimise
-    rec: torch.Tensor           # mean over the batch of -log p(x|z)
-    kl: torch.Tensor            # mean over the batch of KL(q(z|x) || p(z)), no floor
-    kl_per_dim: torch.Tensor    # (D,) batch-mean KL of each dimension
+    loss: torch.Tensor  # scalar to minimise
+    rec: torch.Tensor  # mean over the batch of -log p(x|z)
+    kl: torch.Tensor  # mean over the batch of KL(q(z|x) || p(z)), no floor
+    kl_per_dim: torch.Tensor  # (D,) batch-mean KL of each dimension
 
 
-def elbo_loss(log_px_z: torch.Tensor, posterior: DiagonalGaussian, kl_weight: float = 1.0,
-              free_bits: float = 0.0, free_bits_per_example: bool = False,
-              kl_each: torch.Tensor | None = None) -> ElboTerms:
+def elbo_loss(
+    log_px_z: torch.Tensor,
+    posterior: DiagonalGaussian,
+    kl_weight: float = 1.0,
+    free_bits: float = 0.0,
+    free_bits_per_example: bool = False,
+    kl_each: torch.Tensor | None = None,
+) -> ElboTerms:
     """Negative ELBO per example, averaged over the batch: rec + kl_weight * KL (with free bits, on the
     batch-mean KL of each dimension or, with free_bits_per_example, on each example's: free_bits_kl).
 
@@ -75,22 +81,23 @@ def elbo_loss(log_px_z: torch.Tensor, posterior: DiagonalGaussian, kl_weight: fl
         kl_each = _full(kl_each)
         kl_opt = free_bits_total_kl(kl_each, free_bits * kl_dims.shape[-1], free_bits_per_example)
     loss = rec + kl_weight * kl_opt
-    return ElboTerms(loss=loss, rec=rec.detach(), kl=kl_each.mean().detach(),
-                     kl_per_dim=kl_dims.mean(0).detach())
+    return ElboTerms(loss=loss, rec=rec.detach(), kl=kl_each.mean().detach(), kl_per_dim=kl_dims.mean(0).detach())
 
 
-def iw_log_weights(model, batch, posterior: DiagonalGaussian, num_samples: int,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def iw_log_weights(
+    model, batch, posterior: DiagonalGaussian, num_samples: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """The bound's log weights log p(x|z_k) + log p(z_k) - log q(z_k|x) for num_samples fresh
     z_k ~ q(z|x): (S, B) in at least float32; p(z) is the model's prior (textvae.core.priors)."""
-    z = posterior.rsample(num_samples, generator)            # (S, B, D)
-    log_px_z = _full(model.log_likelihood(z, batch))         # (S, B)
+    z = posterior.rsample(num_samples, generator)  # (S, B, D)
+    log_px_z = _full(model.log_likelihood(z, batch))  # (S, B)
     return log_px_z + prior_log_prob(model, _full(z)) - _full(posterior.log_prob(z))
 
 
 @torch.no_grad()
-def iw_log_marginal(model, batch, num_samples: int = 500, chunk_size: int = 50,
-                    posterior: DiagonalGaussian | None = None) -> torch.Tensor:
+def iw_log_marginal(
+    model, batch, num_samples: int = 500, chunk_size: int = 50, posterior: DiagonalGaussian | None = None
+) -> torch.Tensor:
     """Importance-weighted bound on log p(x) (Burda et al. 2016), per example: (B,).
 
     log p(x) >= logsumexp_k [log p(x, z_k) - log q(z_k|x)] - log k, z_k ~ q(z|x).
@@ -111,8 +118,15 @@ def iw_log_marginal(model, batch, num_samples: int = 500, chunk_size: int = 50,
     return total - math.log(num_samples)
 
 
-def refine_posterior(model, batch, posterior: DiagonalGaussian, steps: int, lr: float = 0.02,
-                     num_samples: int = 4, generator: torch.Generator | None = None) -> DiagonalGaussian:
+def refine_posterior(
+    model,
+    batch,
+    posterior: DiagonalGaussian,
+    steps: int,
+    lr: float = 0.02,
+    num_samples: int = 4,
+    generator: torch.Generator | None = None,
+) -> DiagonalGaussian:
     """Semi-amortized inference (Kim et al. 2018; Marino et al. 2018): starting from the encoder's
     q(z|x), `steps` Adam steps on each example's own mean and log-variance, ascending its
     importance-weighted bound with `num_samples` samples (1: the ELBO). The model is not changed; the
@@ -127,7 +141,7 @@ def refine_posterior(model, batch, posterior: DiagonalGaussian, steps: int, lr: 
     with torch.enable_grad():
         for _ in range(steps):
             log_w = iw_log_weights(model, batch, DiagonalGaussian(mean, logvar), num_samples, generator)  # (S, B)
-            bound = torch.logsumexp(log_w, dim=0).sum()   # each example's bound depends on its own parameters
+            bound = torch.logsumexp(log_w, dim=0).sum()  # each example's bound depends on its own parameters
             grads = torch.autograd.grad(-bound, [mean, logvar])
             for p, g in zip((mean, logvar), grads):
                 p.grad = g

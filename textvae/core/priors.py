@@ -13,6 +13,7 @@ A model with a fitted mixture can then be trained further against it (`train.ini
 maximum-likelihood step is the next `fit-prior`), the KL is estimated by `monte_carlo_kl`, and the
 free-bits floor goes on each example's (or the batch's) total KL (objectives.elbo_loss).
 """
+
 from __future__ import annotations
 
 import torch
@@ -50,9 +51,11 @@ class GaussianMixturePrior(nn.Module):
 
         z = z.to(torch.promote_types(z.dtype, torch.float32))
         with torch.autocast(z.device.type, enabled=False):  # the triangular solves stay in z's precision
-            mix = MixtureSameFamily(Categorical(logits=self.logits.to(z.dtype)),
-                                    MultivariateNormal(self.means.to(z.dtype), scale_tril=self.scale_tril.to(z.dtype)),
-                                    validate_args=False)
+            mix = MixtureSameFamily(
+                Categorical(logits=self.logits.to(z.dtype)),
+                MultivariateNormal(self.means.to(z.dtype), scale_tril=self.scale_tril.to(z.dtype)),
+                validate_args=False,
+            )
             return mix.log_prob(z)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -71,17 +74,28 @@ class GaussianMixturePrior(nn.Module):
         x = codes.detach().double().cpu().numpy()
         if x.shape[0] < 2 * self.components:
             raise ValueError(f"{x.shape[0]} codes are too few for {self.components} components")
-        gm = GaussianMixture(self.components, covariance_type="full", max_iter=max_iter, reg_covar=1e-6,
-                             random_state=seed, verbose=2 if verbose else 0, verbose_interval=10)
+        gm = GaussianMixture(
+            self.components,
+            covariance_type="full",
+            max_iter=max_iter,
+            reg_covar=1e-6,
+            random_state=seed,
+            verbose=2 if verbose else 0,
+            verbose_interval=10,
+        )
         gm.fit(x)
         self.logits.copy_(torch.from_numpy(gm.weights_).log())
         self.means.copy_(torch.from_numpy(gm.means_))
         self.scale_tril.copy_(torch.linalg.cholesky(torch.from_numpy(gm.covariances_)))
         codes64 = codes.double()
-        return {"components": self.components, "codes": int(x.shape[0]), "converged": bool(gm.converged_),
-                "em_iterations": int(gm.n_iter_),
-                "log_p_standard_normal": float(standard_normal_log_prob(codes64).mean()),
-                "log_p_fitted": float(self.log_prob(codes64).mean())}
+        return {
+            "components": self.components,
+            "codes": int(x.shape[0]),
+            "converged": bool(gm.converged_),
+            "em_iterations": int(gm.n_iter_),
+            "log_p_standard_normal": float(standard_normal_log_prob(codes64).mean()),
+            "log_p_fitted": float(self.log_prob(codes64).mean()),
+        }
 
 
 def build_prior(components: int, latent_size: int) -> GaussianMixturePrior | None:

@@ -3,6 +3,7 @@
 Every schedule maps a step (0-based) to a weight in [0, max_weight]. They hold no state, so a resumed
 run only needs the step to continue exactly.
 """
+
 from __future__ import annotations
 
 import math

@@ -5,6 +5,7 @@ slider per attribute dimension, or per top-variance dimension). The model is loa
 is a function of textvae's own Python API (textvae.load's TextPipeline and ImagePipeline,
 textvae.latent_map), named endpoints for gradio_client as well as buttons.
 """
+
 from __future__ import annotations
 
 import sys
@@ -54,7 +55,6 @@ def serve(args) -> None:
     page = build(args.model_dir, args.data, args.max_points, args.method)
     print(f"textvae demo of {args.model_dir} on http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
     try:
-        page.launch(server_name=args.host, server_port=args.port, show_error=True, quiet=True,
-                    footer_links=["api"])
+        page.launch(server_name=args.host, server_port=args.port, show_error=True, quiet=True, footer_links=["api"])
     except OSError as e:
         raise UserError(f"cannot serve on {args.host}:{args.port} ({e}); give another --port") from None

@@ -1,5 +1,6 @@
 """What the text and image pages share: checking what the page sends, turning errors into a message on
 the page, timing each action, the map's click -> code, and the dials' dimensions."""
+
 from __future__ import annotations
 
 import functools
@@ -13,9 +14,9 @@ import numpy as np
 from ..errors import UserError
 from ..latent_map import Frame, Projection
 
-MAX_WORDS = 100     # longer pastes are refused with a message (a sentence VAE reads sentences)
+MAX_WORDS = 100  # longer pastes are refused with a message (a sentence VAE reads sentences)
 MAX_CHARS = 2000
-DIALS = 6           # sliders on the Dials tab when the model has no named attributes
+DIALS = 6  # sliders on the Dials tab when the model has no named attributes
 
 
 def check_sentence(text, what: str = "the sentence") -> str:
@@ -34,8 +35,9 @@ def check_sentence(text, what: str = "the sentence") -> str:
         raise UserError(f"{what} holds control characters: paste it again as plain text")
     words = len(text.split())
     if words > MAX_WORDS or len(text) > MAX_CHARS:
-        raise UserError(f"{what} has {words:,} words ({len(text):,} characters): give one sentence of at most "
-                        f"{MAX_WORDS} words")
+        raise UserError(
+            f"{what} has {words:,} words ({len(text):,} characters): give one sentence of at most {MAX_WORDS} words"
+        )
     return " ".join(text.split())
 
 
@@ -53,6 +55,7 @@ def int_in(value, lo: int, hi: int, what: str) -> int:
 def action(n_outputs: int):
     """Wrap a page handler returning its n_outputs values: the page gets them and a status line with the
     time taken; a UserError or ValueError leaves the outputs as they were and says what went wrong."""
+
     def wrap(fn):
         @functools.wraps(fn)
         def run(*args):
@@ -65,7 +68,9 @@ def action(n_outputs: int):
                 return (*[gr.update() for _ in range(n_outputs)], f"**Could not do that:** {e}")
             out = out if isinstance(out, tuple) else (out,)
             return (*out, f"done in {time.perf_counter() - start:.3f} s")
+
         return run
+
     return wrap
 
 
@@ -126,8 +131,9 @@ def dials(attributes: list[dict], codes: np.ndarray, k: int = DIALS) -> tuple[li
 # -- the tabs' wiring, the same on both pages ----------------------------------------------------------
 def map_controls(gr, png: Path):
     """The Map tab's picture, its x and y boxes and its decode button."""
-    picture = gr.Image(str(png), type="filepath", format="png", interactive=False, label="latent map",
-                       elem_id="map", buttons=[])
+    picture = gr.Image(
+        str(png), type="filepath", format="png", interactive=False, label="latent map", elem_id="map", buttons=[]
+    )
     with gr.Row():
         x = gr.Number(0.0, label="map x")
         y = gr.Number(0.0, label="map y")

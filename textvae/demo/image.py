@@ -1,5 +1,6 @@
 """The demo page of an image model: the same tabs as text, showing images. Test images are chosen by
 their index in the test split; decodes show the mean image of p(x|z)."""
+
 from __future__ import annotations
 
 import tempfile
@@ -35,8 +36,15 @@ class ImageDemo:
         self.shown = self.rows.images.float() / 255
         self.means = vae.encode(self.rows.inputs)
         png = Path(tempfile.mkdtemp(prefix="textvae-demo-")) / "map.png"
-        proj, frame = latent_map(self.means, self.rows.labels, self.rows.class_names, png, shown=self.shown,
-                                 method=method, title=f"Posterior means of {len(self.means):,} test images")
+        proj, frame = latent_map(
+            self.means,
+            self.rows.labels,
+            self.rows.class_names,
+            png,
+            shown=self.shown,
+            method=method,
+            title=f"Posterior means of {len(self.means):,} test images",
+        )
         self.view = MapView(png, frame, proj)
         self.dials, self.dials_said = dials(model.attributes, self.means.numpy())
         self.n = len(self.means)
@@ -56,17 +64,17 @@ class ImageDemo:
         if method not in ("slerp", "linear"):
             raise UserError(f"the path must be slerp or linear, not {method!r}")
         path = interpolate(self.means[a], self.means[b], steps, method)
-        row = torch.cat([self.shown[a:a + 1], self._decode(path), self.shown[b:b + 1]])
+        row = torch.cat([self.shown[a : a + 1], self._decode(path), self.shown[b : b + 1]])
         return picture(row, len(row))
 
     def sample(self, n=16, seed=0) -> np.ndarray:
         n = int_in(n, 1, MAX_SAMPLES, "the number of samples")
-        return picture(self.vae.sample(n, seed=int_in(seed, 0, 2**31 - 1, "the seed")), max(1, round(n ** 0.5)))
+        return picture(self.vae.sample(n, seed=int_in(seed, 0, 2**31 - 1, "the seed")), max(1, round(n**0.5)))
 
     def reconstruct(self, index=0) -> np.ndarray:
         """The test image and the decode of its posterior mean, side by side."""
         i = self._index(index, "the image")
-        return picture(torch.cat([self.shown[i:i + 1], self._decode(self.means[i])]), 2)
+        return picture(torch.cat([self.shown[i : i + 1], self._decode(self.means[i])]), 2)
 
     def _at(self, code: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray, str]:
         from ..latent_map import nearest_codes
@@ -75,8 +83,11 @@ class ImageDemo:
         names = self.rows.names()
         said = ", ".join(f"#{i} {names[i]} ({d:.2f})" for i, d in found)
         near = picture(self.shown[[i for i, _ in found]], NEIGHBOURS)
-        return picture(self._decode(torch.as_tensor(code)), 1), near, \
-            f"code under the point: {how}. Nearest test images by Euclidean distance: {said}"
+        return (
+            picture(self._decode(torch.as_tensor(code)), 1),
+            near,
+            f"code under the point: {how}. Nearest test images by Euclidean distance: {said}",
+        )
 
     def map_decode(self, x, y):
         return self._at(*self.view.code_at(x, y))
@@ -109,8 +120,10 @@ def build_page(vae, model_dir: str, data: str | None = None, max_points: int = 2
     c = vae.model.config
     last = demo.n - 1
     with gr.Blocks(title=f"textvae: {model_dir}") as page:
-        gr.Markdown(f"## textvae demo: `{model_dir}`\nAn image VAE ({c.kind}, {c.latent_size}-D latent) on "
-                    f"{demo.n:,} test images of {demo.rows.source} (index 0-{last}).")
+        gr.Markdown(
+            f"## textvae demo: `{model_dir}`\nAn image VAE ({c.kind}, {c.latent_size}-D latent) on "
+            f"{demo.n:,} test images of {demo.rows.source} (index 0-{last})."
+        )
         status = gr.Markdown("ready", elem_id="status")
 
         def index_box(label, value):
@@ -135,13 +148,16 @@ def build_page(vae, model_dir: str, data: str | None = None, max_points: int = 2
             go_s.click(action(1)(demo.sample), [n, seed], [grid, status], api_name="sample")
             i_r = index_box("image", 0)
             go_r = gr.Button("Reconstruct", elem_id="reconstruct-button")
-            recon = gr.Image(label="the image and the decode of its posterior mean", interactive=False,
-                             format="png", elem_id="recon")
+            recon = gr.Image(
+                label="the image and the decode of its posterior mean", interactive=False, format="png", elem_id="recon"
+            )
             go_r.click(action(1)(demo.reconstruct), [i_r], [recon, status], api_name="reconstruct")
 
         with gr.Tab("Map"):
-            gr.Markdown(f"{demo.view.proj.note}. Click anywhere on the plot: the code under the cursor is decoded "
-                        f"and the nearest test images shown.")
+            gr.Markdown(
+                f"{demo.view.proj.note}. Click anywhere on the plot: the code under the cursor is decoded "
+                f"and the nearest test images shown."
+            )
             picture, x, y, go_m = map_controls(gr, demo.view.png)
             with gr.Row():
                 decoded = gr.Image(label="decode there", interactive=False, format="png", elem_id="map-decoded")

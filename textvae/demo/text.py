@@ -3,6 +3,7 @@
 Each handler is a plain function of strings and numbers (the page's endpoints, also for gradio_client)
 calling textvae's Python API (textvae.pipelines.TextPipeline, which the command line calls too), so a
 path on the page is the path `textvae interpolate` prints for the same options and seed."""
+
 from __future__ import annotations
 
 import tempfile
@@ -33,8 +34,9 @@ class TextDemo:
         recorded = vae.recorded
         source = data or recorded.get("valid_file") or recorded.get("train_file")
         if not source:
-            raise UserError(f"give the Map tab's sentences with --data FILE ({model_dir}/train_config.yaml records "
-                            f"none)")
+            raise UserError(
+                f"give the Map tab's sentences with --data FILE ({model_dir}/train_config.yaml records none)"
+            )
         rows = read_rows(source, recorded.get("text_column", "text"), what="the Map tab's data")
         keep = encodable(model, rows.texts)
         texts = [rows.texts[keep[i]] for i in choose_points(len(keep), max_points)]
@@ -42,8 +44,12 @@ class TextDemo:
             raise UserError(f"{source} has fewer than 2 sentences the model can encode: the Map tab needs more")
         self.map = sentence_map(model, texts, method)
         png = Path(tempfile.mkdtemp(prefix="textvae-demo-")) / "map.png"
-        frame = self.map.draw(png, f"Posterior means of {len(texts):,} sentences of {Path(source).name}",
-                              values=lengths(texts), value_name="sentence length (words)")
+        frame = self.map.draw(
+            png,
+            f"Posterior means of {len(texts):,} sentences of {Path(source).name}",
+            values=lengths(texts),
+            value_name="sentence length (words)",
+        )
         self.view = MapView(png, frame, self.map.proj)
         self.dials, self.dials_said = dials(model.attributes, self.map.codes)
         self.source = source
@@ -52,8 +58,9 @@ class TextDemo:
     def generation(self, strategy="greedy", temperature=1.0, top_p=1.0, seed=0) -> dict:
         if strategy not in ("greedy", "sample", "beam"):
             raise UserError(f"the decoding strategy must be greedy, sample or beam, not {strategy!r}")
-        return self.vae.generation(strategy, float(temperature), top_p=float(top_p),
-                                   seed=int_in(seed, 0, 2**31 - 1, "the seed"))
+        return self.vae.generation(
+            strategy, float(temperature), top_p=float(top_p), seed=int_in(seed, 0, 2**31 - 1, "the seed")
+        )
 
     # -- the tabs' actions ---------------------------------------------------------------------------
     def interpolate(self, a, b, steps=5, method="slerp", strategy="greedy", temperature=1.0, top_p=1.0, seed=0) -> str:
@@ -61,8 +68,9 @@ class TextDemo:
         steps = int_in(steps, 0, MAX_STEPS, "steps")
         if method not in ("slerp", "linear"):
             raise UserError(f"the path must be slerp or linear, not {method!r}")
-        path = self.model.interpolate(a, b, steps=steps, method=method,
-                                      **self.generation(strategy, temperature, top_p, seed))
+        path = self.model.interpolate(
+            a, b, steps=steps, method=method, **self.generation(strategy, temperature, top_p, seed)
+        )
         return "\n".join(path)
 
     def sample(self, n=10, strategy="sample", temperature=1.0, top_p=1.0, seed=0) -> str:
@@ -85,8 +93,10 @@ class TextDemo:
         decoded = self.model.decode(torch.as_tensor(code)[None], **self.generation())[0]
         found = self.map.neighbours(code, NEIGHBOURS)
         lines = [f"code under the point: {how}"]
-        for metric, said in (("cosine", "cosine similarity (codes centred on their mean)"),
-                             ("euclidean", "Euclidean distance")):
+        for metric, said in (
+            ("cosine", "cosine similarity (codes centred on their mean)"),
+            ("euclidean", "Euclidean distance"),
+        ):
             lines.append(f"nearest sentences by {said}:")
             lines += [f"  {score:.3f}  {text}" for text, score in found[metric]]
         return decoded, "\n".join(lines)
@@ -128,8 +138,10 @@ def build_page(vae, model_dir: str, data: str | None = None, max_points: int = 2
     demo = TextDemo(vae, model_dir, data, max_points, method)
     c = vae.model.config
     with gr.Blocks(title=f"textvae: {model_dir}") as page:
-        gr.Markdown(f"## textvae demo: `{model_dir}`\nA text VAE with a {c.latent_size}-D latent space "
-                    f"({c.encoder.kind} encoder, {c.decoder.kind} decoder). Every action runs on this machine.")
+        gr.Markdown(
+            f"## textvae demo: `{model_dir}`\nA text VAE with a {c.latent_size}-D latent space "
+            f"({c.encoder.kind} encoder, {c.decoder.kind} decoder). Every action runs on this machine."
+        )
         status = gr.Markdown("ready", elem_id="status")
 
         def decoding(default="greedy"):
@@ -149,8 +161,12 @@ def build_page(vae, model_dir: str, data: str | None = None, max_points: int = 2
                 how = gr.Radio(["slerp", "linear"], value="slerp", label="path")
             gen = decoding()
             go = gr.Button("Interpolate", variant="primary", elem_id="interpolate-button")
-            path = gr.Textbox(label="path (A's reconstruction, the steps, B's reconstruction)", lines=9,
-                              interactive=False, elem_id="path")
+            path = gr.Textbox(
+                label="path (A's reconstruction, the steps, B's reconstruction)",
+                lines=9,
+                interactive=False,
+                elem_id="path",
+            )
             go.click(action(1)(demo.interpolate), [a, b, steps, how, *gen], [path, status], api_name="interpolate")
 
         with gr.Tab("Sample / Reconstruct"):
@@ -160,8 +176,9 @@ def build_page(vae, model_dir: str, data: str | None = None, max_points: int = 2
             go_s = gr.Button("Sample", elem_id="sample-button")
             samples = gr.Textbox(label="samples", lines=10, interactive=False, elem_id="samples")
             go_s.click(action(1)(demo.sample), [n, *gen_s], [samples, status], api_name="sample")
-            sentence = gr.Textbox(label="a sentence to reconstruct", value="a woman is reading a book .",
-                                  elem_id="recon-input")
+            sentence = gr.Textbox(
+                label="a sentence to reconstruct", value="a woman is reading a book .", elem_id="recon-input"
+            )
             n_r = gr.Slider(1, 10, value=3, step=1, label="reconstructions (with sampling)")
             gen_r = decoding()
             go_r = gr.Button("Reconstruct", elem_id="reconstruct-button")
@@ -169,17 +186,21 @@ def build_page(vae, model_dir: str, data: str | None = None, max_points: int = 2
             go_r.click(action(1)(demo.reconstruct), [sentence, n_r, *gen_r], [recon, status], api_name="reconstruct")
 
         with gr.Tab("Map"):
-            gr.Markdown(f"Posterior means of {len(demo.map.texts):,} sentences of `{demo.source}`, "
-                        f"{demo.map.proj.note}. Click anywhere on the plot: the code under the cursor is decoded "
-                        f"(greedy) and the nearest sentences listed.")
+            gr.Markdown(
+                f"Posterior means of {len(demo.map.texts):,} sentences of `{demo.source}`, "
+                f"{demo.map.proj.note}. Click anywhere on the plot: the code under the cursor is decoded "
+                f"(greedy) and the nearest sentences listed."
+            )
             picture, x, y, go_m = map_controls(gr, demo.view.png)
             decoded = gr.Textbox(label="decode of the code there", interactive=False, elem_id="map-decoded")
             near = gr.Textbox(label="nearest sentences", lines=13, interactive=False, elem_id="map-neighbours")
             wire_map(gr, demo, picture, x, y, go_m, [decoded, near], status)
 
         with gr.Tab("Dials"):
-            gr.Markdown(f"One slider per dimension: {demo.dials_said}. Moving one re-decodes the sentence's code "
-                        f"with the sliders' values in those dimensions (greedy).")
+            gr.Markdown(
+                f"One slider per dimension: {demo.dials_said}. Moving one re-decodes the sentence's code "
+                f"with the sliders' values in those dimensions (greedy)."
+            )
             d_sentence = gr.Textbox(label="sentence", value="a man is sleeping on a bench .", elem_id="dials-input")
             go_d = gr.Button("Encode", elem_id="dials-button")
             sliders = [gr.Slider(d.lo, d.hi, value=0.0, step=0.01, label=d.name) for d in demo.dials]

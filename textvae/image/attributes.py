@@ -11,6 +11,7 @@ Each measure maps uint8 images (N, C, H, W) to (N,) floats; add one in a few lin
 
 The lit region is the set of pixels at half intensity or more (>= 128 of 255, all channels averaged).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -27,14 +28,16 @@ LIT = 128
 
 def image_attribute(name: str):
     """Register fn(uint8 images (N, C, H, W)) -> (N,) floats as the computed attribute `name`."""
+
     def register(fn):
         IMAGE_ATTRIBUTES[name] = fn
         return fn
+
     return register
 
 
 def _grey(images: torch.Tensor) -> torch.Tensor:
-    return images.float().mean(1)                                    # (N, H, W) in 0..255
+    return images.float().mean(1)  # (N, H, W) in 0..255
 
 
 @image_attribute("ink")
@@ -67,7 +70,7 @@ def height(images: torch.Tensor) -> torch.Tensor:
 def slant(images: torch.Tensor) -> torch.Tensor:
     """atan(-mu11 / mu02) in radians, from intensity-weighted central moments with x the column and y
     the row (downwards): positive when the shape leans right at the top (Morpho-MNIST's shear)."""
-    w = _grey(images)                                                # (N, H, W)
+    w = _grey(images)  # (N, H, W)
     h, wd = w.shape[1:]
     y = torch.arange(h, dtype=torch.float32)[None, :, None]
     x = torch.arange(wd, dtype=torch.float32)[None, None, :]
@@ -81,20 +84,26 @@ def slant(images: torch.Tensor) -> torch.Tensor:
 def measure(images: torch.Tensor, name: str) -> np.ndarray:
     """The attribute `name` of uint8 images (N, C, H, W), in chunks: (N,) float64."""
     fn = IMAGE_ATTRIBUTES[name]
-    return torch.cat([fn(images[i:i + 2000]) for i in range(0, len(images), 2000)]).double().numpy()
+    return torch.cat([fn(images[i : i + 2000]) for i in range(0, len(images), 2000)]).double().numpy()
 
 
-def traversal_grid(model, images: torch.Tensor, dim: int, values: list[float], path: str | Path,
-                   title: str = "", shown: torch.Tensor | None = None) -> Path:
+def traversal_grid(
+    model,
+    images: torch.Tensor,
+    dim: int,
+    values: list[float],
+    path: str | Path,
+    title: str = "",
+    shown: torch.Tensor | None = None,
+) -> Path:
     """A PNG: a row per input image (float (N, C, H, W) in [0, 1]): the input (or `shown`, e.g. the grey
     levels of binarized inputs), then the decode (mean image) of its posterior mean with dimension `dim`
     set to each value."""
     from .pictures import save_grid
 
-    z = model.encode_images(images).mean                             # (N, D)
+    z = model.encode_images(images).mean  # (N, D)
     images = images if shown is None else shown
-    codes = traverse_codes(z, dim, values)                           # (N, V, D)
-    decoded = model.decode_mean(codes.reshape(-1, z.shape[1])).cpu().view(len(images), len(values),
-                                                                           *images.shape[1:])
+    codes = traverse_codes(z, dim, values)  # (N, V, D)
+    decoded = model.decode_mean(codes.reshape(-1, z.shape[1])).cpu().view(len(images), len(values), *images.shape[1:])
     grid = torch.cat([images[:, None].cpu(), decoded], dim=1).reshape(-1, *images.shape[1:])
     return save_grid(path, grid, ncol=len(values) + 1, title=title)

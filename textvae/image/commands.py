@@ -1,5 +1,6 @@
 """The command-line verbs for image models: evaluate (on the test split, through
 textvae.pipelines.ImagePipeline), fit-prior, sample and traverse (PNG grids)."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,16 @@ def evaluate(args: argparse.Namespace) -> None:
     from ..pipelines import load
 
     out = output_path(args.output, "--output") if args.output else None  # before the work
-    summary = load(args.model_dir).evaluate(args.data, iw_samples=args.iw_samples, batch_size=args.batch_size,
-                                            seed=args.seed, refine_steps=args.refine_steps, refine_lr=args.refine_lr,
-                                            proposal_scale=args.proposal_scale, mixed_precision=args.mixed_precision)
+    summary = load(args.model_dir).evaluate(
+        args.data,
+        iw_samples=args.iw_samples,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        refine_steps=args.refine_steps,
+        refine_lr=args.refine_lr,
+        proposal_scale=args.proposal_scale,
+        mixed_precision=args.mixed_precision,
+    )
     if summary is None:  # not the main process
         return
     rows = {"images": summary["num_examples"]}
@@ -76,8 +84,9 @@ def sample(args: argparse.Namespace) -> None:
 
             z = set_dims(model.sample_prior(args.n, torch.Generator().manual_seed(args.seed)), fixed)
             said = ", ".join(f"z[{d}] = {v:g}" for d, v in fixed.items())
-            save_grid(out, model.decode_mean(z), ncol,
-                      f"Mean images of p(x|z), z ~ N(0, I) with {said} (seed {args.seed})")
+            save_grid(
+                out, model.decode_mean(z), ncol, f"Mean images of p(x|z), z ~ N(0, I) with {said} (seed {args.seed})"
+            )
         else:
             prior_samples(model, out, n=args.n, seed=args.seed, ncol=ncol)
     _log(f"wrote {args.n} samples to {out}")
@@ -102,15 +111,23 @@ def traverse(args: argparse.Namespace) -> None:
         raise UserError(f"--output: {out} should end in .png")
     model = load_model(args.model_dir)
     dim = resolve_dim(model.attributes, model.latent_size, args.attribute, args.dim)
-    data_cfg = from_dict(ImageDataConfig, {**recorded_data_config(args.model_dir), "val_size": 0,
-                                           "max_train_examples": 0}, "data.")
+    data_cfg = from_dict(
+        ImageDataConfig, {**recorded_data_config(args.model_dir), "val_size": 0, "max_train_examples": 0}, "data."
+    )
     images, labels = load_splits(data_cfg).test
     order = pick_rows(labels, args.n)
     test = ImageDataset(images[order], labels[order])
     inputs = batcher(test, data_cfg, model.config, train=False)(list(range(len(test))))["images"]  # as in evaluate
     what = f"{args.attribute} (dim {dim})" if args.attribute else f"dim {dim}"
-    traversal_grid(model, inputs, dim, values, out, shown=test.images.float() / 255,
-                   title=f"{what} set to {', '.join(f'{v:g}' for v in values)} (first column: the input)")
+    traversal_grid(
+        model,
+        inputs,
+        dim,
+        values,
+        out,
+        shown=test.images.float() / 255,
+        title=f"{what} set to {', '.join(f'{v:g}' for v in values)} (first column: the input)",
+    )
     _log(f"wrote a {len(order)} x {len(values)} traversal of {what} to {out}")
 
 

@@ -12,6 +12,7 @@ Layouts read (`format: auto` picks by what the path holds):
   folder  image files in one subfolder per class, either under train/ and test/ or directly (then
           `test_size` images are held out as the test split)
 """
+
 from __future__ import annotations
 
 import gzip
@@ -31,7 +32,9 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 @dataclass
 class ImageDataConfig:
-    path: str = ""  # empty: the first of DEFAULT_PATHS (../shared/data/fashion-mnist, /usr/share/datasets/...) that exists
+    path: str = (
+        ""  # empty: the first of DEFAULT_PATHS (../shared/data/fashion-mnist, /usr/share/datasets/...) that exists
+    )
     format: str = "auto"  # auto | idx | npz | folder
     val_size: int = 5000  # images held out of the training split for validation
     test_size: int = 1000  # folder layout without train/ and test/: images held out as the test split
@@ -59,8 +62,10 @@ class ImageSplits:
 
     def describe(self) -> str:
         x = self.train[0]
-        return (f"images {x.shape[1]}x{x.shape[2]}x{x.shape[3]} (channels x height x width): "
-                f"{len(self.train[0]):,} train, {len(self.val[0]):,} validation, {len(self.test[0]):,} test")
+        return (
+            f"images {x.shape[1]}x{x.shape[2]}x{x.shape[3]} (channels x height x width): "
+            f"{len(self.train[0]):,} train, {len(self.val[0]):,} validation, {len(self.test[0]):,} test"
+        )
 
 
 def resolve_path(path: str) -> Path:
@@ -72,8 +77,11 @@ def resolve_path(path: str) -> Path:
     for candidate in DEFAULT_PATHS:
         if Path(candidate).exists():
             return Path(candidate)
-    raise UserError("data.path is not set and Fashion-MNIST is in none of " + ", ".join(DEFAULT_PATHS) +
-                    " (apt-get install dataset-fashion-mnist, or give data.path=FOLDER)")
+    raise UserError(
+        "data.path is not set and Fashion-MNIST is in none of "
+        + ", ".join(DEFAULT_PATHS)
+        + " (apt-get install dataset-fashion-mnist, or give data.path=FOLDER)"
+    )
 
 
 def load_splits(cfg: ImageDataConfig) -> ImageSplits:
@@ -83,25 +91,28 @@ def load_splits(cfg: ImageDataConfig) -> ImageSplits:
     reader = {"idx": read_idx_folder, "npz": read_npz, "folder": read_image_folder}[fmt]
     (xtr, ytr), (xte, yte), names = reader(path, cfg)
     if len(xtr) <= cfg.val_size:
-        raise UserError(f"data.val_size={cfg.val_size} leaves no training images ({len(xtr)} in {path}); "
-                        f"lower data.val_size")
+        raise UserError(
+            f"data.val_size={cfg.val_size} leaves no training images ({len(xtr)} in {path}); lower data.val_size"
+        )
     if len(xte) == 0:
         raise UserError(f"{path} has no test images")
     g = torch.Generator().manual_seed(cfg.split_seed)
     order = torch.randperm(len(xtr), generator=g)
-    val_idx, train_idx = order[:cfg.val_size].sort().values, order[cfg.val_size:].sort().values
+    val_idx, train_idx = order[: cfg.val_size].sort().values, order[cfg.val_size :].sort().values
     if cfg.max_train_examples:
-        train_idx = train_idx[:cfg.max_train_examples]
-    return ImageSplits((xtr[train_idx], ytr[train_idx]), (xtr[val_idx], ytr[val_idx]), (xte, yte),
-                       list(cfg.class_names) or names)
+        train_idx = train_idx[: cfg.max_train_examples]
+    return ImageSplits(
+        (xtr[train_idx], ytr[train_idx]), (xtr[val_idx], ytr[val_idx]), (xte, yte), list(cfg.class_names) or names
+    )
 
 
 def detect_format(path: Path) -> str:
     if path.is_file():
         if path.suffix == ".npz":
             return "npz"
-        raise UserError(f"data.path: {path} is a file but not .npz; give an .npz file, an idx folder or an "
-                        f"image folder")
+        raise UserError(
+            f"data.path: {path} is a file but not .npz; give an .npz file, an idx folder or an image folder"
+        )
     names = {p.name for p in path.iterdir()}
     if any(n.startswith("train-images-idx3-ubyte") for n in names):
         return "idx"
@@ -120,7 +131,7 @@ def read_idx(path: Path) -> np.ndarray:
         zero, dtype, ndim = struct.unpack(">HBB", raw[:4])
         if zero != 0 or dtype != 0x08:
             raise ValueError("not an unsigned-byte idx file")
-        shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+        shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
         data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
         return data.reshape(shape)
     except (OSError, EOFError, ValueError, struct.error) as e:
@@ -151,8 +162,9 @@ def read_npz(path: Path, cfg: ImageDataConfig):
         arrays = _load_npz(path)
         need = ("x_train", "x_test")
         if not all(k in arrays for k in need):
-            raise UserError(f"{path} holds {sorted(arrays)}; an .npz file needs x_train and x_test "
-                            f"(and optionally y_train, y_test)")
+            raise UserError(
+                f"{path} holds {sorted(arrays)}; an .npz file needs x_train and x_test (and optionally y_train, y_test)"
+            )
         parts = [(arrays["x_train"], arrays.get("y_train")), (arrays["x_test"], arrays.get("y_test"))]
     else:
         parts = []
@@ -167,8 +179,11 @@ def read_npz(path: Path, cfg: ImageDataConfig):
     out = []
     for x, y in parts:
         images = _to_nchw(_as_uint8(x, path), path)
-        labels = torch.full((len(images),), -1, dtype=torch.long) if y is None else torch.as_tensor(
-            np.asarray(y).astype(np.int64).reshape(-1))
+        labels = (
+            torch.full((len(images),), -1, dtype=torch.long)
+            if y is None
+            else torch.as_tensor(np.asarray(y).astype(np.int64).reshape(-1))
+        )
         if len(labels) != len(images):
             raise UserError(f"{path}: {len(images)} images but {len(labels)} labels")
         out.append((images, labels))
@@ -216,7 +231,7 @@ def read_image_folder(path: Path, cfg: ImageDataConfig):
     if len(x) <= cfg.test_size:
         raise UserError(f"{path} holds {len(x)} images; data.test_size={cfg.test_size} leaves none to train on")
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.split_seed + 1))
-    test_idx, train_idx = order[:cfg.test_size].sort().values, order[cfg.test_size:].sort().values
+    test_idx, train_idx = order[: cfg.test_size].sort().values, order[cfg.test_size :].sort().values
     return (x[train_idx], y[train_idx]), (x[test_idx], y[test_idx]), names
 
 
@@ -280,8 +295,15 @@ class ImageBatcher:
     `epoch` is a callable giving the current epoch (the training sampler's).
     """
 
-    def __init__(self, dataset: ImageDataset, binarize: str, train: bool, dequantize: bool = False,
-                 seed: int = 0, epoch=lambda: 0):
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        binarize: str,
+        train: bool,
+        dequantize: bool = False,
+        seed: int = 0,
+        epoch=lambda: 0,
+    ):
         self.dataset, self.binarize, self.train, self.dequantize = dataset, binarize, train, dequantize
         self.seed, self.epoch = seed, epoch
         self.fixed = None

@@ -1,6 +1,7 @@
 """`textvae map` for image models: the posterior means of test images in 2-D, coloured by class (or by a
 measured attribute, or by a named latent dimension), thumbnails of a few images on the map, the points in
 a CSV beside the PNG. Projection and drawing are textvae.latent_map's, shared with text."""
+
 from __future__ import annotations
 
 import sys
@@ -37,8 +38,9 @@ def load_test_images(model_dir, model, data: str | None = None, max_points: int 
     test, cfg, class_names = load_test_split(model_dir, model, data)
     idx = choose_points(len(test), max_points, seed).tolist()
     batch = batcher(test, cfg, model.config, train=False)(idx)
-    return ImageRows(test.images[idx], batch["images"], batch["labels"], class_names,
-                     cfg.path or "the default Fashion-MNIST")
+    return ImageRows(
+        test.images[idx], batch["images"], batch["labels"], class_names, cfg.path or "the default Fashion-MNIST"
+    )
 
 
 def map_verb(args) -> None:
@@ -62,8 +64,9 @@ def map_verb(args) -> None:
     values, value_name = colour_values(args, model, rows, means)
     title = f"Posterior means of {len(means):,} test images"
     if values is None:
-        proj, _ = latent_map(means, rows.labels, rows.class_names, out, shown=shown, method=args.method,
-                             seed=args.seed, title=title)
+        proj, _ = latent_map(
+            means, rows.labels, rows.class_names, out, shown=shown, method=args.method, seed=args.seed, title=title
+        )
     else:
         proj = _draw_values(means, values, value_name, shown, out, args, title)
     columns = {"index": list(range(len(means)))}
@@ -89,8 +92,10 @@ def colour_values(args, model, rows: ImageRows, means: torch.Tensor) -> tuple[np
         from .attributes import IMAGE_ATTRIBUTES, measure
 
         if args.color not in IMAGE_ATTRIBUTES:
-            raise UserError(f"--color {args.color!r}: the measured colourings of images are "
-                            f"{', '.join(IMAGE_ATTRIBUTES)} (or class)")
+            raise UserError(
+                f"--color {args.color!r}: the measured colourings of images are "
+                f"{', '.join(IMAGE_ATTRIBUTES)} (or class)"
+            )
         return np.asarray(measure(rows.images, args.color), dtype=np.float64), args.color
     return None, ""
 

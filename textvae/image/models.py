@@ -4,6 +4,7 @@ Both map images (B, C, H, W) in [0, 1] to a diagonal-Gaussian posterior and deco
 output per pixel: Bernoulli logits (binarized pixels) or the mean of a Gaussian with a learned scale
 per channel (dequantized pixels; see textvae.image.data).
 """
+
 from __future__ import annotations
 
 import math
@@ -91,10 +92,13 @@ class ImageVAE(VAE):
     @torch.no_grad()
     def encode_images(self, images: torch.Tensor, batch_size: int = 500) -> DiagonalGaussian:
         """Posterior of float images (N, C, H, W) in [0, 1], in batches."""
-        parts = [self.encode({"images": images[i:i + batch_size].to(self.device)})
-                 for i in range(0, len(images), batch_size)]
-        return DiagonalGaussian(torch.cat([p.mean for p in parts]).float(),
-                                torch.cat([p.logvar for p in parts]).float())
+        parts = [
+            self.encode({"images": images[i : i + batch_size].to(self.device)})
+            for i in range(0, len(images), batch_size)
+        ]
+        return DiagonalGaussian(
+            torch.cat([p.mean for p in parts]).float(), torch.cat([p.logvar for p in parts]).float()
+        )
 
 
 class ConvImageVAE(ImageVAE):
@@ -109,14 +113,25 @@ class ConvImageVAE(ImageVAE):
         c, w, h = config.conv_channels, config.image_size // 4, config.hidden_size
         self._shape = (2 * c, w, w)
         self.encoder = nn.Sequential(
-            nn.Conv2d(config.channels, c, 4, 2, 1), nn.ReLU(),
-            nn.Conv2d(c, 2 * c, 4, 2, 1), nn.ReLU(), nn.Flatten(),
-            nn.Linear(2 * c * w * w, h), nn.ReLU(), nn.Linear(h, 2 * config.latent_size))
+            nn.Conv2d(config.channels, c, 4, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(c, 2 * c, 4, 2, 1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(2 * c * w * w, h),
+            nn.ReLU(),
+            nn.Linear(h, 2 * config.latent_size),
+        )
         self.decoder = nn.Sequential(
-            nn.Linear(config.latent_size, h), nn.ReLU(), nn.Linear(h, 2 * c * w * w), nn.ReLU(),
+            nn.Linear(config.latent_size, h),
+            nn.ReLU(),
+            nn.Linear(h, 2 * c * w * w),
+            nn.ReLU(),
             nn.Unflatten(1, self._shape),
-            nn.ConvTranspose2d(2 * c, c, 4, 2, 1), nn.ReLU(),
-            nn.ConvTranspose2d(c, config.channels, 4, 2, 1))
+            nn.ConvTranspose2d(2 * c, c, 4, 2, 1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(c, config.channels, 4, 2, 1),
+        )
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)

@@ -1,4 +1,5 @@
 """The image Task: images from idx/npz/folder, binarized or dequantized batches, a conv or MLP VAE."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,16 +20,20 @@ from .models import ImageModelConfig, ImageVAE, model_for
 
 def check_pairing(data: ImageDataConfig, model: ImageModelConfig) -> None:
     if model.likelihood == "bernoulli" and data.binarize != "dynamic":
-        raise UserError("model.likelihood=bernoulli needs binary pixels: set data.binarize=dynamic "
-                        "(or model.likelihood=gaussian for grey levels)")
+        raise UserError(
+            "model.likelihood=bernoulli needs binary pixels: set data.binarize=dynamic "
+            "(or model.likelihood=gaussian for grey levels)"
+        )
     if model.likelihood == "gaussian" and data.binarize != "none":
         raise UserError("model.likelihood=gaussian models grey levels: set data.binarize=none")
 
 
-def batcher(dataset: ImageDataset, data: ImageDataConfig, model: ImageModelConfig, train: bool, seed: int = 0,
-            epoch=lambda: 0) -> ImageBatcher:
-    return ImageBatcher(dataset, data.binarize, train, dequantize=model.likelihood == "gaussian", seed=seed,
-                        epoch=epoch)
+def batcher(
+    dataset: ImageDataset, data: ImageDataConfig, model: ImageModelConfig, train: bool, seed: int = 0, epoch=lambda: 0
+) -> ImageBatcher:
+    return ImageBatcher(
+        dataset, data.binarize, train, dequantize=model.likelihood == "gaussian", seed=seed, epoch=epoch
+    )
 
 
 def load_test_split(model_dir: str | Path, model, data: str | None = None):
@@ -46,8 +51,10 @@ def load_test_split(model_dir: str | Path, model, data: str | None = None):
     test = ImageDataset(*splits.test)
     c, h = test.images.shape[1:3]
     if (c, h) != (model.config.channels, model.config.image_size):
-        raise UserError(f"the test images are {c}x{h}x{h} but the model takes {model.config.channels}x"
-                        f"{model.config.image_size}x{model.config.image_size}")
+        raise UserError(
+            f"the test images are {c}x{h}x{h} but the model takes {model.config.channels}x"
+            f"{model.config.image_size}x{model.config.image_size}"
+        )
     return test, cfg, splits.class_names
 
 
@@ -63,26 +70,34 @@ class ImageTask(Task):
         specs = self.config.loss.attributes
         for a in specs:
             if a.column:
-                raise UserError(f"loss.attributes: {a.name} reads column {a.column!r}, but image data has no columns; "
-                                f"image attributes are measured: {', '.join(IMAGE_ATTRIBUTES)}")
+                raise UserError(
+                    f"loss.attributes: {a.name} reads column {a.column!r}, but image data has no columns; "
+                    f"image attributes are measured: {', '.join(IMAGE_ATTRIBUTES)}"
+                )
         self.splits = load_splits(d)
         accelerator.print(self.splits.describe())
         c, h, w = self.splits.train[0].shape[1:]
         if (c, h) != (m.channels, m.image_size) or h != w:
-            raise UserError(f"the images are {c}x{h}x{w} but the model expects {m.channels}x{m.image_size}x"
-                            f"{m.image_size}: set model.channels={c} model.image_size={h}" if h == w else
-                            f"the images are {h}x{w}; the image models need square images")
+            raise UserError(
+                f"the images are {c}x{h}x{w} but the model expects {m.channels}x{m.image_size}x"
+                f"{m.image_size}: set model.channels={c} model.image_size={h}"
+                if h == w
+                else f"the images are {h}x{w}; the image models need square images"
+            )
         self.datasets = {k: ImageDataset(*getattr(self.splits, k)) for k in ("train", "val", "test")}
         self.train_values = None
         if specs:
             images = self.datasets["train"].images
-            self.train_values = np.stack([measure(images, a.name) for a in specs], axis=1)   # (N, A)
+            self.train_values = np.stack([measure(images, a.name) for a in specs], axis=1)  # (N, A)
             self.attribute_meta = describe(specs, self.train_values)
             accelerator.print(f"attributes: {summary(self.attribute_meta)}")
         self._train_sampler = None
         seed = self.config.train.seed
-        self.batchers = {(k, train): batcher(ds, d, m, train, seed, self._epoch) for k, ds in self.datasets.items()
-                         for train in (True, False)}
+        self.batchers = {
+            (k, train): batcher(ds, d, m, train, seed, self._epoch)
+            for k, ds in self.datasets.items()
+            for train in (True, False)
+        }
 
     def _epoch(self) -> int:
         return self._train_sampler.epoch if self._train_sampler is not None else 0

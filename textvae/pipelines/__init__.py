@@ -8,6 +8,7 @@
 The command-line verbs (textvae.text.commands, textvae.image.commands) are thin wrappers over these
 classes. Heavy libraries are imported when a model is loaded, so `import textvae` stays fast.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,8 +41,13 @@ def load(model_dir: str | Path) -> TextPipeline | ImagePipeline:
     return ImagePipeline(model, model_dir)
 
 
-def train(config: str | Path | None, *overrides: str, output_dir: str | Path | None = None,
-          resume: str | None = None, overwrite: bool = False) -> Path:
+def train(
+    config: str | Path | None,
+    *overrides: str,
+    output_dir: str | Path | None = None,
+    resume: str | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Train a model, as `textvae train` does.
 
     Args:
@@ -59,8 +65,12 @@ def train(config: str | Path | None, *overrides: str, output_dir: str | Path | N
     from ..training.run_folder import command_config
     from ..training.trainer import train as run_training
 
-    cfg = command_config(None if config is None else str(config), list(overrides),
-                         None if output_dir is None else str(output_dir), resume)
+    cfg = command_config(
+        None if config is None else str(config),
+        list(overrides),
+        None if output_dir is None else str(output_dir),
+        resume,
+    )
     return run_training(cfg, resume=resume, overwrite=overwrite)
 
 

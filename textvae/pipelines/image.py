@@ -1,4 +1,5 @@
 """A trained image VAE as a Python object: images in and out are tensors (N, C, H, W) in [0, 1]."""
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,9 @@ class ImagePipeline:
         if images.dim() == 3:
             images = images[None]
         if tuple(images.shape[1:]) != (c.channels, c.image_size, c.image_size):
-            raise UserError(f"images must have shape (N, {c.channels}, {c.image_size}, {c.image_size}), not "
-                            f"{tuple(images.shape)}")
+            raise UserError(
+                f"images must have shape (N, {c.channels}, {c.image_size}, {c.image_size}), not {tuple(images.shape)}"
+            )
         return images.float() / 255 if images.dtype == torch.uint8 else images.float()
 
     @torch.no_grad()
@@ -102,9 +104,17 @@ class ImagePipeline:
             raise UserError(f"the number of samples must be >= 1, not {n}")
         return self.decode(self.model.sample_prior(n, torch.Generator().manual_seed(seed)))
 
-    def evaluate(self, data: str | Path | None = None, iw_samples: int = 500, batch_size: int | None = None,
-                 seed: int = 0, refine_steps: int = 0, refine_lr: float = 0.02, proposal_scale: float = 1.0,
-                 mixed_precision: str = "no") -> dict | None:
+    def evaluate(
+        self,
+        data: str | Path | None = None,
+        iw_samples: int = 500,
+        batch_size: int | None = None,
+        seed: int = 0,
+        refine_steps: int = 0,
+        refine_lr: float = 0.02,
+        proposal_scale: float = 1.0,
+        mixed_precision: str = "no",
+    ) -> dict | None:
         """The numbers `textvae evaluate` prints: importance-weighted NLL (nats per image, bits per
         dimension), -ELBO, reconstruction, KL, mutual information, active units on a test split.
 
@@ -125,12 +135,23 @@ class ImagePipeline:
 
         check_evaluation_options(iw_samples, batch_size, refine_steps, refine_lr, proposal_scale)
         test, data_cfg, _ = load_test_split(self.model_dir, self.model, data)
-        print(f"evaluation data: the {len(test):,} test images of {data_cfg.path or 'the default Fashion-MNIST'}",
-              file=sys.stderr)
+        print(
+            f"evaluation data: the {len(test):,} test images of {data_cfg.path or 'the default Fashion-MNIST'}",
+            file=sys.stderr,
+        )
         accelerator = Accelerator(mixed_precision=mixed_precision or "no")
-        res = evaluate_vae(self.model, test, batcher(test, data_cfg, self.model.config, train=False), accelerator,
-                           iw_samples=iw_samples, batch_size=batch_size or 100, seed=seed,
-                           refine_steps=refine_steps, refine_lr=refine_lr, proposal_scale=proposal_scale)
+        res = evaluate_vae(
+            self.model,
+            test,
+            batcher(test, data_cfg, self.model.config, train=False),
+            accelerator,
+            iw_samples=iw_samples,
+            batch_size=batch_size or 100,
+            seed=seed,
+            refine_steps=refine_steps,
+            refine_lr=refine_lr,
+            proposal_scale=proposal_scale,
+        )
         try:
             if not accelerator.is_main_process:
                 return None
@@ -150,4 +171,3 @@ class ImagePipeline:
             return summary
         finally:  # every process meets here, the main one after its work
             finish_processes(accelerator)
-

@@ -1,4 +1,5 @@
 """A trained text VAE as a Python object: encode, decode, reconstruct, interpolate, sample, evaluate."""
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,16 @@ class TextPipeline:
     def latent_size(self) -> int:
         return self.model.latent_size
 
-    def generation(self, strategy: str = "greedy", temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                   beam_size: int = 5, max_length: int | None = None, seed: int | None = 0) -> dict:
+    def generation(
+        self,
+        strategy: str = "greedy",
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        beam_size: int = 5,
+        max_length: int | None = None,
+        seed: int | None = 0,
+    ) -> dict:
         """The decoding settings of every generating method, as keyword arguments of TextVAE.decode.
 
         Args:
@@ -47,9 +56,15 @@ class TextPipeline:
         Returns:
             A dict for TextVAE.decode.
         """
-        return {"strategy": strategy, "temperature": temperature, "top_k": top_k, "top_p": top_p,
-                "beam_size": beam_size, "max_length": self.max_length if max_length is None else max_length,
-                "seed": seed}
+        return {
+            "strategy": strategy,
+            "temperature": temperature,
+            "top_k": top_k,
+            "top_p": top_p,
+            "beam_size": beam_size,
+            "max_length": self.max_length if max_length is None else max_length,
+            "seed": seed,
+        }
 
     def encode(self, sentences: list[str] | str, batch_size: int = 256) -> torch.Tensor:
         """Posterior means of sentences.
@@ -64,9 +79,17 @@ class TextPipeline:
         """
         return self.model.encode_sentences(sentences, batch_size=batch_size).float().cpu()
 
-    def decode(self, z: torch.Tensor, strategy: str = "greedy", temperature: float = 1.0, top_k: int = 0,
-               top_p: float = 1.0, beam_size: int = 5, max_length: int | None = None,
-               seed: int | None = 0) -> list[str]:
+    def decode(
+        self,
+        z: torch.Tensor,
+        strategy: str = "greedy",
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        beam_size: int = 5,
+        max_length: int | None = None,
+        seed: int | None = 0,
+    ) -> list[str]:
         """Sentences from latent codes.
 
         Args:
@@ -75,8 +98,7 @@ class TextPipeline:
         Returns:
             N strings.
         """
-        return self.model.decode(z, **self.generation(strategy, temperature, top_k, top_p, beam_size, max_length,
-                                                      seed))
+        return self.model.decode(z, **self.generation(strategy, temperature, top_k, top_p, beam_size, max_length, seed))
 
     def reconstruct(self, sentences: list[str] | str, **generation) -> list[str]:
         """The decoding of each sentence's posterior mean.
@@ -103,8 +125,9 @@ class TextPipeline:
         """
         return self.model.interpolate(a, b, steps=steps, method=method, **self.generation(**generation))
 
-    def sample(self, n: int, strategy: str = "sample", temperature: float = 1.0, seed: int = 0,
-               **generation) -> list[str]:
+    def sample(
+        self, n: int, strategy: str = "sample", temperature: float = 1.0, seed: int = 0, **generation
+    ) -> list[str]:
         """Sentences decoded from codes drawn from the prior (N(0, I), or the fitted mixture).
 
         Args:
@@ -119,10 +142,19 @@ class TextPipeline:
         gen.pop("seed")
         return self.model.sample(n, seed=seed, **gen)
 
-    def evaluate(self, data: str | Path | None = None, iw_samples: int = 500, batch_size: int | None = None,
-                 seed: int = 0, refine_steps: int = 0, refine_lr: float = 0.02, proposal_scale: float = 1.0,
-                 mixed_precision: str = "no", faithfulness: bool = False,
-                 fluency_lm: str | Path | None = None) -> dict | None:
+    def evaluate(
+        self,
+        data: str | Path | None = None,
+        iw_samples: int = 500,
+        batch_size: int | None = None,
+        seed: int = 0,
+        refine_steps: int = 0,
+        refine_lr: float = 0.02,
+        proposal_scale: float = 1.0,
+        mixed_precision: str = "no",
+        faithfulness: bool = False,
+        fluency_lm: str | Path | None = None,
+    ) -> dict | None:
         """The numbers `textvae evaluate` prints: importance-weighted NLL and perplexity per word, -ELBO,
         reconstruction, KL, mutual information, active units, and the BLEU and exact match of greedy
         decodes of the posterior means.
@@ -153,8 +185,10 @@ class TextPipeline:
         lm = _fluency_lm(fluency_lm) if fluency_lm else None  # checked before the evaluation's work
         data = data or self.recorded.get("valid_file")
         if not data:
-            raise UserError(f"give the sentences to evaluate on with --data FILE ({self.model_dir}/train_config.yaml "
-                            f"records no validation file)")
+            raise UserError(
+                f"give the sentences to evaluate on with --data FILE ({self.model_dir}/train_config.yaml "
+                f"records no validation file)"
+            )
         sentences, report = read_sentences(data, "auto", self.recorded.get("text_column", "text"), "--data")
         print(report.describe("evaluation data"), file=sys.stderr)
         # No length limit: every sentence is scored whole.
@@ -162,26 +196,46 @@ class TextPipeline:
         batch_size = batch_size or (16 if iw_samples else 128)  # k samples of a batch are decoded at once
         accelerator = Accelerator(mixed_precision=mixed_precision or "no")
         sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=False, lengths=dataset.lengths)
-        res = evaluate_vae(self.model, dataset, self.model.collate, accelerator, iw_samples=iw_samples,
-                           batch_size=batch_size, seed=seed, batch_sampler=sampler, refine_steps=refine_steps,
-                           refine_lr=refine_lr, proposal_scale=proposal_scale)
+        res = evaluate_vae(
+            self.model,
+            dataset,
+            self.model.collate,
+            accelerator,
+            iw_samples=iw_samples,
+            batch_size=batch_size,
+            seed=seed,
+            batch_sampler=sampler,
+            refine_steps=refine_steps,
+            refine_lr=refine_lr,
+            proposal_scale=proposal_scale,
+        )
         try:
             if not accelerator.is_main_process:
                 return None
             words, n = sum(len(s.split()) for s in dataset.texts), len(dataset)
-            summary = {"model_dir": str(self.model_dir), "data": str(data), "sentences": n, "words": words,
-                       "blank_lines_skipped": report.blank, "bad_utf8_lines": report.bad_utf8, **scalars(res)}
+            summary = {
+                "model_dir": str(self.model_dir),
+                "data": str(data),
+                "sentences": n,
+                "words": words,
+                "blank_lines_skipped": report.blank,
+                "bad_utf8_lines": report.bad_utf8,
+                **scalars(res),
+            }
             if iw_samples:
                 # per word, each sentence's end counting as one word (Mikolov et al.; Bowman et al. 2016)
                 summary["perplexity"] = math.exp(-float(res["log_px"].double().sum()) / (words + n))
-                summary["perplexity_note"] = ("exp(-sum of log p(x) / (words + sentences)); words split on "
-                                              f"whitespace, log p(x) the importance-weighted bound with k={iw_samples}")
+                summary["perplexity_note"] = (
+                    "exp(-sum of log p(x) / (words + sentences)); words split on "
+                    f"whitespace, log p(x) the importance-weighted bound with k={iw_samples}"
+                )
             summary.update(_reconstruction_scores(self.model, res["means"], dataset, max(batch_size, 64)))
             if faithfulness or lm is not None:
                 from ..text.faithfulness import measure_faithfulness
 
-                summary["faithfulness"] = measure_faithfulness(self.model, sentences, lm=lm,
-                                                               max_length=self.max_length, seed=seed)
+                summary["faithfulness"] = measure_faithfulness(
+                    self.model, sentences, lm=lm, max_length=self.max_length, seed=seed
+                )
                 if lm is not None:
                     summary["faithfulness"]["fluency"]["lm"] = str(fluency_lm)
             return summary
@@ -198,8 +252,10 @@ def _fluency_lm(folder: str | Path):
         raise UserError(f"--fluency-lm: {folder} is not a folder; give a model folder written by `textvae train`")
     lm = load_model(folder)
     if not isinstance(lm, TextVAE) or lm.encoder is not None:
-        raise UserError(f"--fluency-lm: {folder} is not a language model; train one with model.encoder.kind=none "
-                        f"on the same data (configs/text/snli-lm.yaml)")
+        raise UserError(
+            f"--fluency-lm: {folder} is not a language model; train one with model.encoder.kind=none "
+            f"on the same data (configs/text/snli-lm.yaml)"
+        )
     return lm
 
 
@@ -212,5 +268,8 @@ def _reconstruction_scores(model, means: torch.Tensor, dataset, batch_size: int)
     hyps = model.decode(means, strategy="greedy", max_length=max_length, batch_size=batch_size)
     refs = [model.tokenizer.decode(ids) for ids in dataset.ids]
     metric = sacrebleu.BLEU(force=True)  # tokenized corpora (SNLI, PTB) are the norm here: no warning
-    return {"bleu": float(metric.corpus_score(hyps, [refs]).score), "bleu_signature": str(metric.get_signature()),
-            "exact_match": sum(h == r for h, r in zip(hyps, refs)) / len(refs)}
+    return {
+        "bleu": float(metric.corpus_score(hyps, [refs]).score),
+        "bleu_signature": str(metric.get_signature()),
+        "exact_match": sum(h == r for h, r in zip(hyps, refs)) / len(refs),
+    }

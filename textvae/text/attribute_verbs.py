@@ -1,5 +1,6 @@
 """The command-line verbs for text models that use dimensions with a meaning: traverse, attribute-vector,
 shift, and what --set adds to sample and reconstruct (textvae.text.commands imports them)."""
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,9 @@ def reconstruct_set(model, sentences: list[str], fixed: dict[int, float], gen: d
 def traverse(args: argparse.Namespace) -> None:
     """For each sentence, a header line and the decodes of its code with one dimension set to each value."""
     if not args.sentences:
-        raise UserError("give the sentences to traverse, e.g. textvae traverse MODEL \"a man sleeps .\" --attribute length")
+        raise UserError(
+            'give the sentences to traverse, e.g. textvae traverse MODEL "a man sleeps ." --attribute length'
+        )
     values = parse_values(args.values)
     model, gen = _load_and_generation(args)
     dim = resolve_dim(model.attributes, model.latent_size, args.attribute, args.dim)
@@ -87,8 +90,11 @@ def attribute_vector(args: argparse.Namespace) -> None:
     v = vector_of(model, groups[args.from_value], groups[args.to_value], batch_size=args.batch_size)
     with open(out, "wb") as f:
         np.save(f, v.numpy().astype(np.float32))
-    print(f"wrote the {args.column} vector {args.from_value} -> {args.to_value} ({len(groups[args.from_value]):,} and "
-          f"{len(groups[args.to_value]):,} sentences, norm {float(v.norm()):.3f}) to {out}", file=sys.stderr)
+    print(
+        f"wrote the {args.column} vector {args.from_value} -> {args.to_value} ({len(groups[args.from_value]):,} and "
+        f"{len(groups[args.to_value]):,} sentences, norm {float(v.norm()):.3f}) to {out}",
+        file=sys.stderr,
+    )
 
 
 def shift(args: argparse.Namespace) -> None:

@@ -15,6 +15,7 @@ column of the training file (CSV/JSONL/parquet): loss.attributes [{name, dim, co
     v = attribute_vector(model, negative_sentences, positive_sentences)      # (D,)
     shifted = shift(model, ["a sad film ."], v, scale=1.5)
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -32,9 +33,11 @@ TEXT_ATTRIBUTES: dict[str, Callable[[str], float]] = {}
 
 def text_attribute(name: str):
     """Register fn(text) -> float as the computed attribute `name`."""
+
     def register(fn):
         TEXT_ATTRIBUTES[name] = fn
         return fn
+
     return register
 
 
@@ -49,8 +52,7 @@ def computed_values(texts: list[str], name: str) -> np.ndarray:
     return np.array([fn(t) for t in texts], dtype=np.float64)
 
 
-def read_columns(path: str | Path, fmt: str, text_column: str, specs: list[AttributeConfig],
-                 what: str) -> np.ndarray:
+def read_columns(path: str | Path, fmt: str, text_column: str, specs: list[AttributeConfig], what: str) -> np.ndarray:
     """The values (N, A) of the column attributes in specs for the rows of `path` that hold a sentence
     (the rows read_sentences keeps, in its order); the columns of computed attributes are NaN."""
     import datasets
@@ -61,8 +63,10 @@ def read_columns(path: str | Path, fmt: str, text_column: str, specs: list[Attri
     kind = detect_format(p, fmt)
     wanted = [s for s in specs if s.column]
     if kind == "text":
-        raise UserError(f"loss.attributes: {wanted[0].name} reads column {wanted[0].column!r}, but {what} {p} is "
-                        f"plain text, which has no columns; give a CSV, JSONL or parquet file")
+        raise UserError(
+            f"loss.attributes: {wanted[0].name} reads column {wanted[0].column!r}, but {what} {p} is "
+            f"plain text, which has no columns; give a CSV, JSONL or parquet file"
+        )
     texts = _read_column(p, kind, text_column, what)  # its checks: the file reads, the text column exists
     kept = [i for i, t in enumerate(texts) if t is not None and t.strip()]
     kwargs = {"keep_default_na": False} if kind == "csv" else {}
@@ -72,8 +76,10 @@ def read_columns(path: str | Path, fmt: str, text_column: str, specs: list[Attri
         if not s.column:
             continue
         if s.column not in ds.column_names:
-            raise UserError(f"loss.attributes: {s.name} reads column {s.column!r}, which {what} {p} does not have "
-                            f"(its columns: {', '.join(ds.column_names)})")
+            raise UserError(
+                f"loss.attributes: {s.name} reads column {s.column!r}, which {what} {p} does not have "
+                f"(its columns: {', '.join(ds.column_names)})"
+            )
         cells = ds[s.column]
         out[:, k] = column_values([cells[i] for i in kept], s, f"{what} {p}")
     return out
@@ -83,10 +89,10 @@ def read_columns(path: str | Path, fmt: str, text_column: str, specs: list[Attri
 def traverse(model, sentences: list[str], dim: int, values: list[float], **generation) -> list[list[str]]:
     """For each sentence, the decodes of its posterior mean with dimension `dim` set to each value (the
     other dimensions kept); `generation` as in TextVAE.decode."""
-    z = model.encode_sentences(list(sentences)).float()                      # (N, D)
-    codes = traverse_codes(z, dim, values)                                   # (N, V, D)
+    z = model.encode_sentences(list(sentences)).float()  # (N, D)
+    codes = traverse_codes(z, dim, values)  # (N, V, D)
     lines = model.decode(codes.reshape(-1, z.shape[1]), **generation)
-    return [lines[i * len(values):(i + 1) * len(values)] for i in range(len(sentences))]
+    return [lines[i * len(values) : (i + 1) * len(values)] for i in range(len(sentences))]
 
 
 def decode_with(model, z: torch.Tensor, settings: dict[int, float], **generation) -> list[str]:

@@ -4,6 +4,7 @@ Each takes the argparse Namespace built by textvae.cli and calls textvae.pipelin
 Sentences go to stdout one a line; counts and progress go to stderr, so `textvae sample run/ > samples.txt`
 holds sentences only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,9 @@ def reconstruct(args: argparse.Namespace) -> None:
     vae = _load(args)
     fixed = attribute_verbs.settings(vae.model, args)  # --set NAME=VALUE
     if fixed:
-        _print_lines(attribute_verbs.reconstruct_set(vae.model, list(args.sentences), fixed,
-                                                     vae.generation(**_generation(args))))
+        _print_lines(
+            attribute_verbs.reconstruct_set(vae.model, list(args.sentences), fixed, vae.generation(**_generation(args)))
+        )
     else:
         _print_lines(vae.reconstruct(list(args.sentences), **_generation(args)))
 
@@ -68,14 +70,15 @@ def interpolate(args: argparse.Namespace) -> None:
     from .faithfulness import as_read
 
     vae = _load(args)
-    path = vae.interpolate(args.sentence_a, args.sentence_b, steps=args.steps, method=args.method,
-                           **_generation(args))
+    path = vae.interpolate(args.sentence_a, args.sentence_b, steps=args.steps, method=args.method, **_generation(args))
     for name, i, given in (("A", 0, args.sentence_a), ("B", len(path) - 1, args.sentence_b)):
         if path[i] == as_read(vae.model.tokenizer, given):
             continue
         shown = "printed as given (--with-inputs)" if args.with_inputs else f"the line marked '{MISSED_END.strip()}'"
-        _log(f"textvae: warning: the model does not reconstruct sentence {name}: its code decodes to "
-             f"{path[i]!r}, not {given!r}; {shown}")
+        _log(
+            f"textvae: warning: the model does not reconstruct sentence {name}: its code decodes to "
+            f"{path[i]!r}, not {given!r}; {shown}"
+        )
         if not args.with_inputs:
             path[i] = MISSED_END + path[i]
     if args.with_inputs:
@@ -95,8 +98,10 @@ def encode(args: argparse.Namespace) -> None:
     tok = vae.model.tokenizer
     for n, line in enumerate(lines, 1):  # one output row per line: a line without a sentence is an error
         if not line.strip():
-            raise UserError(f"--input: line {n} of {args.input} is empty; every line must hold a sentence "
-                            f"(the output has one row per line)")
+            raise UserError(
+                f"--input: line {n} of {args.input} is empty; every line must hold a sentence "
+                f"(the output has one row per line)"
+            )
         ids = tok.encode(line)
         if not ids or all(i == tok.unk_id for i in ids):
             raise UserError(f"--input: line {n} of {args.input} has only words unknown to the model's vocabulary")
@@ -114,10 +119,18 @@ def evaluate(args: argparse.Namespace) -> None:
 
     out = output_path(args.output, "--output") if args.output else None  # before the work
     vae = _load(args)
-    summary = vae.evaluate(args.data, iw_samples=args.iw_samples, batch_size=args.batch_size, seed=args.seed,
-                           refine_steps=args.refine_steps, refine_lr=args.refine_lr,
-                           proposal_scale=args.proposal_scale, mixed_precision=args.mixed_precision,
-                           faithfulness=args.faithfulness, fluency_lm=args.fluency_lm)
+    summary = vae.evaluate(
+        args.data,
+        iw_samples=args.iw_samples,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        refine_steps=args.refine_steps,
+        refine_lr=args.refine_lr,
+        proposal_scale=args.proposal_scale,
+        mixed_precision=args.mixed_precision,
+        faithfulness=args.faithfulness,
+        fluency_lm=args.fluency_lm,
+    )
     if summary is None:  # not the main process
         return
     rows = {"sentences": summary["sentences"], "words": summary["words"]}
@@ -142,10 +155,13 @@ def fit_prior(args: argparse.Namespace) -> None:
     model = _load(args).model
     data = args.data or recorded_data_config(args.model_dir).get("train_file")
     if not data:
-        raise UserError(f"give the sentences to fit the prior to with --data FILE ({args.model_dir}/"
-                        f"train_config.yaml records no training file)")
-    sentences, report = read_sentences(data, "auto", recorded_data_config(args.model_dir).get("text_column", "text"),
-                                       "--data")
+        raise UserError(
+            f"give the sentences to fit the prior to with --data FILE ({args.model_dir}/"
+            f"train_config.yaml records no training file)"
+        )
+    sentences, report = read_sentences(
+        data, "auto", recorded_data_config(args.model_dir).get("text_column", "text"), "--data"
+    )
     _log(report.describe("sentences"))
     dataset, _ = tokenize_sentences(sentences, model.tokenizer, encoder_tokenizer=model.encoder_tokenizer)
     sampler = EpochBatchSampler(len(dataset), args.batch_size, shuffle=False, lengths=dataset.lengths)

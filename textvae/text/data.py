@@ -1,9 +1,10 @@
 """Sentence data: the `data` config section, tokenizing, batching (files are read by textvae.text.files).
 
-    sentences, report = read_sentences("train.txt")             # or .jsonl/.json/.csv/.parquet
-    data, counts = tokenize_sentences(sentences, tokenizer, max_length=64)
-    batch = collate_ids([data[0], data[1]], tokenizer)          # {"input_ids", "lengths"}
+sentences, report = read_sentences("train.txt")             # or .jsonl/.json/.csv/.parquet
+data, counts = tokenize_sentences(sentences, tokenizer, max_length=64)
+batch = collate_ids([data[0], data[1]], tokenizer)          # {"input_ids", "lengths"}
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -133,8 +134,9 @@ def split_heldout(sentences: list[str], fraction: float, seed: int) -> tuple[lis
     import numpy as np
 
     if len(sentences) < 2:
-        raise UserError("the training file has one sentence; hold-out validation needs at least two "
-                        "(or set data.valid_file)")
+        raise UserError(
+            "the training file has one sentence; hold-out validation needs at least two (or set data.valid_file)"
+        )
     n_valid = min(len(sentences) - 1, max(1, round(fraction * len(sentences))))
     held = set(np.random.default_rng(seed).permutation(len(sentences))[:n_valid].tolist())
     train = [s for i, s in enumerate(sentences) if i not in held]
@@ -183,8 +185,9 @@ class TokenizeReport:
         return text
 
 
-def tokenize_sentences(sentences: list[str], tokenizer, max_length: int = 0, long_policy: str = "truncate",
-                       encoder_tokenizer=None) -> tuple[TokenizedText, TokenizeReport]:
+def tokenize_sentences(
+    sentences: list[str], tokenizer, max_length: int = 0, long_policy: str = "truncate", encoder_tokenizer=None
+) -> tuple[TokenizedText, TokenizeReport]:
     """Tokenize with `datasets.Dataset.map(batched=True)` and apply the length policy.
 
     Args:
@@ -208,18 +211,20 @@ def tokenize_sentences(sentences: list[str], tokenizer, max_length: int = 0, lon
     were_disabled = datasets.utils.are_progress_bars_disabled()
     datasets.utils.disable_progress_bars()  # a fraction of a second per 10k sentences
     try:
-        ds = ds.map(encode, batched=True, batch_size=1000, keep_in_memory=True, new_fingerprint=key,
-                    load_from_cache_file=False)
+        ds = ds.map(
+            encode, batched=True, batch_size=1000, keep_in_memory=True, new_fingerprint=key, load_from_cache_file=False
+        )
     finally:
         if not were_disabled:
             datasets.utils.enable_progress_bars()
     report = TokenizeReport(max_length=max_length)
     # The policy keeps or drops sentence indices; texts and encoder ids follow them.
-    ids, kept = apply_length_policy(list(ds["input_ids"]), list(range(len(sentences))), max_length, long_policy,
-                                    report)
+    ids, kept = apply_length_policy(list(ds["input_ids"]), list(range(len(sentences))), max_length, long_policy, report)
     if not ids:
-        raise UserError(f"every sentence is longer than data.max_length={max_length} tokens and "
-                        f"long_policy is drop; raise data.max_length or use long_policy: truncate")
+        raise UserError(
+            f"every sentence is longer than data.max_length={max_length} tokens and "
+            f"long_policy is drop; raise data.max_length or use long_policy: truncate"
+        )
     encoder_ids = None
     if encoder_tokenizer is not None:
         column = ds["encoder_ids"]
@@ -229,8 +234,9 @@ def tokenize_sentences(sentences: list[str], tokenizer, max_length: int = 0, lon
     return data, report
 
 
-def apply_length_policy(rows: list[list[int]], texts: list, max_length: int, long_policy: str,
-                        report: TokenizeReport) -> tuple[list[list[int]], list]:
+def apply_length_policy(
+    rows: list[list[int]], texts: list, max_length: int, long_policy: str, report: TokenizeReport
+) -> tuple[list[list[int]], list]:
     """The rows (and their texts, or any tag per row) with those over max_length truncated or dropped;
     counts added to `report`."""
     ids, kept = [], []
@@ -248,7 +254,9 @@ def apply_length_policy(rows: list[list[int]], texts: list, max_length: int, lon
     return ids, kept
 
 
-def collate_ids(examples: list, pad_id: int, bos_id: int, eos_id: int, encoder_pad_id: int = 0) -> dict[str, torch.Tensor]:
+def collate_ids(
+    examples: list, pad_id: int, bos_id: int, eos_id: int, encoder_pad_id: int = 0
+) -> dict[str, torch.Tensor]:
     """Lists of ids -> {"input_ids": (B, T) bos + ids + eos right-padded with pad_id to the batch's
     longest, "lengths": (B,) counting bos and eos}. Pairs (ids, encoder ids) add "encoder_input_ids"
     (B, T') right-padded with encoder_pad_id and "encoder_lengths" (B,)."""
@@ -262,8 +270,8 @@ def collate_ids(examples: list, pad_id: int, bos_id: int, eos_id: int, encoder_p
 
 def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows of ids -> (B, T) right-padded with pad_id to the longest, and the lengths (B,)."""
-    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)                # (B,)
-    ids = torch.full((len(rows), int(lengths.max())), pad_id, dtype=torch.long)       # (B, T)
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)  # (B,)
+    ids = torch.full((len(rows), int(lengths.max())), pad_id, dtype=torch.long)  # (B, T)
     for i, r in enumerate(rows):
         ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
     return ids, lengths
@@ -275,9 +283,15 @@ def train_tokenizer(sentences: list[str], cfg: TokenizerConfig, lowercase: bool 
 
     if cfg.kind == "word":
         return WordTokenizer.train(sentences, max_size=cfg.max_size, min_count=cfg.min_count, lowercase=lowercase)
-    return SentencePieceTokenizer.train(sentences, vocab_size=cfg.vocab_size, model_type=cfg.model_type,
-                                        lowercase=lowercase, character_coverage=cfg.character_coverage,
-                                        input_sentence_size=cfg.input_sentence_size, seed=seed)
+    return SentencePieceTokenizer.train(
+        sentences,
+        vocab_size=cfg.vocab_size,
+        model_type=cfg.model_type,
+        lowercase=lowercase,
+        character_coverage=cfg.character_coverage,
+        input_sentence_size=cfg.input_sentence_size,
+        seed=seed,
+    )
 
 
 def tokenizer_settings(sentences: list[str], cfg: TokenizerConfig, lowercase: bool) -> dict:
@@ -285,5 +299,9 @@ def tokenizer_settings(sentences: list[str], cfg: TokenizerConfig, lowercase: bo
     digest = hashlib.sha256()
     for s in sentences:
         digest.update(s.encode("utf-8", errors="replace") + b"\n")
-    return {**dataclasses.asdict(cfg), "lowercase": lowercase, "sentences": len(sentences),
-            "sentences_sha256": digest.hexdigest()}
+    return {
+        **dataclasses.asdict(cfg),
+        "lowercase": lowercase,
+        "sentences": len(sentences),
+        "sentences_sha256": digest.hexdigest(),
+    }

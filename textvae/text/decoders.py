@@ -12,6 +12,7 @@ and a step API for generation (textvae.text.generation):
     logits, state = decoder.step(tokens, state)   # tokens (B,) -> logits (B, V)
     state = decoder.select(state, index)      # reorder / repeat hypotheses (beam search)
 """
+
 from __future__ import annotations
 
 import math
@@ -94,22 +95,28 @@ class DecoderConfig:
         if self.z_to_output and self.kind not in ("lstm", "gru"):
             raise ValueError(f"z_to_output applies to lstm and gru decoders, not {self.kind!r}")
         if self.softmaxes > 1 and self.kind == "pretrained":
-            raise ValueError("softmaxes (a mixture of softmaxes) applies to lstm, gru and transformer decoders, "
-                             "not to a pretrained one's own output layer")
+            raise ValueError(
+                "softmaxes (a mixture of softmaxes) applies to lstm, gru and transformer decoders, "
+                "not to a pretrained one's own output layer"
+            )
         if self.mixture_dropout and self.softmaxes == 1:
             raise ValueError("mixture_dropout drops the features of a mixture of softmaxes; it needs softmaxes > 1")
         if self.kind == "transformer" and self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
         check_pretrained_fields(self)
         if self.gradient_checkpointing and self.z_as_memory:
-            raise ValueError("gradient_checkpointing drops the key/value memory that z_as_memory writes; "
-                             "set one of them to false")
+            raise ValueError(
+                "gradient_checkpointing drops the key/value memory that z_as_memory writes; set one of them to false"
+            )
 
     @property
     def z_options(self) -> tuple[str, ...]:
         """The switches that feed z to this kind of decoder."""
-        return ("z_as_memory", "z_added_to_inputs") if self.kind in ("transformer", "pretrained") else \
-            ("z_to_initial_state", "z_to_every_input", "z_to_output")
+        return (
+            ("z_as_memory", "z_added_to_inputs")
+            if self.kind in ("transformer", "pretrained")
+            else ("z_to_initial_state", "z_to_every_input", "z_to_output")
+        )
 
     @property
     def reads_z(self) -> bool:
@@ -130,11 +137,19 @@ class RNNDecoder(Decoder):
         self.z_to_every_input = config.z_to_every_input
         input_size = embedding.embedding_dim + (latent_size if self.z_to_every_input else 0)
         rnn = nn.LSTM if self.is_lstm else GRU
-        self.rnn = rnn(input_size, config.hidden_size, config.num_layers, batch_first=True,
-                       dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.rnn = rnn(
+            input_size,
+            config.hidden_size,
+            config.num_layers,
+            batch_first=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
         num_states = 2 if self.is_lstm else 1  # LSTM: hidden and cell
-        self.z_to_state = (nn.Linear(latent_size, num_states * config.num_layers * config.hidden_size)
-                           if config.z_to_initial_state else None)
+        self.z_to_state = (
+            nn.Linear(latent_size, num_states * config.num_layers * config.hidden_size)
+            if config.z_to_initial_state
+            else None
+        )
         self.z_to_output = nn.Linear(latent_size, config.hidden_size) if config.z_to_output else None
 
     def initial_state(self, z: torch.Tensor):
@@ -149,10 +164,10 @@ class RNNDecoder(Decoder):
         return (states[0], states[1]) if self.is_lstm else states[0]
 
     def _inputs(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        x = self.embed(input_ids)                                                  # (B, T, E)
+        x = self.embed(input_ids)  # (B, T, E)
         if self.z_to_every_input:
-            zs = z[:, None, :].expand(-1, x.shape[1], -1).to(x.dtype)              # (B, T, D)
-            x = torch.cat([x, zs], dim=-1)                                         # (B, T, E + D)
+            zs = z[:, None, :].expand(-1, x.shape[1], -1).to(x.dtype)  # (B, T, D)
+            x = torch.cat([x, zs], dim=-1)  # (B, T, E + D)
         return x
 
     def _run(self, x: torch.Tensor, state):
@@ -166,7 +181,7 @@ class RNNDecoder(Decoder):
 
     def features(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         out, _ = self._run(self._inputs(input_ids, z), self.initial_state(z))
-        return self._skip(out, z)                                                  # (B, T, H)
+        return self._skip(out, z)  # (B, T, H)
 
     def start(self, z: torch.Tensor) -> dict:
         return {"z": z, "rnn": self.initial_state(z)}
@@ -201,29 +216,28 @@ class TransformerDecoder(Decoder):
         self.in_proj = nn.Linear(embed_size, width) if embed_size != width else nn.Identity()
         self.z_memory = nn.Linear(latent_size, width) if config.z_as_memory else None
         self.z_add = nn.Linear(latent_size, width) if config.z_added_to_inputs else None
-        self.blocks = transformer_stack(width, config.num_layers, config.num_heads, config.ff_size,
-                                        config.dropout)
+        self.blocks = transformer_stack(width, config.num_layers, config.num_heads, config.ff_size, config.dropout)
 
     def features(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         T = input_ids.shape[1]
-        x = self.in_proj(self.embed(input_ids) * self.scale)                       # (B, T, H)
+        x = self.in_proj(self.embed(input_ids) * self.scale)  # (B, T, H)
         x = x + sinusoidal_positions(T, x.shape[-1], x.device).to(x.dtype)
         if self.z_add is not None:
             x = x + self.z_add(z)[:, None, :].to(x.dtype)
         if self.z_memory is not None:
-            x = torch.cat([self.z_memory(z)[:, None, :].to(x.dtype), x], dim=1)    # (B, 1 + T, H)
+            x = torch.cat([self.z_memory(z)[:, None, :].to(x.dtype), x], dim=1)  # (B, 1 + T, H)
         n = x.shape[1]
-        causal = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)       # True: may not attend
+        causal = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)  # True: may not attend
         h = self.blocks(x, mask=causal, is_causal=True)
-        return h[:, n - T:]                                                        # (B, T, H)
+        return h[:, n - T :]  # (B, T, H)
 
     def start(self, z: torch.Tensor) -> dict:
         return {"z": z, "tokens": torch.empty(z.shape[0], 0, dtype=torch.long, device=z.device)}
 
     def step(self, tokens: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
         """tokens: (B,) the previous token of each row -> next-token logits (B, V), new state."""
-        prefix = torch.cat([state["tokens"], tokens[:, None]], dim=1)              # (B, t)
-        h = self.features(prefix, state["z"])[:, -1]                               # (B, H)
+        prefix = torch.cat([state["tokens"], tokens[:, None]], dim=1)  # (B, t)
+        h = self.features(prefix, state["z"])[:, -1]  # (B, H)
         return self.project(h), {"z": state["z"], "tokens": prefix}
 
     def select(self, state: dict, index: torch.Tensor) -> dict:

@@ -3,6 +3,7 @@
 The model maps the summary to the posterior's mean and log-variance with a linear head; every
 encoder here pairs with every decoder in textvae.text.decoders (built by kind in textvae.text.families).
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,8 @@ class EncoderConfig:
     """The sentence encoder.
 
     kind: lstm | gru | transformer | pretrained | none. pretrained: a local transformers encoder
-        (textvae.text.pretrained) reading its own tokenizer's ids. none makes the model a language model: q(z|x) is the prior
-        N(0, I) for every sentence and the decoder must not read z (so the importance-weighted bound
+        (textvae.text.pretrained) reading its own tokenizer's ids. none makes the model a language model:
+        q(z|x) is the prior N(0, I) for every sentence and the decoder must not read z (so the bound
         is log p(x) exactly, with any number of samples), a baseline trained by the same code.
     hidden_size: RNN state size per direction, or the Transformer's model width.
     num_layers: stacked RNN layers or Transformer blocks.
@@ -74,9 +75,14 @@ class RNNEncoder(nn.Module):
     def __init__(self, input_size: int, config: EncoderConfig):
         super().__init__()
         rnn = nn.LSTM if config.kind == "lstm" else GRU
-        self.rnn = rnn(input_size, config.hidden_size, config.num_layers, batch_first=True,
-                       bidirectional=config.bidirectional,
-                       dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.rnn = rnn(
+            input_size,
+            config.hidden_size,
+            config.num_layers,
+            batch_first=True,
+            bidirectional=config.bidirectional,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
         self.directions = 2 if config.bidirectional else 1
         self.output_size = config.hidden_size * self.directions
 
@@ -101,16 +107,15 @@ class TransformerEncoder(nn.Module):
         width = config.hidden_size
         self.scale = math.sqrt(input_size)
         self.in_proj = nn.Linear(input_size, width) if input_size != width else nn.Identity()
-        self.blocks = transformer_stack(width, config.num_layers, config.num_heads, config.ff_size,
-                                        config.dropout)
+        self.blocks = transformer_stack(width, config.num_layers, config.num_heads, config.ff_size, config.dropout)
         self.pooling = config.pooling
         self.output_size = width
 
     def forward(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """embedded: (B, T, E) right-padded; lengths: (B,) real tokens. Returns (B, H)."""
         B, T, _ = embedded.shape
-        x = self.in_proj(embedded * self.scale)                                    # (B, T, H)
+        x = self.in_proj(embedded * self.scale)  # (B, T, H)
         x = x + sinusoidal_positions(T, x.shape[-1], x.device).to(x.dtype)
-        pad = torch.arange(T, device=x.device)[None, :] >= lengths[:, None]         # (B, T) True at padding
-        h = self.blocks(x, src_key_padding_mask=pad)                                # (B, T, H)
+        pad = torch.arange(T, device=x.device)[None, :] >= lengths[:, None]  # (B, T) True at padding
+        h = self.blocks(x, src_key_padding_mask=pad)  # (B, T, H)
         return pool(h, pad, self.pooling)

@@ -16,6 +16,7 @@ distinct-n, self-BLEU. `measure_faithfulness` then runs a trained TextVAE over v
 Sentences are compared as the model's tokenizer reads them (`tokenizer.decode(tokenizer.encode(s))`:
 lower-cased if it lower-cases, unknown words as its unknown token), as `textvae evaluate` does.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,10 +29,12 @@ import torch
 from ..core.interpolation import interpolate as interpolate_codes
 from ..errors import UserError
 
-NOTE = ("words split on whitespace; sentences compared as the model's tokenizer reads them; reconstructions and "
-        "paths decoded greedily from posterior means (paths: slerp); samples: codes from the model's prior, "
-        "decoded by sampling (temperature 1, as `textvae sample` prints) and greedily; perplexity per word: "
-        "exp(-sum log p(x) / (words + sentences)) under the language model")
+NOTE = (
+    "words split on whitespace; sentences compared as the model's tokenizer reads them; reconstructions and "
+    "paths decoded greedily from posterior means (paths: slerp); samples: codes from the model's prior, "
+    "decoded by sampling (temperature 1, as `textvae sample` prints) and greedily; perplexity per word: "
+    "exp(-sum log p(x) / (words + sentences)) under the language model"
+)
 
 
 # -- pure metrics ----------------------------------------------------------------------------------
@@ -59,7 +62,7 @@ def is_monotone(path: list[str], target: str) -> bool:
 
 
 def ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(words[i: i + n]) for i in range(len(words) - n + 1)]
+    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
 
 
 def distinct_n(sentences: list[str], n: int = 2) -> float:
@@ -98,15 +101,16 @@ def self_bleu(sentences: list[str], max_order: int = 4) -> float:
         for n, c in enumerate(per_order):
             for g, k in c.items():
                 first, ties, second = top[n][g]
-                others = first if (k < first or ties > 1) else second   # the max count in the other sentences
+                others = first if (k < first or ties > 1) else second  # the max count in the other sentences
                 correct[n] += min(k, others)
             total[n] += max(0, len(w) - n)
         sys_len += len(w)
-        lengths[len(w)] -= 1                                            # leave this sentence out
+        lengths[len(w)] -= 1  # leave this sentence out
         ref_len += _closest_length(len(w), [n for n, k in lengths.items() if k > 0])
         lengths[len(w)] += 1
-    return float(BLEU.compute_bleu(correct, total, sys_len, ref_len, smooth_method="exp",
-                                   max_ngram_order=max_order).score)
+    return float(
+        BLEU.compute_bleu(correct, total, sys_len, ref_len, smooth_method="exp", max_ngram_order=max_order).score
+    )
 
 
 def _closest_length(hyp_len: int, ref_lens: list[int]) -> int:
@@ -134,13 +138,15 @@ def path_scores(paths: list[list[str]], pairs: list[tuple[str, str]]) -> dict:
     """Endpoint fidelity, smoothness and monotonicity of decoded paths between (a, b) pairs."""
     n = len(paths)
     ends = [endpoint_misses(p, a, b) for p, (a, b) in zip(paths, pairs)]
-    return {"pairs": n,
-            "endpoint_fidelity": sum(not (x or y) for x, y in ends) / n,
-            "start_fidelity": sum(not x for x, _ in ends) / n,
-            "end_fidelity": sum(not y for _, y in ends) / n,
-            "step_edit_distance": sum(step_distance(p) for p in paths) / n,
-            "monotone": sum(is_monotone(p, b) for p, (_, b) in zip(paths, pairs)) / n,
-            "distinct_lines": sum(len(set(p)) for p in paths) / n}
+    return {
+        "pairs": n,
+        "endpoint_fidelity": sum(not (x or y) for x, y in ends) / n,
+        "start_fidelity": sum(not x for x, _ in ends) / n,
+        "end_fidelity": sum(not y for _, y in ends) / n,
+        "step_edit_distance": sum(step_distance(p) for p in paths) / n,
+        "monotone": sum(is_monotone(p, b) for p, (_, b) in zip(paths, pairs)) / n,
+        "distinct_lines": sum(len(set(p)) for p in paths) / n,
+    }
 
 
 # -- on a model ------------------------------------------------------------------------------------
@@ -170,19 +176,31 @@ def lm_perplexity(lm, sentences: list[str], batch_size: int = 256) -> dict:
     total = 0.0
     with lm._inference():
         for i in range(0, len(order), batch_size):
-            rows = [tok.encode(sentences[j]) for j in order[i: i + batch_size]]
+            rows = [tok.encode(sentences[j]) for j in order[i : i + batch_size]]
             batch = {k: v.to(lm.device) for k, v in lm.collate(rows).items()}
             z = torch.zeros(1, len(rows), lm.config.latent_size, device=lm.device)
             total += float(lm.log_likelihood(z, batch).double().sum())
     words = sum(len(s.split()) for s in sentences)
-    return {"sentences": len(sentences), "words": words,
-            "nll_per_sentence": -total / max(1, len(sentences)),
-            "perplexity": math.exp(-total / (words + len(sentences)))}
+    return {
+        "sentences": len(sentences),
+        "words": words,
+        "nll_per_sentence": -total / max(1, len(sentences)),
+        "perplexity": math.exp(-total / (words + len(sentences))),
+    }
 
 
-def measure_faithfulness(model, sentences: list[str], lm=None, reconstructions: int = 1000, pairs: int = 100,
-                         samples: int = 1000, steps: int = 5, max_length: int = 65, seed: int = 0,
-                         batch_size: int = 256) -> dict:
+def measure_faithfulness(
+    model,
+    sentences: list[str],
+    lm=None,
+    reconstructions: int = 1000,
+    pairs: int = 100,
+    samples: int = 1000,
+    steps: int = 5,
+    max_length: int = 65,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> dict:
     """The trade-off report of a TextVAE on validation `sentences` (see the module docstring).
 
     Args:
@@ -206,44 +224,75 @@ def measure_faithfulness(model, sentences: list[str], lm=None, reconstructions: 
     n_samples = min(samples, len(pool))
     greedy = model.sample(max(n_samples, len(chosen)), seed=seed, **gen)
     prior_hyps = greedy[: len(chosen)]  # decodings of codes that know nothing of the sentences
-    report = {"note": NOTE, "seed": seed, "max_length": max_length,
-              "reconstruction": {"sentences": len(chosen), "bleu": corpus_bleu(hyps, refs),
-                                 "exact_match": exact_match(hyps, refs),
-                                 "bleu_of_prior_codes": corpus_bleu(prior_hyps, refs),
-                                 "examples": [{"input": s, "output": h} for s, h in zip(chosen[:5], hyps[:5])]}}
+    report = {
+        "note": NOTE,
+        "seed": seed,
+        "max_length": max_length,
+        "reconstruction": {
+            "sentences": len(chosen),
+            "bleu": corpus_bleu(hyps, refs),
+            "exact_match": exact_match(hyps, refs),
+            "bleu_of_prior_codes": corpus_bleu(prior_hyps, refs),
+            "examples": [{"input": s, "output": h} for s, h in zip(chosen[:5], hyps[:5])],
+        },
+    }
 
     ab = [tuple(rng.sample(pool, 2)) for _ in range(min(pairs, len(pool)))]
-    means = model.encode_sentences([s for pair in ab for s in pair], batch_size)          # (2P, D)
+    means = model.encode_sentences([s for pair in ab for s in pair], batch_size)  # (2P, D)
     codes = torch.cat([interpolate_codes(means[2 * i], means[2 * i + 1], steps, "slerp") for i in range(len(ab))])
-    lines = model.decode(codes, **gen)                                                    # P * (steps + 2)
-    paths = [lines[i * (steps + 2): (i + 1) * (steps + 2)] for i in range(len(ab))]
+    lines = model.decode(codes, **gen)  # P * (steps + 2)
+    paths = [lines[i * (steps + 2) : (i + 1) * (steps + 2)] for i in range(len(ab))]
     read_pairs = [(as_read(tok, a), as_read(tok, b)) for a, b in ab]
-    report["paths"] = {"steps": steps, **path_scores(paths, read_pairs),
-                       "examples": [{"a": a, "b": b, "path": p} for (a, b), p in zip(ab[:3], paths[:3])]}
+    report["paths"] = {
+        "steps": steps,
+        **path_scores(paths, read_pairs),
+        "examples": [{"a": a, "b": b, "path": p} for (a, b), p in zip(ab[:3], paths[:3])],
+    }
 
     sampled = model.sample(n_samples, seed=seed, strategy="sample", max_length=max_length, batch_size=batch_size)
     greedy = greedy[:n_samples]
-    report["samples"] = {"n": n_samples, "distinct_2": distinct_n(sampled, 2), "self_bleu": self_bleu(sampled),
-                         "greedy_distinct_2": distinct_n(greedy, 2), "greedy_self_bleu": self_bleu(greedy),
-                         "examples": sampled[:5]}
+    report["samples"] = {
+        "n": n_samples,
+        "distinct_2": distinct_n(sampled, 2),
+        "self_bleu": self_bleu(sampled),
+        "greedy_distinct_2": distinct_n(greedy, 2),
+        "greedy_self_bleu": self_bleu(greedy),
+        "examples": sampled[:5],
+    }
     if lm is not None:
         own = lm_perplexity(lm, chosen, batch_size)["perplexity"]
         ppl = lm_perplexity(lm, sampled, batch_size)["perplexity"]
         ppl_greedy = lm_perplexity(lm, greedy, batch_size)["perplexity"]
-        report["fluency"] = {"validation_perplexity": own, "sample_perplexity": ppl, "ratio": ppl / own,
-                             "greedy_sample_perplexity": ppl_greedy, "greedy_ratio": ppl_greedy / own}
+        report["fluency"] = {
+            "validation_perplexity": own,
+            "sample_perplexity": ppl,
+            "ratio": ppl / own,
+            "greedy_sample_perplexity": ppl_greedy,
+            "greedy_ratio": ppl_greedy / own,
+        }
     return report
 
 
 def summary_rows(report: dict) -> dict:
     """The report's headline numbers, for a console table."""
     r, p, s = report["reconstruction"], report["paths"], report["samples"]
-    rows = {"reconstruction BLEU (posterior mean)": r["bleu"], "reconstruction BLEU (prior codes)": r["bleu_of_prior_codes"],
-            "exact match": r["exact_match"], "endpoint fidelity": p["endpoint_fidelity"],
-            "monotone paths": p["monotone"], "edit distance per step": p["step_edit_distance"],
-            "samples distinct-2": s["distinct_2"], "samples self-BLEU": s["self_bleu"]}
+    rows = {
+        "reconstruction BLEU (posterior mean)": r["bleu"],
+        "reconstruction BLEU (prior codes)": r["bleu_of_prior_codes"],
+        "exact match": r["exact_match"],
+        "endpoint fidelity": p["endpoint_fidelity"],
+        "monotone paths": p["monotone"],
+        "edit distance per step": p["step_edit_distance"],
+        "samples distinct-2": s["distinct_2"],
+        "samples self-BLEU": s["self_bleu"],
+    }
     if "fluency" in report:
         f = report["fluency"]
-        rows.update({"samples perplexity (LM)": f["sample_perplexity"],
-                     "validation perplexity (LM)": f["validation_perplexity"], "fluency ratio": f["ratio"]})
+        rows.update(
+            {
+                "samples perplexity (LM)": f["sample_perplexity"],
+                "validation perplexity (LM)": f["validation_perplexity"],
+                "fluency ratio": f["ratio"],
+            }
+        )
     return rows

@@ -3,6 +3,7 @@
 Native families live in textvae.text.encoders and textvae.text.decoders, pretrained backbones in
 textvae.text.pretrained; this module is the one place that knows all of them.
 """
+
 from __future__ import annotations
 
 from torch import nn
@@ -25,13 +26,27 @@ def build_encoder(input_size: int, config: EncoderConfig, folder=None) -> nn.Mod
     return None if config.kind == "none" else ENCODERS[config.kind](input_size, config)
 
 
-def build_decoder(embedding: nn.Embedding | None, latent_size: int, config: DecoderConfig, embed_dropout: float = 0.0,
-                  output_dropout: float = 0.0, tie_embeddings: bool = False, folder=None) -> Decoder:
+def build_decoder(
+    embedding: nn.Embedding | None,
+    latent_size: int,
+    config: DecoderConfig,
+    embed_dropout: float = 0.0,
+    output_dropout: float = 0.0,
+    tie_embeddings: bool = False,
+    folder=None,
+) -> Decoder:
     """The decoder for `config.kind`, reading `embedding` and writing logits over its vocabulary. A
     pretrained decoder brings its own embedding and output layer (from config.path, or the architecture
     in a saved VAE's `folder`)."""
     if config.kind == "pretrained":
-        return PretrainedDecoder(latent_size, config, embed_dropout=embed_dropout, output_dropout=output_dropout,
-                                 folder=folder)
-    return DECODERS[config.kind](embedding, latent_size, config, embed_dropout=embed_dropout,
-                                 output_dropout=output_dropout, tie_embeddings=tie_embeddings)
+        return PretrainedDecoder(
+            latent_size, config, embed_dropout=embed_dropout, output_dropout=output_dropout, folder=folder
+        )
+    return DECODERS[config.kind](
+        embedding,
+        latent_size,
+        config,
+        embed_dropout=embed_dropout,
+        output_dropout=output_dropout,
+        tie_embeddings=tie_embeddings,
+    )

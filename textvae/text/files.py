@@ -7,6 +7,7 @@ are decoded with replacement characters (U+FFFD) and counted with the first line
 mostly-good corpus still trains and the user sees the damage; a JSON or CSV file with such bytes is
 refused, since its parser cannot repair them.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -40,8 +41,10 @@ class ReadReport:
             text += f" ({self.blank:,} blank lines skipped)"
         if self.bad_utf8:
             were = "line was" if self.bad_utf8 == 1 else "lines were"
-            text += (f"; WARNING: {self.bad_utf8:,} {were} not valid UTF-8 (first: line "
-                     f"{self.first_bad_line}), decoded with replacement characters")
+            text += (
+                f"; WARNING: {self.bad_utf8:,} {were} not valid UTF-8 (first: line "
+                f"{self.first_bad_line}), decoded with replacement characters"
+            )
         return text
 
 
@@ -92,8 +95,9 @@ def read_lines(path: str | Path, what: str = "input") -> tuple[list[str], ReadRe
     return lines, report
 
 
-def read_sentences(path: str | Path, fmt: str = "auto", text_column: str = "text",
-                   what: str = "data.train_file") -> tuple[list[str], ReadReport]:
+def read_sentences(
+    path: str | Path, fmt: str = "auto", text_column: str = "text", what: str = "data.train_file"
+) -> tuple[list[str], ReadReport]:
     """The non-blank sentences of a file, stripped of surrounding whitespace.
 
     Args:
@@ -133,15 +137,19 @@ def _read_column(path: Path, kind: str, column: str, what: str) -> list[str | No
     except Exception as e:  # the builders raise many types; the cause is the useful part
         cause = e.__cause__ or e
         detail = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-        raise UserError(f"{what}: could not read {path} as {kind} ({detail}); check the file or set "
-                        f"data.format") from None
+        raise UserError(
+            f"{what}: could not read {path} as {kind} ({detail}); check the file or set data.format"
+        ) from None
     if column not in ds.column_names:
-        raise UserError(f"{what}: {path} has no column '{column}' (its columns: {', '.join(ds.column_names)}); "
-                        f"set data.text_column")
+        raise UserError(
+            f"{what}: {path} has no column '{column}' (its columns: {', '.join(ds.column_names)}); set data.text_column"
+        )
     dtype = getattr(ds.features[column], "dtype", None)
     if dtype not in ("string", "large_string", "null"):
-        raise UserError(f"{what}: column '{column}' of {path} holds {dtype or ds.features[column]} values, not "
-                        f"text; set data.text_column to the column of sentences")
+        raise UserError(
+            f"{what}: column '{column}' of {path} holds {dtype or ds.features[column]} values, not "
+            f"text; set data.text_column to the column of sentences"
+        )
     return list(ds[column])
 
 
@@ -159,5 +167,7 @@ def _refuse_bad_utf8(path: Path, kind: str, what: str) -> None:
         except UnicodeDecodeError:
             bad.append(n)
     lines = "line that is" if len(bad) == 1 else "lines that are"
-    raise UserError(f"{what}: {path} has {len(bad)} {lines} not valid UTF-8 (first: line {bad[0]}); "
-                    f"a {kind} file must be UTF-8: convert it, e.g. `iconv -f latin1 -t utf-8`")
+    raise UserError(
+        f"{what}: {path} has {len(bad)} {lines} not valid UTF-8 (first: line {bad[0]}); "
+        f"a {kind} file must be UTF-8: convert it, e.g. `iconv -f latin1 -t utf-8`"
+    )

@@ -21,6 +21,7 @@ Why by hand (profiled on PTB shapes, 2 CPU threads, bf16 autocast; see benchmark
   row's final state at its last real token.
 All match torch's own modules to float rounding (tests/test_kernels.py).
 """
+
 from __future__ import annotations
 
 import torch
@@ -41,6 +42,7 @@ def _state_dtype(t: torch.Tensor) -> torch.dtype:
 
 # -- the output layer ---------------------------------------------------------------------------------
 
+
 class _LinearLogProb(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, weight, bias, targets, dtype, block, keep):
@@ -53,21 +55,21 @@ class _LinearLogProb(torch.autograd.Function):
         # The products run on PRODUCT_ROWS rows at a time (faster than `block`-row ones), the float32
         # work on `block` rows (it stays in the cache)
         step = max(block, PRODUCT_ROWS)
-        part_rows = torch.empty(min(N, step), V, dtype=dtype, device=h.device)          # one product's rows
+        part_rows = torch.empty(min(N, step), V, dtype=dtype, device=h.device)  # one product's rows
         # The float32 log-softmax, a tensor a block: every block's kept for backward (whose softmax is
         # then one exp), or one reused. Blocks, not one (N, V) tensor: glibc serves allocations of 32 MB
         # or more (a 1,400-row PTB batch's whole log-softmax is 56 MB) with fresh pages every time
         reused = None if keep else torch.empty(min(N, block), V, dtype=full, device=h.device)
         kept = []
-        out = torch.empty(targets.shape, dtype=full, device=h.device)                     # (N, K)
+        out = torch.empty(targets.shape, dtype=full, device=h.device)  # (N, K)
         for i in range(0, N, step):
             stop = min(N, i + step)
             part = part_rows[: stop - i]
-            torch.mm(hc[i:stop], wc.t(), out=part)                                   # (rows, V), no bias
+            torch.mm(hc[i:stop], wc.t(), out=part)  # (rows, V), no bias
             for j in range(i, stop, block):
                 rows = slice(j, min(stop, j + block))
                 dest = torch.empty(rows.stop - j, V, dtype=full, device=h.device) if keep else reused
-                x = _plus_bias(part[j - i: rows.stop - i], b, dest)
+                x = _plus_bias(part[j - i : rows.stop - i], b, dest)
                 # in place: one fused pass over a float32 block (log_softmax(dtype=float32) of a bf16 one
                 # is 5x slower, logsumexp slower still)
                 torch.ops.aten._log_softmax.out(x, 1, False, out=x)
@@ -138,8 +140,9 @@ BLOCK_ROWS = 64
 ROWS_MULTIPLE = 32  # linear_log_prob's row count is padded to a multiple of this
 
 
-def linear_log_prob(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor,
-                    block: int | None = None) -> torch.Tensor:
+def linear_log_prob(
+    h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor, block: int | None = None
+) -> torch.Tensor:
     """log softmax(h W^T + b)[target] for each row: h (N, H), weight (V, H), bias (V,), targets (N,)
     -> (N,) float32 (float64 for float64 inputs), differentiable in h, weight and bias; with targets
     (N, K), K ids a row, the log-probabilities of each: (N, K).
@@ -167,6 +170,7 @@ def linear_log_prob(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, t
 
 # -- the GRU --------------------------------------------------------------------------------------------
 
+
 class _GRULayer(torch.autograd.Function):
     """x_proj (T, B, 3H) = x W_ih^T + b_ih for every step; h0 (B, H); w_hh (3H, H); b_hh (3H,);
     mask (T, B, 1) or None (1 where a step is real: h holds still elsewhere). Gate order r, z, n as
@@ -183,12 +187,12 @@ class _GRULayer(torch.autograd.Function):
         sd = _state_dtype(x_proj)
         wt, bc = w_hh.to(dtype).t(), b_hh.to(dtype)
         xp = x_proj.to(sd)
-        x_rz, x_n = xp[..., : 2 * H], xp[..., 2 * H:]
-        hs = torch.empty(T + 1, B, H, dtype=sd, device=x_proj.device)             # h_0 .. h_T
-        gh = torch.empty(T, B, H3, dtype=dtype, device=x_proj.device)             # W_hh h + b_hh
+        x_rz, x_n = xp[..., : 2 * H], xp[..., 2 * H :]
+        hs = torch.empty(T + 1, B, H, dtype=sd, device=x_proj.device)  # h_0 .. h_T
+        gh = torch.empty(T, B, H3, dtype=dtype, device=x_proj.device)  # W_hh h + b_hh
         rz = torch.empty(T, B, 2 * H, dtype=sd, device=x_proj.device)
         n = torch.empty(T, B, H, dtype=sd, device=x_proj.device)
-        gh_rz, gh_n, r, z = gh[..., : 2 * H], gh[..., 2 * H:], rz[..., :H], rz[..., H:]
+        gh_rz, gh_n, r, z = gh[..., : 2 * H], gh[..., 2 * H :], rz[..., :H], rz[..., H:]
         hs[0] = h0
         for t in range(T):
             h = hs[t]
@@ -196,7 +200,7 @@ class _GRULayer(torch.autograd.Function):
             torch.sigmoid(torch.add(x_rz[t], gh_rz[t]), out=rz[t])
             torch.tanh(torch.addcmul(x_n[t], r[t], gh_n[t]), out=n[t])
             if mask is None:
-                torch.addcmul(n[t], z[t], h - n[t], out=hs[t + 1])                  # (1 - z) n + z h
+                torch.addcmul(n[t], z[t], h - n[t], out=hs[t + 1])  # (1 - z) n + z h
             else:
                 torch.lerp(h, torch.addcmul(n[t], z[t], h - n[t]), mask[t], out=hs[t + 1])
         ctx.save_for_backward(hs, gh, rz, n, w_hh.to(dtype), mask)
@@ -210,14 +214,14 @@ class _GRULayer(torch.autograd.Function):
         T, B, H = n.shape
         sd = hs.dtype
         # every step's local derivatives at once
-        d_tanh = 1 - n * n                                                          # (T, B, H)
-        d_sigmoid = rz * (1 - rz)                                                   # (T, B, 2H)
+        d_tanh = 1 - n * n  # (T, B, H)
+        d_sigmoid = rz * (1 - rz)  # (T, B, 2H)
         r, z = rz[..., :H], rz[..., H:]
         one_minus_z = 1 - z
         h_minus_n = hs[:T] - n
-        gh_n = gh[..., 2 * H:]
-        d_gh = torch.empty(T, B, 3 * H, dtype=wc.dtype, device=hs.device)          # d(W_hh h + b_hh)
-        d_xn = torch.empty(T, B, H, dtype=sd, device=hs.device)                     # d(x W_in + b_in)
+        gh_n = gh[..., 2 * H :]
+        d_gh = torch.empty(T, B, 3 * H, dtype=wc.dtype, device=hs.device)  # d(W_hh h + b_hh)
+        d_xn = torch.empty(T, B, H, dtype=sd, device=hs.device)  # d(x W_in + b_in)
         dh = torch.zeros(B, H, dtype=sd, device=hs.device) if d_last is None else d_last.to(sd)
         for t in range(T - 1, -1, -1):
             if d_out is not None:
@@ -227,24 +231,25 @@ class _GRULayer(torch.autograd.Function):
             else:
                 d_new = dh * mask[t]
                 carry = dh - d_new
-            torch.mul(d_new * one_minus_z[t], d_tanh[t], out=d_xn[t])               # through n's tanh
-            torch.mul(d_xn[t], gh_n[t], out=d_gh[t, :, :H])                          # dr
-            torch.mul(d_new, h_minus_n[t], out=d_gh[t, :, H: 2 * H])                 # dz
-            d_gh[t, :, : 2 * H] *= d_sigmoid[t]                                      # through the sigmoids
-            torch.mul(d_xn[t], r[t], out=d_gh[t, :, 2 * H:])
+            torch.mul(d_new * one_minus_z[t], d_tanh[t], out=d_xn[t])  # through n's tanh
+            torch.mul(d_xn[t], gh_n[t], out=d_gh[t, :, :H])  # dr
+            torch.mul(d_new, h_minus_n[t], out=d_gh[t, :, H : 2 * H])  # dz
+            d_gh[t, :, : 2 * H] *= d_sigmoid[t]  # through the sigmoids
+            torch.mul(d_xn[t], r[t], out=d_gh[t, :, 2 * H :])
             dh = d_new * z[t] if carry is None else torch.addcmul(carry, d_new, z[t])
             dh.add_(d_gh[t] @ wc)
-        d_xp = torch.empty(T, B, 3 * H, dtype=x_dtype, device=hs.device)          # written once, no cat
+        d_xp = torch.empty(T, B, 3 * H, dtype=x_dtype, device=hs.device)  # written once, no cat
         d_xp[..., : 2 * H] = d_gh[..., : 2 * H]
-        d_xp[..., 2 * H:] = d_xn
+        d_xp[..., 2 * H :] = d_xn
         flat = d_gh.view(T * B, 3 * H)
         d_w = (flat.t() @ hs[:T].reshape(T * B, H).to(wc.dtype)).to(w_dtype)
         d_b = flat.sum(0, dtype=sd).to(b_dtype)
         return d_xp, dh.to(h_dtype), d_w, d_b, None, None
 
 
-def gru_layer(x_proj: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
-              mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def gru_layer(
+    x_proj: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One GRU layer over a sequence, time-major: x_proj (T, B, 3H) holds x_t W_ih^T + b_ih for every
     step, h0 (B, H). mask (T, B) of 0/1: where 0 the state holds still (right padding), so the last
     state is each row's state after its last real step. Returns states (T, B, H) and last (B, H).
@@ -268,7 +273,7 @@ def _layers(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor | None, run)
     T, B = x.shape[:2]
     D = 2 if rnn.bidirectional else 1
     if D == 2:
-        steps = torch.arange(T, device=x.device)[:, None]                          # (T, 1)
+        steps = torch.arange(T, device=x.device)[:, None]  # (T, 1)
         if lengths is None:
             order = (T - 1 - steps).expand(T, B)
         else:
@@ -277,6 +282,7 @@ def _layers(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor | None, run)
 
         def reverse(seq):  # an involution: reversed outputs go back to their tokens' positions
             return seq.gather(0, order[..., None].expand_as(seq))
+
     finals = []
     for layer in range(rnn.num_layers):
         outs = []
@@ -324,14 +330,16 @@ class GRU(nn.GRU):
         D = 2 if self.bidirectional else 1
         if hx is None:
             hx = input.new_zeros(self.num_layers * D, B, self.hidden_size, dtype=_state_dtype(input))
-        mask = None if lengths is None else \
-            torch.arange(T, device=input.device)[:, None] < lengths.to(input.device)[None, :]  # (T, B)
+        mask = (
+            None
+            if lengths is None
+            else torch.arange(T, device=input.device)[:, None] < lengths.to(input.device)[None, :]
+        )  # (T, B)
 
         def run(seq, suffix, index):
             w_ih, w_hh, b_ih, b_hh = _weights(self, suffix)
-            x_proj = F.linear(seq, w_ih, b_ih)                                     # (T, B, 3H)
-            return gru_layer(x_proj, hx[index], w_hh, w_hh.new_zeros(w_hh.shape[0]) if b_hh is None else b_hh,
-                             mask)
+            x_proj = F.linear(seq, w_ih, b_ih)  # (T, B, 3H)
+            return gru_layer(x_proj, hx[index], w_hh, w_hh.new_zeros(w_hh.shape[0]) if b_hh is None else b_hh, mask)
 
         out, h_n = _layers(self, input.transpose(0, 1), lengths, run)
         return out.transpose(0, 1), h_n
@@ -359,7 +367,7 @@ def lstm_final_states(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> 
         zeros = seq.new_zeros(1, B, lstm.hidden_size)
         weights = [w for w in _weights(lstm, suffix) if w is not None]
         out = torch.lstm(seq, (zeros, zeros), weights, lstm.bias, 1, 0.0, lstm.training, False, False)[0]
-        return out, out.gather(0, last)[0]                                        # (T, B, H), (B, H)
+        return out, out.gather(0, last)[0]  # (T, B, H), (B, H)
 
     return _layers(lstm, x.transpose(0, 1), lengths, run)[1]
 

@@ -4,6 +4,7 @@ dropout, output layer, mixture of softmaxes) and the check of a config's pretrai
 
 Family modules (encoders, decoders, pretrained) import from here, never from each other.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,15 +34,15 @@ def pool(h: torch.Tensor, pad: torch.Tensor, how: str) -> torch.Tensor:
         return h[:, 0]
     if how == "max":
         return h.masked_fill(pad[..., None], float("-inf")).amax(1)
-    real = (~pad).to(h.dtype)[..., None]                                            # (B, T, 1)
+    real = (~pad).to(h.dtype)[..., None]  # (B, T, 1)
     return (h * real).sum(1) / real.sum(1)
 
 
 def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:
     """Fixed sine/cosine position codes (Vaswani et al. 2017): (length, dim). No maximum length."""
-    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]       # (T, 1)
+    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]  # (T, 1)
     freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    angle = pos * freq                                                             # (T, ceil(dim/2))
+    angle = pos * freq  # (T, ceil(dim/2))
     pe = torch.zeros(length, dim, device=device)
     pe[:, 0::2] = torch.sin(angle)
     pe[:, 1::2] = torch.cos(angle[:, : dim // 2])
@@ -50,8 +51,9 @@ def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:
 
 def transformer_stack(width: int, num_layers: int, num_heads: int, ff_size: int, dropout: float) -> nn.Module:
     """Pre-norm self-attention blocks with a final LayerNorm (used by encoders and decoders)."""
-    layer = nn.TransformerEncoderLayer(width, num_heads, ff_size, dropout, activation="gelu",
-                                       batch_first=True, norm_first=True)
+    layer = nn.TransformerEncoderLayer(
+        width, num_heads, ff_size, dropout, activation="gelu", batch_first=True, norm_first=True
+    )
     return nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(width), enable_nested_tensor=False)
 
 
@@ -61,8 +63,14 @@ class Decoder(nn.Module):
     config: the decoder's config (textvae.text.decoders.DecoderConfig); its hidden_size,
     word_type_dropout, softmaxes and mixture_dropout are read here."""
 
-    def __init__(self, embedding: nn.Embedding, config, embed_dropout: float = 0.0,
-                 output_dropout: float = 0.0, tie_embeddings: bool = False):
+    def __init__(
+        self,
+        embedding: nn.Embedding,
+        config,
+        embed_dropout: float = 0.0,
+        output_dropout: float = 0.0,
+        tie_embeddings: bool = False,
+    ):
         super().__init__()
         vocab_size, embed_size = embedding.weight.shape
         self.embedding = embedding
@@ -71,15 +79,16 @@ class Decoder(nn.Module):
         self.output_dropout = Dropout(output_dropout)
         if tie_embeddings:
             if config.hidden_size != embed_size:
-                raise ValueError(f"tie_embeddings needs decoder.hidden_size ({config.hidden_size}) "
-                                 f"== embed_size ({embed_size})")
+                raise ValueError(
+                    f"tie_embeddings needs decoder.hidden_size ({config.hidden_size}) == embed_size ({embed_size})"
+                )
             self.out = None
             self.out_bias = nn.Parameter(torch.zeros(vocab_size))
         else:
             self.out = nn.Linear(config.hidden_size, vocab_size)
         K, H = config.softmaxes, config.hidden_size
-        self.mixture_weights = nn.Linear(H, K, bias=False) if K > 1 else None        # pi_k(h)
-        self.mixture_components = nn.Linear(H, K * H) if K > 1 else None              # P_k h, k = 1..K
+        self.mixture_weights = nn.Linear(H, K, bias=False) if K > 1 else None  # pi_k(h)
+        self.mixture_components = nn.Linear(H, K * H) if K > 1 else None  # P_k h, k = 1..K
         self.mixture_dropout = Dropout(config.mixture_dropout)
 
     def _mixture(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,7 +99,7 @@ class Decoder(nn.Module):
         return log_pi, parts.reshape(h.shape[0] * log_pi.shape[1], -1)
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
-        x = self.embedding(input_ids)                                              # (B, T, E)
+        x = self.embedding(input_ids)  # (B, T, E)
         p = self.word_type_dropout
         if self.training and p:  # one keep/drop draw per word type, read at each token
             keep = torch.rand(self.embedding.num_embeddings, device=x.device) >= p  # (V,)
@@ -107,8 +116,8 @@ class Decoder(nn.Module):
         if self.mixture_weights is None:
             return F.linear(h, *self.output_weights())
         lead = h.shape[:-1]
-        log_pi, parts = self._mixture(h.reshape(-1, h.shape[-1]))                   # (N, K), (N * K, H)
-        log_p = torch.log_softmax(F.linear(parts, *self.output_weights()).float(), -1)   # (N * K, V)
+        log_pi, parts = self._mixture(h.reshape(-1, h.shape[-1]))  # (N, K), (N * K, H)
+        log_p = torch.log_softmax(F.linear(parts, *self.output_weights()).float(), -1)  # (N * K, V)
         return torch.logsumexp(log_pi[..., None] + log_p.view(*log_pi.shape, -1), 1).view(*lead, -1)
 
     def target_log_probs(self, h: torch.Tensor, targets: torch.Tensor, block: int | None = None) -> torch.Tensor:
@@ -119,10 +128,10 @@ class Decoder(nn.Module):
         h = self.output_dropout(h)
         if self.mixture_weights is None:
             return linear_log_prob(h, *self.output_weights(), targets, block)
-        log_pi, parts = self._mixture(h)                                            # (N, K), (N * K, H)
+        log_pi, parts = self._mixture(h)  # (N, K), (N * K, H)
         K = log_pi.shape[1]
         log_p = linear_log_prob(parts, *self.output_weights(), targets.repeat_interleave(K, 0), block)
-        log_p = log_p.view(h.shape[0], K, *targets.shape[1:])                       # (N, K[, k])
+        log_p = log_p.view(h.shape[0], K, *targets.shape[1:])  # (N, K[, k])
         return torch.logsumexp(log_pi.view(*log_pi.shape, *([1] * (targets.dim() - 1))) + log_p, 1)
 
     def features(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

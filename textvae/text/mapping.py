@@ -5,6 +5,7 @@ sentences in code space. Drawing and projecting are textvae.latent_map's, shared
     m = sentence_map(model, rows.texts, method="pca")          # posterior means, projected
     m.draw("map.png", "polarity", categories=rows.columns["label"])
 """
+
 from __future__ import annotations
 
 import sys
@@ -27,8 +28,8 @@ from ..latent_map import (
     write_points,
 )
 
-NOTES = 8          # sentences written on a map
-NOTE_WORDS = 8     # only sentences this short are written on it
+NOTES = 8  # sentences written on a map
+NOTE_WORDS = 8  # only sentences this short are written on it
 NOTE_CHARS = 48
 
 
@@ -94,10 +95,26 @@ class SentenceMap:
         chosen = spread_points(self.proj.xy, short or range(len(self.texts)), k)
         return {i: _short(self.texts[i]) for i in chosen}
 
-    def draw(self, path, title: str, categories=None, values=None, value_name: str = "", marks: Marks | None = None,
-             notes: int = NOTES):
-        return draw_map(self.proj, path, title, categories=categories, values=values, value_name=value_name,
-                        notes=self.notes(notes), marks=marks)
+    def draw(
+        self,
+        path,
+        title: str,
+        categories=None,
+        values=None,
+        value_name: str = "",
+        marks: Marks | None = None,
+        notes: int = NOTES,
+    ):
+        return draw_map(
+            self.proj,
+            path,
+            title,
+            categories=categories,
+            values=values,
+            value_name=value_name,
+            notes=self.notes(notes),
+            marks=marks,
+        )
 
     def neighbours(self, code, k: int = 5) -> dict[str, list[tuple[str, float]]]:
         """The k sentences nearest to a code (D,): by cosine similarity of the codes centred on the mean
@@ -105,8 +122,10 @@ class SentenceMap:
         1), and by Euclidean distance."""
         centre = self.codes.mean(0)
         code = np.asarray(code, dtype=np.float64)
-        return {"cosine": [(self.texts[i], s) for i, s in nearest_codes(self.codes - centre, code - centre, k)],
-                "euclidean": [(self.texts[i], s) for i, s in nearest_codes(self.codes, code, k, "euclidean")]}
+        return {
+            "cosine": [(self.texts[i], s) for i, s in nearest_codes(self.codes - centre, code - centre, k)],
+            "euclidean": [(self.texts[i], s) for i, s in nearest_codes(self.codes, code, k, "euclidean")],
+        }
 
 
 def sentence_map(model, texts: list[str], method: str = "pca", seed: int = 0, batch_size: int = 256) -> SentenceMap:
@@ -116,7 +135,7 @@ def sentence_map(model, texts: list[str], method: str = "pca", seed: int = 0, ba
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= NOTE_CHARS else text[:NOTE_CHARS - 1] + "…"
+    return text if len(text) <= NOTE_CHARS else text[: NOTE_CHARS - 1] + "…"
 
 
 def lengths(texts: list[str]) -> np.ndarray:
@@ -137,8 +156,12 @@ def validation_map(model, texts: list[str], folder, max_points: int = 5000, seed
     m = sentence_map(model, texts, "pca", seed)
     folder = Path(folder)
     n_words = lengths(texts)
-    m.draw(folder / "latent_map.png", f"Posterior means of {len(texts):,} validation sentences",
-           values=n_words, value_name="sentence length (words)")
+    m.draw(
+        folder / "latent_map.png",
+        f"Posterior means of {len(texts):,} validation sentences",
+        values=n_words,
+        value_name="sentence length (words)",
+    )
     write_points(folder / "latent_map.csv", m.proj, {"length": n_words.astype(int).tolist(), "text": texts})
     return [folder / "latent_map.png", folder / "latent_map.csv"]
 
@@ -167,8 +190,10 @@ def colouring(args, model, rows: Rows, texts: list[str], keep: list[int], codes:
 
     name = getattr(args, "color", None) or "length"
     if name not in TEXT_ATTRIBUTES:
-        raise UserError(f"--color {name!r}: the computed colourings are {', '.join(TEXT_ATTRIBUTES)}; "
-                        f"for a column of the file use --column NAME")
+        raise UserError(
+            f"--color {name!r}: the computed colourings are {', '.join(TEXT_ATTRIBUTES)}; "
+            f"for a column of the file use --column NAME"
+        )
     label = "sentence length (words)" if name == "length" else name
     return {"name": name, "label": label, "values": computed_values(texts, name)}
 
@@ -183,8 +208,9 @@ def map_verb(args) -> None:
     recorded = recorded_data_config(args.model_dir)
     data = args.data or recorded.get("train_file")
     if not data:
-        raise UserError(f"give the sentences to map with --data FILE ({args.model_dir}/train_config.yaml records "
-                        f"no training file)")
+        raise UserError(
+            f"give the sentences to map with --data FILE ({args.model_dir}/train_config.yaml records no training file)"
+        )
     text_column = args.text_column or recorded.get("text_column", "text")
     rows = read_rows(data, text_column)
     model = load_model(args.model_dir)
@@ -197,8 +223,11 @@ def map_verb(args) -> None:
     if len(texts) < 2:
         raise UserError(f"--data: {data} has {len(texts)} sentence(s) the model can encode; a map needs 2 or more")
     colouring(args, model, rows, texts, keep, None)  # bad colour options fail before the work
-    print(f"encoding {len(texts):,} sentences of {data}" + (f" ({skipped} with only unknown words skipped)"
-                                                               if skipped else ""), file=sys.stderr)
+    print(
+        f"encoding {len(texts):,} sentences of {data}"
+        + (f" ({skipped} with only unknown words skipped)" if skipped else ""),
+        file=sys.stderr,
+    )
     m = sentence_map(model, texts, args.method, args.seed)
     colour = colouring(args, model, rows, texts, keep, m.codes)
     marks = Marks()
@@ -206,9 +235,14 @@ def map_verb(args) -> None:
         query = model.encode_sentences([args.neighbours]).float().cpu().numpy()[0]
         _print_neighbours(args.neighbours, m.neighbours(query, args.k), len(texts), data)
         marks.stars.append((*_placed(m.proj, query), _short(args.neighbours)))
-    m.draw(out, f"Posterior means of {len(texts):,} sentences of {Path(data).name}",
-           categories=colour.get("categories"), values=colour.get("values"),
-           value_name=colour.get("label", colour["name"]), marks=marks)
+    m.draw(
+        out,
+        f"Posterior means of {len(texts):,} sentences of {Path(data).name}",
+        categories=colour.get("categories"),
+        values=colour.get("values"),
+        value_name=colour.get("label", colour["name"]),
+        marks=marks,
+    )
     csv_path = out.with_suffix(".csv")
     shown = colour.get("categories", colour.get("values"))
     write_points(csv_path, m.proj, {"row": [rows.index[i] for i in keep], colour["name"]: list(shown), "text": texts})
@@ -228,8 +262,10 @@ def _placed(proj: Projection, code: np.ndarray) -> tuple[float, float]:
 
 def _print_neighbours(sentence: str, found: dict, n: int, data) -> None:
     print(f"nearest of {n:,} sentences of {data} to {sentence!r} in code space (posterior means):")
-    for metric, heading in (("cosine", "cosine similarity, codes centred on their mean (higher is nearer)"),
-                            ("euclidean", "Euclidean distance (lower is nearer)")):
+    for metric, heading in (
+        ("cosine", "cosine similarity, codes centred on their mean (higher is nearer)"),
+        ("euclidean", "Euclidean distance (lower is nearer)"),
+    ):
         print(f"  by {heading}:")
         for text, score in found[metric]:
             print(f"    {score:8.4f}  {text}")

@@ -8,6 +8,7 @@ the user API on strings (textvae.text.sentences.SentenceAPI), batched and run un
     model.sample(5, strategy="sample", top_p=0.9)
     model.interpolate("a man sleeps .", "two dogs run .", steps=5)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -99,23 +100,33 @@ class TextModelConfig:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
         if self.encoder.kind == "none" and self.decoder.reads_z:
             on = [f"decoder.{name}" for name in self.decoder.z_options if getattr(self.decoder, name)]
-            raise ValueError(f"encoder.kind none makes a language model, whose decoder must not read z: set "
-                             f"{_listed(on, 'and')} to false")
+            raise ValueError(
+                f"encoder.kind none makes a language model, whose decoder must not read z: set "
+                f"{_listed(on, 'and')} to false"
+            )
         if self.encoder.kind != "none" and not self.decoder.reads_z:
             options = [f"decoder.{name}" for name in self.decoder.z_options]
-            raise ValueError(f"the decoder would ignore z: set {_listed(options, 'or')} to true "
-                             f"(or encoder.kind: none for a language model)")
+            raise ValueError(
+                f"the decoder would ignore z: set {_listed(options, 'or')} to true "
+                f"(or encoder.kind: none for a language model)"
+            )
         if self.vocab_size < 0:
             raise ValueError(f"vocab_size must be >= 0, not {self.vocab_size}")
         if self.encoder_word_deletion and self.encoder.kind in ("pretrained", "none"):
-            raise ValueError(f"encoder_word_deletion applies to an encoder reading the decoder's tokens, not to "
-                             f"encoder kind {self.encoder.kind}; set it to 0")
+            raise ValueError(
+                f"encoder_word_deletion applies to an encoder reading the decoder's tokens, not to "
+                f"encoder kind {self.encoder.kind}; set it to 0"
+            )
         if self.tie_embeddings and self.decoder.kind == "pretrained":
-            raise ValueError("tie_embeddings does not apply to a pretrained decoder (it keeps its own output "
-                             "layer); set tie_embeddings: false")
+            raise ValueError(
+                "tie_embeddings does not apply to a pretrained decoder (it keeps its own output "
+                "layer); set tie_embeddings: false"
+            )
         if self.tie_embeddings and self.decoder.hidden_size != self.embed_size:
-            raise ValueError(f"tie_embeddings needs decoder.hidden_size ({self.decoder.hidden_size}) == "
-                             f"embed_size ({self.embed_size}); make them equal or set tie_embeddings: false")
+            raise ValueError(
+                f"tie_embeddings needs decoder.hidden_size ({self.decoder.hidden_size}) == "
+                f"embed_size ({self.embed_size}); make them equal or set tie_embeddings: false"
+            )
         if self.vocab_size:
             ids = {"pad_id": self.pad_id, "bos_id": self.bos_id, "eos_id": self.eos_id, "unk_id": self.unk_id}
             for name, value in ids.items():
@@ -125,10 +136,16 @@ class TextModelConfig:
             if len({self.bos_id, self.eos_id, self.pad_id}) < 3 or len({self.bos_id, self.eos_id, self.unk_id}) < 3:
                 raise ValueError(f"bos and eos need ids distinct from each other and from pad and unk, not {ids}")
 
-    def for_tokenizer(self, tokenizer) -> "TextModelConfig":
+    def for_tokenizer(self, tokenizer) -> TextModelConfig:
         """A copy with the vocabulary size and special ids of `tokenizer`."""
-        return dataclasses.replace(self, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id,
-                                   bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, unk_id=tokenizer.unk_id)
+        return dataclasses.replace(
+            self,
+            vocab_size=tokenizer.vocab_size,
+            pad_id=tokenizer.pad_id,
+            bos_id=tokenizer.bos_id,
+            eos_id=tokenizer.eos_id,
+            unk_id=tokenizer.unk_id,
+        )
 
 
 class TextVAE(SentenceAPI, VAE):
@@ -165,9 +182,15 @@ class TextVAE(SentenceAPI, VAE):
         super().__init__(config)
         self.tokenizer, self.encoder_tokenizer = tokenizer, encoder_tokenizer
         c = config
-        decoder = functools.partial(build_decoder, latent_size=c.latent_size, config=c.decoder,
-                                    embed_dropout=c.embed_dropout, output_dropout=c.output_dropout,
-                                    tie_embeddings=c.tie_embeddings, folder=parts["decoder"])
+        decoder = functools.partial(
+            build_decoder,
+            latent_size=c.latent_size,
+            config=c.decoder,
+            embed_dropout=c.embed_dropout,
+            output_dropout=c.output_dropout,
+            tie_embeddings=c.tie_embeddings,
+            folder=parts["decoder"],
+        )
         if c.decoder.kind == "pretrained":  # built first: its embedding is the one an encoder may share
             self.decoder = decoder(None)
             dec_embedding = self.decoder.embedding
@@ -194,17 +217,17 @@ class TextVAE(SentenceAPI, VAE):
         """
         if isinstance(batch, (str, list, tuple)):
             return self.encode_sentences(batch, batch_size=batch_size)
-        ids, lengths = batch["input_ids"], batch["lengths"]                        # (B, T), (B,)
+        ids, lengths = batch["input_ids"], batch["lengths"]  # (B, T), (B,)
         if self.encoder is None:  # language model: the posterior is the prior, KL 0
             zeros = torch.zeros(ids.shape[0], self.config.latent_size, device=ids.device)
             return DiagonalGaussian(zeros, zeros.clone())
         if getattr(self.encoder, "reads_ids", False):  # a pretrained encoder with its own tokenization
-            summary = self.encoder(batch["encoder_input_ids"], batch["encoder_lengths"])   # (B, H_enc)
+            summary = self.encoder(batch["encoder_input_ids"], batch["encoder_lengths"])  # (B, H_enc)
         else:
             embedding = self.decoder.embedding if self.enc_embedding is None else self.enc_embedding
             ids, lengths = self.delete_words(ids, lengths)
-            summary = self.encoder(self.embed_dropout(embedding(ids)), lengths)    # (B, H_enc)
-        mean, logvar = self.to_posterior(summary).float().chunk(2, dim=-1)         # (B, D) each
+            summary = self.encoder(self.embed_dropout(embedding(ids)), lengths)  # (B, H_enc)
+        mean, logvar = self.to_posterior(summary).float().chunk(2, dim=-1)  # (B, D) each
         return DiagonalGaussian(mean, logvar)
 
     def log_likelihood(self, z: torch.Tensor, batch) -> torch.Tensor:
@@ -215,17 +238,17 @@ class TextVAE(SentenceAPI, VAE):
         """log p(x|z) as log_likelihood, and in training the activation penalties (AR, TAR) if set."""
         ids, lengths = batch["input_ids"], batch["lengths"]
         S, B, _ = z.shape
-        inputs = self.word_dropout(ids[:, :-1])                                    # (B, T-1)
-        targets = ids[:, 1:]                                                       # (B, T-1)
+        inputs = self.word_dropout(ids[:, :-1])  # (B, T-1)
+        targets = ids[:, 1:]  # (B, T-1)
         real = torch.arange(targets.shape[1], device=ids.device)[None, :] < (lengths[:, None] - 1)
         if S > 1:  # every sample decodes the whole batch: (S * B, ...) rows, sample-major
             inputs, targets, real = inputs.repeat(S, 1), targets.repeat(S, 1), real.repeat(S, 1)
-        h = self.decoder.features(inputs, z.reshape(S * B, -1))                    # (S*B, T-1, H)
+        h = self.decoder.features(inputs, z.reshape(S * B, -1))  # (S*B, T-1, H)
         penalty = None
         if self.training and (self.config.activation_reg or self.config.temporal_activation_reg):
             penalty = self.activation_penalty(h, real)
         # The output softmax dominates the cost: compute it only at real positions.
-        token_ll = self.decoder.target_log_probs(h[real], targets[real])          # (N,)
+        token_ll = self.decoder.target_log_probs(h[real], targets[real])  # (N,)
         rows = torch.arange(S * B, device=ids.device)[:, None].expand_as(real)[real]  # (N,)
         ll = torch.zeros(S * B, device=ids.device, dtype=torch.float32).index_add_(0, rows, token_ll)
         return VAEOutput(ll.view(S, B), penalty)
@@ -235,7 +258,7 @@ class TextVAE(SentenceAPI, VAE):
         sentence: a scalar, float32."""
         h = h.float()
         ar = (h.square().mean(-1) * real).sum()
-        both = real[:, 1:] & real[:, :-1]                                          # consecutive real pairs
+        both = real[:, 1:] & real[:, :-1]  # consecutive real pairs
         tar = ((h[:, 1:] - h[:, :-1]).square().mean(-1) * both).sum()
         return (self.config.activation_reg * ar + self.config.temporal_activation_reg * tar) / h.shape[0]
 
@@ -245,10 +268,10 @@ class TextVAE(SentenceAPI, VAE):
         p = self.config.encoder_word_deletion
         if not self.training or p == 0:
             return ids, lengths
-        pos = torch.arange(ids.shape[1], device=ids.device)[None, :]               # (1, T)
-        inner = (pos > 0) & (pos < lengths[:, None] - 1)                            # tokens between bos and eos
+        pos = torch.arange(ids.shape[1], device=ids.device)[None, :]  # (1, T)
+        inner = (pos > 0) & (pos < lengths[:, None] - 1)  # tokens between bos and eos
         keep = (pos < lengths[:, None]) & ~(inner & (torch.rand(ids.shape, device=ids.device) < p))
-        order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices      # kept positions first
+        order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices  # kept positions first
         new_lengths = keep.sum(1)
         kept = ids.gather(1, order).masked_fill(pos >= new_lengths[:, None], self.config.pad_id)
         return kept[:, : int(new_lengths.max())], new_lengths
@@ -273,7 +296,7 @@ class TextVAE(SentenceAPI, VAE):
             self.tokenizer.save(directory)
 
     @classmethod
-    def build_from_folder(cls, config: TextModelConfig, directory: Path) -> "TextVAE":
+    def build_from_folder(cls, config: TextModelConfig, directory: Path) -> TextVAE:
         from .tokenizers import load_tokenizer
 
         tokenizer = None if config.decoder.kind == "pretrained" else load_tokenizer(directory)
@@ -306,7 +329,7 @@ def _listed(names: list[str], last: str) -> str:
 def _embedding(vocab_size: int, embed_size: int, pad_id: int) -> nn.Embedding:
     emb = nn.Embedding(vocab_size, embed_size, padding_idx=pad_id)
     # std E^-1/2: tied output logits start near unit scale; Transformers rescale inputs by sqrt(E).
-    nn.init.normal_(emb.weight, std=embed_size ** -0.5)
+    nn.init.normal_(emb.weight, std=embed_size**-0.5)
     with torch.no_grad():
         emb.weight[pad_id].zero_()
     return emb
@@ -319,6 +342,8 @@ def _check_tokenizer(config: TextModelConfig, tokenizer) -> TextModelConfig:
     wanted = config.for_tokenizer(tokenizer)
     for name in ("vocab_size", "pad_id", "bos_id", "eos_id", "unk_id"):
         if getattr(wanted, name) != getattr(config, name):
-            raise UserError(f"the tokenizer's {name} is {getattr(wanted, name)} but the model config says "
-                            f"{getattr(config, name)}; the tokenizer does not belong to this model")
+            raise UserError(
+                f"the tokenizer's {name} is {getattr(wanted, name)} but the model config says "
+                f"{getattr(config, name)}; the tokenizer does not belong to this model"
+            )
     return config

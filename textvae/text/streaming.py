@@ -18,6 +18,7 @@ pool and the reader's chunk; not the corpus.
 An epoch depends only on (seed, epoch), so a resumed run skips the batches already trained on
 (reading and tokenizing them again, without training) and continues exactly.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -45,8 +46,9 @@ def open_stream(path: str | Path, fmt: str = "auto", text_column: str = "text", 
     kind = detect_format(p, fmt)
     try:
         if kind == "text":
-            ds = datasets.load_dataset("text", data_files=str(p), split="train", streaming=True,
-                                       encoding_errors="replace")
+            ds = datasets.load_dataset(
+                "text", data_files=str(p), split="train", streaming=True, encoding_errors="replace"
+            )
         else:
             kwargs = {"keep_default_na": False} if kind == "csv" else {}
             ds = datasets.load_dataset(_BUILDER[kind], data_files=str(p), split="train", streaming=True, **kwargs)
@@ -54,8 +56,9 @@ def open_stream(path: str | Path, fmt: str = "auto", text_column: str = "text", 
             if first is None:
                 raise UserError(f"{what}: {p} has no rows; give a file of sentences")
             if text_column not in first:
-                raise UserError(f"{what}: {p} has no column '{text_column}' (its columns: {', '.join(first)}); "
-                                f"set data.text_column")
+                raise UserError(
+                    f"{what}: {p} has no column '{text_column}' (its columns: {', '.join(first)}); set data.text_column"
+                )
             ds = ds.select_columns([text_column])
             if text_column != "text":
                 ds = ds.rename_column(text_column, "text")
@@ -89,8 +92,20 @@ def first_sentences(ds, n: int) -> list[str]:
 class SentenceStream:
     """Batches of a streamed corpus for one process (see the module docstring)."""
 
-    def __init__(self, ds, tokenizer, max_length: int, long_policy: str, batch_size: int, seed: int,
-                 rank: int, world: int, collate: Callable, shuffle_buffer: int = 10_000, pool_batches: int = 100):
+    def __init__(
+        self,
+        ds,
+        tokenizer,
+        max_length: int,
+        long_policy: str,
+        batch_size: int,
+        seed: int,
+        rank: int,
+        world: int,
+        collate: Callable,
+        shuffle_buffer: int = 10_000,
+        pool_batches: int = 100,
+    ):
         self.ds = ds
         self.tokenizer = tokenizer
         self.max_length = max_length
@@ -113,13 +128,14 @@ class SentenceStream:
 
         def cut(pool: list[list[int]], n_pool: int):
             order = np.argsort([len(x) for x in pool], kind="stable")
-            batches = [[pool[i] for i in order[j:j + self.batch_size]] for j in range(0, len(pool), self.batch_size)]
+            batches = [[pool[i] for i in order[j : j + self.batch_size]] for j in range(0, len(pool), self.batch_size)]
             rng = np.random.default_rng([self.seed, epoch, n_pool])
             return [batches[i] for i in rng.permutation(len(batches))]
 
         def encode(texts: list[str]) -> list[list[int]]:
-            ids, _ = apply_length_policy(self.tokenizer.encode_batch(texts), texts, self.max_length,
-                                         self.long_policy, self.report)
+            ids, _ = apply_length_policy(
+                self.tokenizer.encode_batch(texts), texts, self.max_length, self.long_policy, self.report
+            )
             return ids
 
         for text in sentences_of(ds):
@@ -128,13 +144,13 @@ class SentenceStream:
                 pool += encode(texts)
                 texts = []
                 if len(pool) >= self.pool:
-                    yield from cut(pool[:self.pool], n_pool)
-                    pool, n_pool = pool[self.pool:], n_pool + 1
+                    yield from cut(pool[: self.pool], n_pool)
+                    pool, n_pool = pool[self.pool :], n_pool + 1
         if texts:
             pool += encode(texts)
         while pool:
-            yield from cut(pool[:self.pool], n_pool)
-            pool, n_pool = pool[self.pool:], n_pool + 1
+            yield from cut(pool[: self.pool], n_pool)
+            pool, n_pool = pool[self.pool :], n_pool + 1
 
     def epoch(self, epoch: int, skip: int = 0, device=None) -> Iterator[dict]:
         """This process's collated batches of `epoch`, after skipping its first `skip` batches; only

@@ -1,4 +1,5 @@
 """The text Task: sentences from files, a tokenizer trained on them, padded batches, a TextVAE."""
+
 from __future__ import annotations
 
 import json
@@ -12,11 +13,19 @@ from ..errors import UserError
 from ..training.attributes import WithAttributes, describe, split_attributed, summary
 from ..training.task import Task
 from .attributes import TEXT_ATTRIBUTES, computed_values, read_columns
-from .data import (TextDataConfig, TokenizedText, collate_ids, read_sentences, split_heldout, tokenize_sentences,
-                   tokenizer_settings, train_tokenizer)
+from .data import (
+    TextDataConfig,
+    TokenizedText,
+    collate_ids,
+    read_sentences,
+    split_heldout,
+    tokenize_sentences,
+    tokenizer_settings,
+    train_tokenizer,
+)
 from .model import TextModelConfig, TextVAE
-from .streaming import SentenceStream, first_sentences, open_stream
 from .pretrained import HFTokenizer
+from .streaming import SentenceStream, first_sentences, open_stream
 from .tokenizers import SPECIALS, load_tokenizer
 
 SETTINGS_NAME = "settings.json"
@@ -35,11 +44,15 @@ class TextTask(Task):
         log = accelerator.print
         specs = self.config.loss.attributes
         if specs and (d.streaming or m.encoder.kind == "none"):
-            raise UserError("loss.attributes needs a VAE (an encoder) trained on data in memory (data.streaming="
-                            "false): the attribute values sit beside each training sentence")
+            raise UserError(
+                "loss.attributes needs a VAE (an encoder) trained on data in memory (data.streaming="
+                "false): the attribute values sit beside each training sentence"
+            )
         if d.streaming and m.encoder.kind == "pretrained":
-            raise UserError("data.streaming does not support a pretrained encoder yet (batches would need both "
-                            "tokenizations); read the file into memory (data.streaming=false)")
+            raise UserError(
+                "data.streaming does not support a pretrained encoder yet (batches would need both "
+                "tokenizations); read the file into memory (data.streaming=false)"
+            )
         # The main process reads first, so `datasets` builds its cache and the tokenizer is written once.
         self.stream = None
         with accelerator.main_process_first():
@@ -47,10 +60,13 @@ class TextTask(Task):
                 self.stream = open_stream(d.train_file, d.format, d.text_column, "data.train_file")
                 train_texts = first_sentences(self.stream, d.stream_sample)
                 if not train_texts:
-                    raise UserError(f"data.train_file: {d.train_file} holds only blank lines; give a file with "
-                                    f"one sentence a line")
-                log(f"training data: streamed from {d.train_file}; the tokenizer is trained on its first "
-                    f"{len(train_texts):,} sentences (data.stream_sample)")
+                    raise UserError(
+                        f"data.train_file: {d.train_file} holds only blank lines; give a file with one sentence a line"
+                    )
+                log(
+                    f"training data: streamed from {d.train_file}; the tokenizer is trained on its first "
+                    f"{len(train_texts):,} sentences (data.stream_sample)"
+                )
             else:
                 train_texts, report = read_sentences(d.train_file, d.format, d.text_column, "data.train_file")
                 log(report.describe("training data"))
@@ -64,18 +80,23 @@ class TextTask(Task):
                 train_texts, valid_texts = split_heldout(train_texts, d.valid_fraction, d.split_seed)
                 if columns is not None:  # the same split of the rows
                     columns = columns[split_heldout(list(range(len(columns))), d.valid_fraction, d.split_seed)[0]]
-                log(f"validation data: {len(valid_texts):,} sentences held out of the training file "
-                    f"(valid_fraction {d.valid_fraction}, split_seed {d.split_seed})")
+                log(
+                    f"validation data: {len(valid_texts):,} sentences held out of the training file "
+                    f"(valid_fraction {d.valid_fraction}, split_seed {d.split_seed})"
+                )
             if m.decoder.kind == "pretrained":  # the decoder's own tokenizer; nothing to train
                 self.tokenizer = HFTokenizer.load(m.decoder)
             else:
-                self.tokenizer = self._tokenizer(Path(self.config.train.output_dir) / "tokenizer", train_texts,
-                                                 accelerator)
+                self.tokenizer = self._tokenizer(
+                    Path(self.config.train.output_dir) / "tokenizer", train_texts, accelerator
+                )
             self.encoder_tokenizer = HFTokenizer.load(m.encoder) if m.encoder.kind == "pretrained" else None
-        self.train_data, treport = tokenize_sentences(train_texts, self.tokenizer, d.max_length, d.long_policy,
-                                                      self.encoder_tokenizer)
-        self.valid_data, vreport = tokenize_sentences(valid_texts, self.tokenizer, d.max_length, d.long_policy,
-                                                      self.encoder_tokenizer)
+        self.train_data, treport = tokenize_sentences(
+            train_texts, self.tokenizer, d.max_length, d.long_policy, self.encoder_tokenizer
+        )
+        self.valid_data, vreport = tokenize_sentences(
+            valid_texts, self.tokenizer, d.max_length, d.long_policy, self.encoder_tokenizer
+        )
         self.train_values = None
         if specs:
             self.train_values = self._attribute_values(columns)
@@ -120,10 +141,13 @@ class TextTask(Task):
                     f"{folder} holds a tokenizer trained with other settings or data (changed: "
                     f"{', '.join(changed)}), which this run's checkpoints may depend on; continue that run with "
                     f"its own data and config (`--resume auto --output-dir {folder.parent}` alone), or start "
-                    f"afresh with --overwrite or a new train.output_dir")
+                    f"afresh with --overwrite or a new train.output_dir"
+                )
         if not accelerator.is_main_process:
-            raise UserError(f"the main process did not leave a tokenizer in {folder}; is train.output_dir "
-                            f"on a file system all processes share?")
+            raise UserError(
+                f"the main process did not leave a tokenizer in {folder}; is train.output_dir "
+                f"on a file system all processes share?"
+            )
         tokenizer = train_tokenizer(sentences, d.tokenizer, d.lowercase, seed=self.config.train.seed)
         tokenizer.save(folder)
         # Written last: a folder without it (an interrupted write) is trained again.
@@ -144,9 +168,11 @@ class TextTask(Task):
         except UserError:
             raise UserError(f"{option}: {folder} holds no tokenizer; is it a text model folder?") from None
         if tokenizer._serialize() != self.tokenizer._serialize():
-            raise UserError(f"{option}: {folder} was trained with another tokenizer than this run's "
-                            f"(other data or data.tokenizer settings), so {what} would be read with "
-                            f"other ids; train both on the same data and tokenizer settings")
+            raise UserError(
+                f"{option}: {folder} was trained with another tokenizer than this run's "
+                f"(other data or data.tokenizer settings), so {what} would be read with "
+                f"other ids; train both on the same data and tokenizer settings"
+            )
 
     def build_model(self) -> TextVAE:
         self.config.model = self.config.model.for_tokenizer(self.tokenizer)  # recorded in train_config.yaml
@@ -163,8 +189,18 @@ class TextTask(Task):
         if self.stream is None:
             return None
         d = self.config.data
-        return SentenceStream(self.stream, self.tokenizer, d.max_length, d.long_policy, batch_size, seed, rank,
-                              world, collate=lambda ids: self.collate(ids, train=True), shuffle_buffer=d.shuffle_buffer)
+        return SentenceStream(
+            self.stream,
+            self.tokenizer,
+            d.max_length,
+            d.long_policy,
+            batch_size,
+            seed,
+            rank,
+            world,
+            collate=lambda ids: self.collate(ids, train=True),
+            shuffle_buffer=d.shuffle_buffer,
+        )
 
     def eval_dataset(self) -> TokenizedText:
         return self.valid_data
@@ -191,10 +227,17 @@ class TextTask(Task):
         if len(texts) >= 2:
             a, b = texts[0], texts[1]
             path = model.interpolate(a, b, steps=5, method="slerp", **gen)
-            lines += ["# slerp between the posterior means of two validation sentences, greedy decoding",
-                      f"# a: {a}", f"# b: {b}", *path, ""]
-        lines += ["# 5 sentences decoded greedily from codes drawn from the prior (seed 0)",
-                  *model.sample(5, seed=0, **gen)]
+            lines += [
+                "# slerp between the posterior means of two validation sentences, greedy decoding",
+                f"# a: {a}",
+                f"# b: {b}",
+                *path,
+                "",
+            ]
+        lines += [
+            "# 5 sentences decoded greedily from codes drawn from the prior (seed 0)",
+            *model.sample(5, seed=0, **gen),
+        ]
         (Path(output_dir) / "interpolation.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         if model.encoder is not None:  # latent_map.png/.csv: the validation sentences' codes in 2-D
             from .mapping import validation_map
@@ -206,17 +249,18 @@ class TextTask(Task):
             report = measure_faithfulness(model, texts, max_length=gen["max_length"])
             (Path(output_dir) / "faithfulness.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
             r, p = report["reconstruction"], report["paths"]
-            accelerator.print(f"faithfulness (validation): reconstruction BLEU {r['bleu']:.1f}, exact match "
-                              f"{r['exact_match']:.1%}, endpoint fidelity {p['endpoint_fidelity']:.0%}, monotone paths "
-                              f"{p['monotone']:.0%} (faithfulness.json)")
+            accelerator.print(
+                f"faithfulness (validation): reconstruction BLEU {r['bleu']:.1f}, exact match "
+                f"{r['exact_match']:.1%}, endpoint fidelity {p['endpoint_fidelity']:.0%}, monotone paths "
+                f"{p['monotone']:.0%} (faithfulness.json)"
+            )
 
 
 def _smaller_than_asked(asked, tokenizer) -> str:
     """A note when the training sentences allow fewer entries than the config asks for (a small corpus
     is not an error: the vocabulary is what the corpus has)."""
     if asked.kind == "sentencepiece" and tokenizer.vocab_size < asked.vocab_size:
-        return (f" (data.tokenizer.vocab_size asks for {asked.vocab_size:,}: the training sentences allow no "
-                f"more)")
+        return f" (data.tokenizer.vocab_size asks for {asked.vocab_size:,}: the training sentences allow no more)"
     words = tokenizer.vocab_size - len(SPECIALS)
     if asked.kind == "word" and asked.max_size and words < asked.max_size:
         return f" (data.tokenizer.max_size asks for {asked.max_size:,} words: the training sentences have {words:,})"

@@ -11,6 +11,7 @@ Specials: <pad> 0, <bos> 1, <eos> 2, <unk> 3. A literal `<unk>` word in the text
 Penn Treebank and the SNLI files used in text-VAE papers) is the unknown word: it encodes to unk_id
 and unk_id decodes to `<unk>`, with either kind.
 """
+
 from __future__ import annotations
 
 import io
@@ -18,8 +19,9 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import ClassVar, Iterable
+from typing import ClassVar
 
 from ..errors import UserError
 
@@ -98,8 +100,9 @@ class WordTokenizer(Tokenizer):
             self._index[special] = UNK_ID
 
     @classmethod
-    def train(cls, sentences: Iterable[str], max_size: int = 0, min_count: int = 1,
-              lowercase: bool = False) -> "WordTokenizer":
+    def train(
+        cls, sentences: Iterable[str], max_size: int = 0, min_count: int = 1, lowercase: bool = False
+    ) -> WordTokenizer:
         """Count the words of `sentences`.
 
         Args:
@@ -137,7 +140,7 @@ class WordTokenizer(Tokenizer):
         return (json.dumps(data, ensure_ascii=False, indent=0) + "\n").encode("utf-8")
 
     @classmethod
-    def load(cls, path: Path) -> "WordTokenizer":
+    def load(cls, path: Path) -> WordTokenizer:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             return cls(data["tokens"], lowercase=bool(data.get("lowercase", False)))
@@ -162,13 +165,22 @@ class SentencePieceTokenizer(Tokenizer):
         self.sp = spm.SentencePieceProcessor(model_proto=self.model_proto)
         ids = (self.sp.pad_id(), self.sp.bos_id(), self.sp.eos_id(), self.sp.unk_id())
         if ids != (PAD_ID, BOS_ID, EOS_ID, UNK_ID):
-            raise ValueError(f"this SentencePiece model has pad/bos/eos/unk ids {ids}, not 0/1/2/3; "
-                             f"train it with SentencePieceTokenizer.train")
+            raise ValueError(
+                f"this SentencePiece model has pad/bos/eos/unk ids {ids}, not 0/1/2/3; "
+                f"train it with SentencePieceTokenizer.train"
+            )
 
     @classmethod
-    def train(cls, sentences: Iterable[str], vocab_size: int = 8000, model_type: str = "unigram",
-              lowercase: bool = False, character_coverage: float = 1.0,
-              input_sentence_size: int = 1_000_000, seed: int = 0) -> "SentencePieceTokenizer":
+    def train(
+        cls,
+        sentences: Iterable[str],
+        vocab_size: int = 8000,
+        model_type: str = "unigram",
+        lowercase: bool = False,
+        character_coverage: float = 1.0,
+        input_sentence_size: int = 1_000_000,
+        seed: int = 0,
+    ) -> SentencePieceTokenizer:
         """Train on `sentences` without writing a file.
 
         Args:
@@ -191,22 +203,38 @@ class SentencePieceTokenizer(Tokenizer):
         spm.set_random_generator_seed(seed)
         try:
             spm.SentencePieceTrainer.train(
-                sentence_iterator=texts, model_writer=writer, vocab_size=vocab_size, model_type=model_type,
-                pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, unk_id=UNK_ID,
-                pad_piece=PAD, bos_piece=BOS, eos_piece=EOS, unk_piece=UNK,
+                sentence_iterator=texts,
+                model_writer=writer,
+                vocab_size=vocab_size,
+                model_type=model_type,
+                pad_id=PAD_ID,
+                bos_id=BOS_ID,
+                eos_id=EOS_ID,
+                unk_id=UNK_ID,
+                pad_piece=PAD,
+                bos_piece=BOS,
+                eos_piece=EOS,
+                unk_piece=UNK,
                 normalization_rule_name="nmt_nfkc_cf" if lowercase else "nmt_nfkc",
-                character_coverage=character_coverage, hard_vocab_limit=False,
-                input_sentence_size=input_sentence_size, shuffle_input_sentence=True,
-                max_sentence_length=1 << 16, num_threads=min(4, os.cpu_count() or 1), minloglevel=2)
+                character_coverage=character_coverage,
+                hard_vocab_limit=False,
+                input_sentence_size=input_sentence_size,
+                shuffle_input_sentence=True,
+                max_sentence_length=1 << 16,
+                num_threads=min(4, os.cpu_count() or 1),
+                minloglevel=2,
+            )
         except RuntimeError as e:
             msg = str(e)
             if "sentences_.empty()" in msg:
                 raise UserError("no sentences to train the SentencePiece tokenizer on") from None
             if "required_chars" in msg:
                 need = re.search(r"(\d+) vs (\d+)", msg)
-                raise UserError(f"tokenizer vocab_size {vocab_size} is smaller than the "
-                                f"{need.group(2) if need else 'many'} characters and specials the corpus needs; "
-                                f"raise data.tokenizer.vocab_size") from None
+                raise UserError(
+                    f"tokenizer vocab_size {vocab_size} is smaller than the "
+                    f"{need.group(2) if need else 'many'} characters and specials the corpus needs; "
+                    f"raise data.tokenizer.vocab_size"
+                ) from None
             raise UserError(f"SentencePiece could not train a tokenizer: {msg.splitlines()[0]}") from None
         return cls(writer.getvalue())
 
@@ -249,7 +277,7 @@ class SentencePieceTokenizer(Tokenizer):
         return self.model_proto
 
     @classmethod
-    def load(cls, path: Path) -> "SentencePieceTokenizer":
+    def load(cls, path: Path) -> SentencePieceTokenizer:
         try:
             return cls(path.read_bytes())
         except (RuntimeError, OSError, ValueError) as e:
@@ -271,6 +299,8 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
         names = " or ".join(cls.filename for cls in _KINDS.values())
         raise UserError(f"{directory} holds no tokenizer ({names}); is it a text model folder?")
     if len(found) > 1:
-        raise UserError(f"{directory} holds two tokenizers ({', '.join(c.filename for c in found)}); "
-                        f"delete the one that does not belong to the model")
+        raise UserError(
+            f"{directory} holds two tokenizers ({', '.join(c.filename for c in found)}); "
+            f"delete the one that does not belong to the model"
+        )
     return found[0].load(directory / found[0].filename)

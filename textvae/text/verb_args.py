@@ -1,5 +1,6 @@
 """What the text verbs (textvae.text.commands, textvae.text.attribute_verbs) read from their argparse
 Namespace: the model, loaded as a pipeline, and the generation options."""
+
 from __future__ import annotations
 
 import torch
@@ -15,5 +16,12 @@ def load(args):
 
 def generation(args) -> dict:
     """The --strategy ... --seed options, as keyword arguments of TextPipeline.generation."""
-    return {"strategy": args.strategy, "temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
-            "beam_size": args.beam_size, "max_length": args.max_length, "seed": args.seed}
+    return {
+        "strategy": args.strategy,
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "beam_size": args.beam_size,
+        "max_length": args.max_length,
+        "seed": args.seed,
+    }

@@ -5,6 +5,7 @@ the dataset in `WithAttributes`, and in its collate splits the items from the va
 `split_attributed`, putting the values in batch["attributes"]. `describe` is what the model saves in
 config.json.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,20 +58,28 @@ def column_values(raw: list, spec: AttributeConfig, where: str) -> np.ndarray:
     order = {str(v): k for k, v in enumerate(spec.values)}
     out = np.full(len(raw), np.nan, dtype=np.float64)
     for i, cell in enumerate(raw):
-        if cell is None or (isinstance(cell, float) and math.isnan(cell)) or (isinstance(cell, str) and not cell.strip()):
+        if (
+            cell is None
+            or (isinstance(cell, float) and math.isnan(cell))
+            or (isinstance(cell, str) and not cell.strip())
+        ):
             continue
         if order:
             key = str(cell).strip()
             if key not in order:
-                raise UserError(f"{where}: row {i + 1} has {spec.column} = {key!r}, not one of {spec.values} "
-                                f"(loss.attributes {spec.name}.values); add it or leave the cell empty")
+                raise UserError(
+                    f"{where}: row {i + 1} has {spec.column} = {key!r}, not one of {spec.values} "
+                    f"(loss.attributes {spec.name}.values); add it or leave the cell empty"
+                )
             out[i] = order[key]
         elif isinstance(cell, bool) or not isinstance(cell, (int, float)):
             try:
                 out[i] = float(cell)
             except (TypeError, ValueError):
-                raise UserError(f"{where}: column {spec.column!r} holds labels ({cell!r} in row {i + 1}); list "
-                                f"them in order with loss.attributes {spec.name}.values, e.g. [neg, pos]") from None
+                raise UserError(
+                    f"{where}: column {spec.column!r} holds labels ({cell!r} in row {i + 1}); list "
+                    f"them in order with loss.attributes {spec.name}.values, e.g. [neg, pos]"
+                ) from None
         else:
             out[i] = float(cell)
     return out
@@ -84,14 +93,29 @@ def describe(specs: list[AttributeConfig], values: np.ndarray) -> list[dict]:
         v = values[:, k]
         known = v[~np.isnan(v)]
         if not len(known):
-            raise UserError(f"loss.attributes: {s.name} has no known value in the training data"
-                            + (f" (column {s.column!r} is empty)" if s.column else ""))
-        out.append({"name": s.name, "dim": s.dim, "weight": s.weight, "delta": s.delta, "column": s.column,
-                    "values": list(s.values), "min": float(known.min()), "max": float(known.max()),
-                    "labelled": len(known), "examples": len(v)})
+            raise UserError(
+                f"loss.attributes: {s.name} has no known value in the training data"
+                + (f" (column {s.column!r} is empty)" if s.column else "")
+            )
+        out.append(
+            {
+                "name": s.name,
+                "dim": s.dim,
+                "weight": s.weight,
+                "delta": s.delta,
+                "column": s.column,
+                "values": list(s.values),
+                "min": float(known.min()),
+                "max": float(known.max()),
+                "labelled": len(known),
+                "examples": len(v),
+            }
+        )
     return out
 
 
 def summary(attributes: list[dict]) -> str:
-    return "; ".join(f"{a['name']} on dim {a['dim']} ({a['labelled']:,}/{a['examples']:,} known, "
-                     f"{a['min']:g} to {a['max']:g})" for a in attributes)
+    return "; ".join(
+        f"{a['name']} on dim {a['dim']} ({a['labelled']:,}/{a['examples']:,} known, {a['min']:g} to {a['max']:g})"
+        for a in attributes
+    )

@@ -4,6 +4,7 @@ The batches of epoch e depend only on (seed, e), so a resumed run sees exactly t
 uninterrupted run would, and under `accelerate launch` every process builds the same list before
 Accelerate hands each process its share.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,16 @@ class EpochBatchSampler(Sampler):
         drop_last: drop a final short batch.
     """
 
-    def __init__(self, num_examples: int, batch_size: int, shuffle: bool = True, seed: int = 0,
-                 lengths=None, pool_batches: int = 100, drop_last: bool = False):
+    def __init__(
+        self,
+        num_examples: int,
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        lengths=None,
+        pool_batches: int = 100,
+        drop_last: bool = False,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, not {batch_size}")
         self.num_examples = num_examples
@@ -47,9 +56,9 @@ class EpochBatchSampler(Sampler):
         order = rng.permutation(self.num_examples) if self.shuffle else np.arange(self.num_examples)
         if self.lengths is not None:
             # Stable sort inside each pool keeps the shuffled order among equal lengths.
-            pools = [order[i:i + self.pool] for i in range(0, len(order), self.pool)]
+            pools = [order[i : i + self.pool] for i in range(0, len(order), self.pool)]
             order = np.concatenate([p[np.argsort(self.lengths[p], kind="stable")] for p in pools]) if pools else order
-        batches = [order[i:i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size)]
+        batches = [order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size)]
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
         if self.shuffle and self.lengths is not None:

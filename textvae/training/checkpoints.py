@@ -5,6 +5,7 @@ A checkpoint is `checkpoints/step-N/` holding Accelerate's `save_state` files pl
 under a temporary name and renamed only when complete, so a partial folder is never taken for a good
 one; `latest_checkpoint` ignores anything without trainer_state.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,7 @@ def checkpoint_dirs(root: Path) -> list[Path]:
     """Complete checkpoints under root, oldest first."""
     if not root.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in root.iterdir()
-             if (m := _STEP.match(p.name)) and (p / STATE_NAME).is_file()]
+    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _STEP.match(p.name)) and (p / STATE_NAME).is_file()]
     return [p for _, p in sorted(found)]
 
 
@@ -100,5 +100,7 @@ def load_checkpoint(accelerator, path: Path) -> None:
         accelerator.load_state(str(path))
     except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError, KeyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"checkpoint {path} cannot be loaded safely ({type(e).__name__}: {first[:200]}); "
-                        f"resume from an earlier checkpoint or start afresh") from None
+        raise UserError(
+            f"checkpoint {path} cannot be loaded safely ({type(e).__name__}: {first[:200]}); "
+            f"resume from an earlier checkpoint or start afresh"
+        ) from None

@@ -1,5 +1,6 @@
 """The experiment config: task-specific `data` and `model` sections plus the generic `train` and
 `loss` sections that the one trainer reads."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -86,7 +87,9 @@ class TrainConfig:
     save_every: int = 0  # write a checkpoint every this many optimizer steps (0: only at the end)
     keep_last: int = 2  # checkpoints kept in checkpoints/ (the oldest are deleted)
     select_best: bool = True
-    report_to: list[str] = field(default_factory=lambda: ["jsonl", "tensorboard"])  # jsonl (logs/train.jsonl), tensorboard
+    report_to: list[str] = field(
+        default_factory=lambda: ["jsonl", "tensorboard"]
+    )  # jsonl (logs/train.jsonl), tensorboard
     progress_bar: bool | str = "auto"
     threads: int = 0  # torch threads per process (0: torch's default)
     init_from: str = ""
@@ -100,8 +103,16 @@ class TrainConfig:
         for name in ("batch_size", "eval_batch_size", "grad_accum"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
-        for name in ("epochs", "max_steps", "lr_warmup_steps", "log_every", "eval_every", "save_every",
-                     "threads", "fit_prior"):
+        for name in (
+            "epochs",
+            "max_steps",
+            "lr_warmup_steps",
+            "log_every",
+            "eval_every",
+            "save_every",
+            "threads",
+            "fit_prior",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
         if self.epochs == 0 and self.max_steps == 0:
@@ -162,11 +173,17 @@ def build_config(raw: dict) -> ExperimentConfig:
     task = task_class(raw["task"])
     model_raw = raw.get("model") or {}
     train_raw = raw.get("train") or {}
-    if (isinstance(model_raw, dict) and model_raw.get("prior_components") and isinstance(train_raw, dict)
-            and not train_raw.get("init_from")):
-        raise UserError("model.prior_components: a mixture prior is fitted, not learnt from scratch: fit one to a "
-                        "trained model with `textvae fit-prior MODEL_DIR --components K`, then train further from it "
-                        "with train.init_from=FITTED_DIR")
+    if (
+        isinstance(model_raw, dict)
+        and model_raw.get("prior_components")
+        and isinstance(train_raw, dict)
+        and not train_raw.get("init_from")
+    ):
+        raise UserError(
+            "model.prior_components: a mixture prior is fitted, not learnt from scratch: fit one to a "
+            "trained model with `textvae fit-prior MODEL_DIR --components K`, then train further from it "
+            "with train.init_from=FITTED_DIR"
+        )
     cfg = ExperimentConfig(
         task=raw["task"],
         data=from_dict(task.data_config_class, raw.get("data") or {}, "data."),

@@ -1,5 +1,6 @@
 """Training curves of one or more runs, read from their logs/train.jsonl: validation -ELBO, validation
 KL and the training loss against the optimizer step, one line per run, in one PNG."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,11 @@ from pathlib import Path
 
 from ..errors import UserError
 
-PANELS = (("val/neg_elbo", "validation -ELBO (nats)"), ("val/kl", "validation KL (nats)"),
-          ("train/loss",
-           "training loss (nats, running mean of 5 logs):\nrec + weighted KL (+ the AR/TAR penalty, if set)"))
+PANELS = (
+    ("val/neg_elbo", "validation -ELBO (nats)"),
+    ("val/kl", "validation KL (nats)"),
+    ("train/loss", "training loss (nats, running mean of 5 logs):\nrec + weighted KL (+ the AR/TAR penalty, if set)"),
+)
 
 
 def read_log(run: str | Path) -> tuple[dict[str, list[tuple[int, float]]], int]:
@@ -62,8 +65,15 @@ def plot_curves(runs: list[str | Path], path: str | Path, logs: list[dict] | Non
                 steps, values = zip(*series[name])
                 if name.startswith("train/"):  # windows of batches of different lengths: a running mean of 5
                     values = _running_mean(values, 5)
-                ax.plot(steps, values, label=label, color=f"C{k % 10}", lw=1.2,
-                        marker="o" if name.startswith("val/") else None, ms=2.5)
+                ax.plot(
+                    steps,
+                    values,
+                    label=label,
+                    color=f"C{k % 10}",
+                    lw=1.2,
+                    marker="o" if name.startswith("val/") else None,
+                    ms=2.5,
+                )
             best = best_validation(series)
             if name == "val/neg_elbo" and best is not None:
                 ax.plot(*best, marker="*", ms=11, color=f"C{k % 10}", mec="black", mew=0.6)
@@ -94,4 +104,4 @@ def _tail_limits(values: list[float]) -> tuple[float | None, float | None]:
 
 def _running_mean(values, width: int) -> list[float]:
     """The mean of each value and up to width - 1 values before it."""
-    return [sum(values[max(0, i - width + 1):i + 1]) / (i + 1 - max(0, i - width + 1)) for i in range(len(values))]
+    return [sum(values[max(0, i - width + 1) : i + 1]) / (i + 1 - max(0, i - width + 1)) for i in range(len(values))]

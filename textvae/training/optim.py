@@ -1,4 +1,5 @@
 """The optimiser and its learning-rate schedule."""
+
 from __future__ import annotations
 
 import math

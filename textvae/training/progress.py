@@ -1,4 +1,5 @@
 """How a run reports and stops: the plain progress line (when no bar is shown) and SIGINT/SIGTERM."""
+
 from __future__ import annotations
 
 import signal
@@ -32,10 +33,12 @@ class StopSignal:
 def progress_line(step: int, total: int, logs: dict, unit: str, first_step: int, seconds: float) -> str:
     """The plain progress line printed instead of a bar: step, losses, speed, time spent and left."""
     left = seconds / max(1, step - first_step) * (total - step)
-    return (f"step {step}/{total}: loss {logs['train/loss']:.3f} (rec {logs['train/rec']:.3f}, "
-            f"KL {logs['train/kl']:.3f}, weight {logs['train/kl_weight']:.2f}), "
-            f"{logs[f'train/{unit}_per_s']:.0f} {unit}/s, "
-            f"{clock(seconds)} spent, {clock(left)} left")
+    return (
+        f"step {step}/{total}: loss {logs['train/loss']:.3f} (rec {logs['train/rec']:.3f}, "
+        f"KL {logs['train/kl']:.3f}, weight {logs['train/kl_weight']:.2f}), "
+        f"{logs[f'train/{unit}_per_s']:.0f} {unit}/s, "
+        f"{clock(seconds)} spent, {clock(left)} left"
+    )
 
 
 def clock(seconds: float) -> str:

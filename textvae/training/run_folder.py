@@ -8,6 +8,7 @@ config from the folder's train_config.yaml (or checks the one given against it):
 command line must agree with it, except the few in RESUMABLE, which change how long a run goes on or
 what it saves, not what it has trained so far; how it reports (UNCHECKED) may differ freely.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,8 +24,15 @@ from .config import ExperimentConfig, build_config, config_to_dict, load_config
 SAVED_CONFIG = "train_config.yaml"
 # What a resumed run may change when given explicitly: its length, its learning rate (the divergence
 # message advises a lower one), and when it validates and what it saves.
-RESUMABLE = ("train.max_steps", "train.epochs", "train.lr", "train.eval_every", "train.save_every", "train.keep_last",
-             "train.select_best")
+RESUMABLE = (
+    "train.max_steps",
+    "train.epochs",
+    "train.lr",
+    "train.eval_every",
+    "train.save_every",
+    "train.keep_last",
+    "train.select_best",
+)
 # Never compared: the folder (where the saved config was found, however its path is spelt), and how the
 # run reports and the threads it uses, which change no number (and whose defaults may change).
 UNCHECKED = ("train.output_dir", "train.log_every", "train.report_to", "train.progress_bar", "train.threads")
@@ -34,8 +42,11 @@ RUN_MARKS = ("config.json", "model.safetensors", SAVED_CONFIG, "checkpoints", "l
 
 def holds_a_run(out: Path) -> bool:
     """Whether `out` holds a trained model or a complete checkpoint."""
-    return (out / "config.json").is_file() or (out / "model.safetensors").is_file() or \
-        bool(checkpoint_dirs(out / "checkpoints"))
+    return (
+        (out / "config.json").is_file()
+        or (out / "model.safetensors").is_file()
+        or bool(checkpoint_dirs(out / "checkpoints"))
+    )
 
 
 def check_output_folder(cfg: ExperimentConfig, resume: str | None, overwrite: bool) -> None:
@@ -49,17 +60,22 @@ def check_output_folder(cfg: ExperimentConfig, resume: str | None, overwrite: bo
         raise UserError(f"train.output_dir {out} is a file; give a folder")
     if not overwrite:
         if holds_a_run(out):
-            raise UserError(f"{out} already holds a trained model or checkpoints; continue that run with "
-                            f"`--resume auto --output-dir {out}`, or start afresh with --overwrite (deletes them)")
+            raise UserError(
+                f"{out} already holds a trained model or checkpoints; continue that run with "
+                f"`--resume auto --output-dir {out}`, or start afresh with --overwrite (deletes them)"
+            )
         return
     if any(out.iterdir()) and not any((out / mark).exists() for mark in RUN_MARKS):
-        raise UserError(f"--overwrite empties only a textvae run's folder, and {out} holds none "
-                        f"({', '.join(RUN_MARKS)}); give a new or empty --output-dir")
+        raise UserError(
+            f"--overwrite empties only a textvae run's folder, and {out} holds none "
+            f"({', '.join(RUN_MARKS)}); give a new or empty --output-dir"
+        )
     inside = _paths_inside(cfg, out)
     if inside:
         key, value = inside[0]
-        raise UserError(f"--overwrite would delete {key} {value}, which is inside {out}; "
-                        f"train into another --output-dir")
+        raise UserError(
+            f"--overwrite would delete {key} {value}, which is inside {out}; train into another --output-dir"
+        )
 
 
 def clear_output_folder(out: Path) -> int:
@@ -75,8 +91,9 @@ def clear_output_folder(out: Path) -> int:
     return len(entries)
 
 
-def command_config(config: str | None, overrides: list[str], output_dir: str | None,
-                   resume: str | None) -> ExperimentConfig:
+def command_config(
+    config: str | None, overrides: list[str], output_dir: str | None, resume: str | None
+) -> ExperimentConfig:
     """The config of `textvae train`: from --config, or for a resumed run without it, from the run
     folder's train_config.yaml; with --resume, checked against the run's saved config."""
     overrides = list(overrides)
@@ -86,8 +103,10 @@ def command_config(config: str | None, overrides: list[str], output_dir: str | N
         run = _run_of(output_dir, resume)
         saved = run / SAVED_CONFIG
         if not saved.is_file():
-            raise UserError(f"--resume without --config reads the run's config from {saved}, which does not "
-                            f"exist; give --config FILE")
+            raise UserError(
+                f"--resume without --config reads the run's config from {saved}, which does not "
+                f"exist; give --config FILE"
+            )
         raw = load_yaml(saved)
         overrides.append(f"train.output_dir={run}")
         cfg = build_config(apply_overrides(copy.deepcopy(raw), overrides))
@@ -102,8 +121,9 @@ def command_config(config: str | None, overrides: list[str], output_dir: str | N
     return cfg
 
 
-def check_resume_agrees(saved: ExperimentConfig, cfg: ExperimentConfig, overrides: list[str], run: Path,
-                        config: str | None) -> None:
+def check_resume_agrees(
+    saved: ExperimentConfig, cfg: ExperimentConfig, overrides: list[str], run: Path, config: str | None
+) -> None:
     """Refuse a resumed run whose config differs from the one it was trained with, in one line naming
     the first differing key and both values. An explicit override of a RESUMABLE key may differ."""
     explicit = [".".join(parse_override(o)[0]) for o in overrides]
@@ -123,12 +143,16 @@ def check_resume_agrees(saved: ExperimentConfig, cfg: ExperimentConfig, override
     was, now = _show(old.get(key)), _show(new.get(key))
     if key in given:
         may = ", ".join(k.removeprefix("train.") for k in RESUMABLE)
-        raise UserError(f"{key}={now} disagrees with the run in {run}, trained with {key}={was}{more}; a resumed "
-                        f"run keeps its config (only train's {may} and logging may change): leave {key} out, or "
-                        f"start afresh with --overwrite")
+        raise UserError(
+            f"{key}={now} disagrees with the run in {run}, trained with {key}={was}{more}; a resumed "
+            f"run keeps its config (only train's {may} and logging may change): leave {key} out, or "
+            f"start afresh with --overwrite"
+        )
     where = f"--config {config}" if config else "this command"
-    raise UserError(f"{key}: the run in {run} was trained with {was}, {where} gives {now}{more}; continue it with "
-                    f"`textvae train --resume auto --output-dir {run}` alone (its {SAVED_CONFIG} is the config)")
+    raise UserError(
+        f"{key}: the run in {run} was trained with {was}, {where} gives {now}{more}; continue it with "
+        f"`textvae train --resume auto --output-dir {run}` alone (its {SAVED_CONFIG} is the config)"
+    )
 
 
 def _run_of(output_dir: str | None, resume: str) -> Path:

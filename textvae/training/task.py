@@ -4,6 +4,7 @@ A Task turns the `data` and `model` sections of an experiment config into datase
 function, a batch sampler and a model; it knows how to count the units of a batch for throughput, and
 what to leave in the model folder after training (pictures, a demo interpolation).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -64,8 +65,7 @@ class Task:
         return None
 
     def batch_sampler(self, dataset: Dataset, batch_size: int, shuffle: bool, seed: int) -> EpochBatchSampler:
-        return EpochBatchSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed,
-                                 lengths=self.lengths(dataset))
+        return EpochBatchSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed, lengths=self.lengths(dataset))
 
     def count_units(self, batch: dict[str, torch.Tensor]) -> int:
         """Real units in a batch for throughput (non-pad tokens; images for image models)."""

@@ -1,4 +1,5 @@
 """A JSON-lines tracker for Accelerate's logging: one line per logged step."""
+
 from __future__ import annotations
 
 import json

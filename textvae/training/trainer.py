@@ -4,6 +4,7 @@ Shape of accelerate's examples: build data and model, `prepare`, loop with `accu
 evaluate with `gather_for_metrics`, checkpoint with `save_state`, resume with `load_state` and
 `skip_first_batches`. Nothing here knows whether it runs on one CPU or many GPUs, or on text or images.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,10 @@ MAX_SKIPPED_FP16_STEPS = 50  # consecutive overflowing fp16 steps before the run
 
 
 def _diverged(step: int, what: str, ckpt_root: Path) -> str:
-    return (f"training diverged at step {step} ({what}); lower train.lr, or use train.mixed_precision=no; "
-            f"the last good checkpoint, if any, is under {ckpt_root}")
+    return (
+        f"training diverged at step {step} ({what}); lower train.lr, or use train.mixed_precision=no; "
+        f"the last good checkpoint, if any, is under {ckpt_root}"
+    )
 
 
 class _Window:
@@ -97,8 +100,11 @@ class Trainer:
         self.vae = self._model()
         self.module = ElboModule(self.vae)
         # A model may give parameter groups (pretrained parts with their own rates); frozen ones are left out.
-        groups = self.vae.parameter_groups(self.tc.lr) if hasattr(self.vae, "parameter_groups") else \
-            [{"params": [p for p in self.vae.parameters() if p.requires_grad]}]
+        groups = (
+            self.vae.parameter_groups(self.tc.lr)
+            if hasattr(self.vae, "parameter_groups")
+            else [{"params": [p for p in self.vae.parameters() if p.requires_grad]}]
+        )
         self.optimizer = make_optimizer(groups, self.tc)
         data_text = self._data()  # prepares module, optimizer and loaders
         self.total_steps = self.tc.max_steps or self.tc.epochs * self.steps_per_epoch
@@ -131,8 +137,11 @@ class Trainer:
         if "tensorboard" in tc.report_to:
             trackers.append("tensorboard")
         return Accelerator(
-            mixed_precision=tc.mixed_precision, gradient_accumulation_steps=tc.grad_accum, log_with=trackers or None,
-            project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")))
+            mixed_precision=tc.mixed_precision,
+            gradient_accumulation_steps=tc.grad_accum,
+            log_with=trackers or None,
+            project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
+        )
 
     def _model(self):
         """The task's model, its weights copied from train.init_from for a fresh run."""
@@ -141,14 +150,19 @@ class Trainer:
         if tc.init_from and not self.resume_path:  # a resumed run reads every weight from its checkpoint
             self.task.check_init_from(Path(tc.init_from))
             copied = init_from_folder(vae, Path(tc.init_from), tc.init_parts)
-            self.accelerator.print(f"initialised {len(copied)} tensors ({', '.join(tc.init_parts) or 'all'}) from "
-                                   f"{tc.init_from}")
+            self.accelerator.print(
+                f"initialised {len(copied)} tensors ({', '.join(tc.init_parts) or 'all'}) from {tc.init_from}"
+            )
             if vae.prior is not None and not any(name.startswith("prior.") for name in copied):
-                raise UserError(f"model.prior_components {vae.prior.components}: the mixture must come from "
-                                f"train.init_from; add prior to train.init_parts")
+                raise UserError(
+                    f"model.prior_components {vae.prior.components}: the mixture must come from "
+                    f"train.init_from; add prior to train.init_parts"
+                )
         if tc.fit_prior and getattr(vae, "encoder", True) is None:
-            raise UserError(f"train.fit_prior {tc.fit_prior}: a language model (encoder kind none) has no codes to "
-                            f"fit a prior to; set train.fit_prior=0")
+            raise UserError(
+                f"train.fit_prior {tc.fit_prior}: a language model (encoder kind none) has no codes to "
+                f"fit a prior to; set train.fit_prior=0"
+            )
         return vae
 
     def _data(self) -> str:
@@ -164,11 +178,15 @@ class Trainer:
             self.sampler = task.batch_sampler(train_ds, tc.batch_size, shuffle=True, seed=tc.seed)
             # A loader-owned generator keeps DataLoader.__iter__ from drawing on the global RNG, so a run
             # resumed mid-epoch sees the same random stream (dropout, sampling) as an uninterrupted one.
-            train_loader = DataLoader(train_ds, batch_sampler=self.sampler,
-                                      collate_fn=partial(task.collate, train=True),
-                                      generator=torch.Generator().manual_seed(tc.seed))
+            train_loader = DataLoader(
+                train_ds,
+                batch_sampler=self.sampler,
+                collate_fn=partial(task.collate, train=True),
+                generator=torch.Generator().manual_seed(tc.seed),
+            )
             self.module, self.optimizer, self.train_loader, self.eval_loader = acc.prepare(
-                self.module, self.optimizer, train_loader, eval_loader)
+                self.module, self.optimizer, train_loader, eval_loader
+            )
             self.steps_per_epoch = max(1, math.ceil(len(self.train_loader) / tc.grad_accum))
             return f"{len(train_ds):,} training examples"
         if not tc.max_steps:
@@ -193,8 +211,9 @@ class Trainer:
         cfg, tc, acc = self.cfg, self.tc, self.accelerator
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "train_config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False),
-                                                        encoding="utf-8")
+            (self.out / "train_config.yaml").write_text(
+                yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8"
+            )
         runtime = {**runtime_facts(), "processes": acc.num_processes}
         acc.init_trackers("train", config=_flat({**config_to_dict(cfg), "runtime": runtime}))
         per_epoch = f"{self.steps_per_epoch:,}" if self.steps_per_epoch else "unknown"
@@ -203,7 +222,8 @@ class Trainer:
             f"({sum(p.numel() for g in self.optimizer.param_groups for p in g['params']):,} trained), "
             f"{data_text}, {self.total_steps:,} steps ({per_epoch} per epoch, global batch "
             f"{tc.batch_size * tc.grad_accum * acc.num_processes}), {acc.num_processes} process(es), "
-            f"precision {tc.mixed_precision}")
+            f"precision {tc.mixed_precision}"
+        )
 
     # -- the loop -----------------------------------------------------------------------------------
     def run(self) -> Path:
@@ -213,8 +233,14 @@ class Trainer:
         state, tc = self.state, self.tc
         # A bar on a terminal; redirected, a plain line every log_every steps instead of carriage returns.
         self.show_bar = tc.shows_progress_bar()
-        self.bar = tqdm(total=self.total_steps, initial=state["step"], disable=not (self.main and self.show_bar),
-                        unit="step", dynamic_ncols=True, desc="train")
+        self.bar = tqdm(
+            total=self.total_steps,
+            initial=state["step"],
+            disable=not (self.main and self.show_bar),
+            unit="step",
+            dynamic_ncols=True,
+            desc="train",
+        )
         self.module.train()
         self.seconds_before, self.first_step = state["train_seconds"], state["step"]
         self.t_started = time.perf_counter()
@@ -245,8 +271,10 @@ class Trainer:
             self.bar.close()
             if stopped_by is not None:
                 path = self.checkpoint()
-                self.accelerator.print(f"stopped by signal {stopped_by} at step {state['step']}; checkpoint saved to "
-                                       f"{path}; continue with `textvae train --resume auto --output-dir {self.out}`")
+                self.accelerator.print(
+                    f"stopped by signal {stopped_by} at step {state['step']}; checkpoint saved to "
+                    f"{path}; continue with `textvae train --resume auto --output-dir {self.out}`"
+                )
                 finish_processes(self.accelerator)
                 raise SystemExit(128 + int(stopped_by))
             self.validate()
@@ -312,23 +340,36 @@ class Trainer:
         """The training losses since the last log line, summed over processes (the global batch's, as
         with one process), to the trackers and the bar or a plain line."""
         acc, step, unit = self.accelerator, self.state["step"], self.task.unit_name
-        sums = acc.reduce(torch.tensor([float(self.window.sums[k]) for k in _Window.KEYS], dtype=torch.float64,
-                                       device=acc.device), "sum")
+        sums = acc.reduce(
+            torch.tensor([float(self.window.sums[k]) for k in _Window.KEYS], dtype=torch.float64, device=acc.device),
+            "sum",
+        )
         units, loss, rec, kl, n = sums.tolist()
         dt = time.perf_counter() - self.window.t0
         n = max(1.0, n)
-        logs = {"train/loss": loss / n, "train/rec": rec / n, "train/kl": kl / n, "train/kl_weight": beta,
-                "train/lr": self.optimizer.param_groups[0]["lr"], f"train/{unit}_per_s": units / dt,
-                "epoch": self.state["epoch"]}
+        logs = {
+            "train/loss": loss / n,
+            "train/rec": rec / n,
+            "train/kl": kl / n,
+            "train/kl_weight": beta,
+            "train/lr": self.optimizer.param_groups[0]["lr"],
+            f"train/{unit}_per_s": units / dt,
+            "epoch": self.state["epoch"],
+        }
         peak = peak_rss_mb()  # the main process's
         if peak is not None:
             logs["train/peak_memory_mb"] = peak
         acc.log(logs, step=step)
-        self.bar.set_postfix(loss=f"{logs['train/loss']:.2f}", kl=f"{logs['train/kl']:.2f}", beta=f"{beta:.2f}",
-                             **{f"{unit}/s": f"{logs[f'train/{unit}_per_s']:.0f}"})
+        self.bar.set_postfix(
+            loss=f"{logs['train/loss']:.2f}",
+            kl=f"{logs['train/kl']:.2f}",
+            beta=f"{beta:.2f}",
+            **{f"{unit}/s": f"{logs[f'train/{unit}_per_s']:.0f}"},
+        )
         if not self.show_bar:
-            acc.print(progress_line(step, self.total_steps, logs, unit, self.first_step,
-                                     time.perf_counter() - self.t_started))
+            acc.print(
+                progress_line(step, self.total_steps, logs, unit, self.first_step, time.perf_counter() - self.t_started)
+            )
         self.window = _Window()
 
     # -- validation and saving ----------------------------------------------------------------------
@@ -337,8 +378,9 @@ class Trainer:
         acc = self.accelerator
         self.module.eval()
         # The average, when kept, is what is validated and saved (autocast as the prepared module has it).
-        scored, context = (self.module, nullcontext()) if self.ema is None else \
-            (ElboModule(self.ema.module), acc.autocast())
+        scored, context = (
+            (self.module, nullcontext()) if self.ema is None else (ElboModule(self.ema.module), acc.autocast())
+        )
         rec, kl, n = 0.0, 0.0, 0
         with torch.no_grad(), context:
             for batch in self.eval_loader:
@@ -356,8 +398,10 @@ class Trainer:
         metrics = self.evaluate()
         metrics["epoch"] = state["epoch"]
         self.accelerator.log(metrics, step=state["step"])
-        self.accelerator.print(f"step {state['step']}: validation -ELBO {metrics['val/neg_elbo']:.3f} "
-                               f"(rec {metrics['val/rec']:.3f}, KL {metrics['val/kl']:.3f})")
+        self.accelerator.print(
+            f"step {state['step']}: validation -ELBO {metrics['val/neg_elbo']:.3f} "
+            f"(rec {metrics['val/rec']:.3f}, KL {metrics['val/kl']:.3f})"
+        )
         if self.tc.select_best and (state["best_val"] is None or metrics["val/neg_elbo"] < state["best_val"]):
             state["best_val"] = metrics["val/neg_elbo"]
             self.save_model("best")
@@ -371,8 +415,9 @@ class Trainer:
             try:  # written under temporary names and renamed: a failed write leaves the old model
                 model.save_pretrained(self.out)
             except (OSError, SafetensorError) as e:
-                raise UserError(f"could not save the {tag} model to {self.out} "
-                                f"({getattr(e, 'strerror', None) or e})") from None
+                raise UserError(
+                    f"could not save the {tag} model to {self.out} ({getattr(e, 'strerror', None) or e})"
+                ) from None
         self.accelerator.wait_for_everyone()
 
     def checkpoint(self) -> Path:
@@ -405,19 +450,30 @@ def _fit_prior(model, task, out: Path, tc, log) -> None:
 
     data = task.train_dataset()
     if len(data) * 4 < 2 * tc.fit_prior:
-        raise UserError(f"train.fit_prior {tc.fit_prior}: {len(data)} training examples x 4 codes are too few "
-                        f"for {tc.fit_prior} components (at least {2 * tc.fit_prior} codes)")
+        raise UserError(
+            f"train.fit_prior {tc.fit_prior}: {len(data)} training examples x 4 codes are too few "
+            f"for {tc.fit_prior} components (at least {2 * tc.fit_prior} codes)"
+        )
     sampler = task.batch_sampler(data, tc.eval_batch_size, shuffle=False, seed=0)
-    codes = posterior_codes(model, data, partial(task.collate, train=False), batch_sampler=sampler,
-                            samples_per_example=4, seed=tc.seed, progress=False)
+    codes = posterior_codes(
+        model,
+        data,
+        partial(task.collate, train=False),
+        batch_sampler=sampler,
+        samples_per_example=4,
+        seed=tc.seed,
+        progress=False,
+    )
     prior = GaussianMixturePrior(tc.fit_prior, model.latent_size)
     report = prior.fit(codes, seed=tc.seed)
     model.prior = prior
     model.config.prior_components = tc.fit_prior
     model.save_pretrained(out)
     (out / "prior_fit.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    log(f"prior: a {tc.fit_prior}-component Gaussian mixture fitted to {codes.shape[0]:,} training codes "
-        f"(average log p(z) {report['log_p_standard_normal']:.2f} under N(0, I), {report['log_p_fitted']:.2f} fitted)")
+    log(
+        f"prior: a {tc.fit_prior}-component Gaussian mixture fitted to {codes.shape[0]:,} training codes "
+        f"(average log p(z) {report['log_p_standard_normal']:.2f} under N(0, I), {report['log_p_fitted']:.2f} fitted)"
+    )
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
