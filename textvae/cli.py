@@ -12,13 +12,13 @@ GEN_HELP = "generation: greedy, sampling with temperature/top-k/top-p, or beam s
 
 def _add_generation(p: argparse.ArgumentParser, default: str = "greedy") -> None:
     g = p.add_argument_group(GEN_HELP)
-    g.add_argument("--strategy", choices=["greedy", "sample", "beam"], default=default)
-    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--strategy", choices=["greedy", "sample", "beam"], default=default, help="how each token is chosen")
+    g.add_argument("--temperature", type=float, default=1.0, help="sample: divide the logits by this")
     g.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (0: all)")
     g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: all)")
-    g.add_argument("--beam-size", type=int, default=5)
+    g.add_argument("--beam-size", type=int, default=5, help="beam: hypotheses kept")
     g.add_argument("--max-length", type=int, default=None, help="tokens (default: the model's training maximum)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="random seed of sampling")
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
@@ -40,7 +40,7 @@ def _add_attribute_verbs(sub) -> None:
         "to each of --values, the other dimensions kept. Text: a block of lines a sentence; "
         "images: a grid PNG, a row per test image (its input first), a column per value.",
     )
-    p.add_argument("model_dir")
+    p.add_argument("model_dir", help="a trained model's folder (config.json, model.safetensors, tokenizer)")
     p.add_argument("sentences", nargs="*", help="text models: the sentences to traverse")
     p.add_argument("--attribute", help="the attribute's name (saved with the model)")
     p.add_argument("--dim", type=int, help="a latent dimension by number")
@@ -55,20 +55,20 @@ def _add_attribute_verbs(sub) -> None:
         description="Encode the rows of --data whose --column is --from and those where it is --to; "
         "write the difference of their mean posterior means (D,) float32 to --output.",
     )
-    p.add_argument("model_dir")
+    p.add_argument("model_dir", help="a trained model's folder (config.json, model.safetensors, tokenizer)")
     p.add_argument("--data", required=True, help="CSV/JSONL/parquet with the sentences and the column")
-    p.add_argument("--column", required=True)
-    p.add_argument("--from", dest="from_value", required=True, metavar="VALUE")
-    p.add_argument("--to", dest="to_value", required=True, metavar="VALUE")
+    p.add_argument("--column", required=True, help="the column of --data that holds each sentence's group")
+    p.add_argument("--from", dest="from_value", required=True, metavar="VALUE", help="the group the vector starts at")
+    p.add_argument("--to", dest="to_value", required=True, metavar="VALUE", help="the group the vector points to")
     p.add_argument("--text-column", default=None, help="the sentences' column (default: the training run's, or text)")
     p.add_argument("--output", required=True, help=".npy path")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=256, help="examples at a time")
 
     p = sub.add_parser("shift", help="text: decode sentences moved along an attribute vector")
-    p.add_argument("model_dir")
-    p.add_argument("sentences", nargs="+")
+    p.add_argument("model_dir", help="a trained model's folder (config.json, model.safetensors, tokenizer)")
+    p.add_argument("sentences", nargs="+", help="one or more sentences")
     p.add_argument("--vector", required=True, help=".npy written by `textvae attribute-vector`")
-    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--scale", type=float, default=1.0, help="multiple of the vector added to each code")
     _add_generation(p)
 
 
@@ -82,7 +82,7 @@ def _add_map_verbs(sub) -> None:
         "coloured by --column, --color or --attribute, a few points annotated; the points "
         "and their inputs go to a CSV beside the PNG.",
     )
-    p.add_argument("model_dir")
+    p.add_argument("model_dir", help="a trained model's folder (config.json, model.safetensors, tokenizer)")
     p.add_argument("--data", help="text: CSV/JSONL/parquet or one sentence a line; images: idx/npz/folder")
     p.add_argument("--text-column", default=None, help="text: the sentences' column (default: the run's, or text)")
     p.add_argument("--column", help="colour by this column of --data (labels: a legend; numbers: a colour bar)")
@@ -110,7 +110,7 @@ def _add_map_verbs(sub) -> None:
     )
     p.add_argument("-k", type=int, default=5, help="neighbours printed per measure (default 5)")
     p.add_argument("--output", default="map.png", help="PNG path (default map.png; the CSV beside it)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
 
     p = sub.add_parser(
         "demo",
@@ -118,9 +118,9 @@ def _add_map_verbs(sub) -> None:
         description="Tabs Interpolate, Sample / Reconstruct, Map and Dials for a text or image model, "
         "served on http://HOST:PORT until interrupted.",
     )
-    p.add_argument("model_dir")
+    p.add_argument("model_dir", help="a trained model's folder (config.json, model.safetensors, tokenizer)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--port", type=int, default=7860, help="the port the page is served on")
     p.add_argument("--data", help="what the Map tab shows (default: the run's validation data)")
     p.add_argument("--max-points", type=int, default=2000, help="points on the Map tab (default 2000)")
     p.add_argument(
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="empty an output folder that holds an earlier run (model, checkpoints, logs) and start afresh",
     )
-    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.max_steps=100")
 
     p = sub.add_parser(
         "curves",
@@ -182,9 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="curves.png", help="PNG path (default: curves.png)")
 
     p = sub.add_parser("evaluate", help="importance-weighted NLL, KL, MI, active units (and PPL, BLEU for text)")
-    p.add_argument("model_dir")
+    p.add_argument("model_dir", help="a trained model's folder (config.json, model.safetensors, tokenizer)")
     p.add_argument("--data", help="file to evaluate on (text: one sentence a line; images: idx/npz/folder)")
-    p.add_argument("--iw-samples", type=int, default=500)
+    p.add_argument(
+        "--iw-samples", type=int, default=500, help="k of the importance-weighted bound (0: skip NLL and PPL)"
+    )
     p.add_argument(
         "--refine-steps",
         type=int,
@@ -198,10 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="draw the bound's samples from q(z|x) with its standard deviations times this (default 1)",
     )
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="examples at a time (default 16 with the bound, 128 without)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--output", help="write the numbers to this JSON file")
-    p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no")
+    p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no", help="autocast precision")
     p.add_argument(
         "--faithfulness",
         action="store_true",
@@ -222,35 +226,35 @@ def build_parser() -> argparse.ArgumentParser:
         "full-covariance Gaussians to them (EM), and save the model with it as its prior "
         "to a new folder: evaluate and sample then use it instead of N(0, I).",
     )
-    p.add_argument("model_dir")
+    p.add_argument("model_dir", help="a trained model's folder (config.json, model.safetensors, tokenizer)")
     p.add_argument("--components", type=int, default=16, help="mixture components (default: 16)")
     p.add_argument("--data", help="examples to encode (default: the training data the model was trained on)")
     p.add_argument("--samples-per-example", type=int, default=4, help="codes drawn from each q(z|x) (default: 4)")
     p.add_argument("--output", help="new model folder (default: MODEL_DIR-gmmK beside the model)")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=256, help="examples at a time")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
 
     p = sub.add_parser("sample", help="draw from the prior: sentences, or an image grid")
-    p.add_argument("model_dir")
-    p.add_argument("-n", type=int, default=10)
+    p.add_argument("model_dir", help="a trained model's folder (config.json, model.safetensors, tokenizer)")
+    p.add_argument("-n", type=int, default=10, help="how many to draw")
     p.add_argument("--output", help="image models: PNG path")
     _add_set(p)
     _add_generation(p, default="sample")
 
     p = sub.add_parser("reconstruct", help="text: decode sentences from their posterior means")
-    p.add_argument("model_dir")
-    p.add_argument("sentences", nargs="+")
+    p.add_argument("model_dir", help="a trained model's folder (config.json, model.safetensors, tokenizer)")
+    p.add_argument("sentences", nargs="+", help="one or more sentences")
     _add_set(p)
     _add_generation(p)
 
     _add_attribute_verbs(sub)
 
     p = sub.add_parser("interpolate", help="text: the path between two sentences in latent space")
-    p.add_argument("model_dir")
-    p.add_argument("sentence_a")
-    p.add_argument("sentence_b")
+    p.add_argument("model_dir", help="a trained model's folder (config.json, model.safetensors, tokenizer)")
+    p.add_argument("sentence_a", help="the path's start")
+    p.add_argument("sentence_b", help="the path's end")
     p.add_argument("--steps", type=int, default=5, help="intermediate codes (N+2 lines in all)")
-    p.add_argument("--method", choices=["slerp", "linear"], default="slerp")
+    p.add_argument("--method", choices=["slerp", "linear"], default="slerp", help="spherical or straight path")
     p.add_argument(
         "--with-inputs",
         action="store_true",
@@ -260,10 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generation(p)
 
     p = sub.add_parser("encode", help="text: posterior means of each line of a file, to .npy")
-    p.add_argument("model_dir")
-    p.add_argument("--input", required=True)
+    p.add_argument("model_dir", help="a trained model's folder (config.json, model.safetensors, tokenizer)")
+    p.add_argument("--input", required=True, help="sentences, one a line")
     p.add_argument("--output", required=True)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=256, help="examples at a time")
 
     _add_map_verbs(sub)
     return parser
