@@ -116,6 +116,7 @@ def _tiny_text(corpus):
     return [
         f"data.valid_file={corpus / 'valid.txt'}",
         "data.tokenizer.kind=word",
+        "data.tokenizer.min_count=1",
         "model.embed_size=32",
         "model.latent_size=8",
         "model.encoder.hidden_size=32",
@@ -126,6 +127,8 @@ def _tiny_text(corpus):
         "train.select_best=false",
         "train.threads=1",
         "train.log_every=50",
+        "train.fit_prior=0",
+        "train.mixed_precision=no",
     ]
 
 

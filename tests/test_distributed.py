@@ -27,6 +27,7 @@ def tiny(corpus):
         f"data.train_file={corpus / 'train.txt'}",
         f"data.valid_file={corpus / 'valid.txt'}",
         "data.tokenizer.kind=word",
+        "data.tokenizer.min_count=1",
         "model.embed_size=32",
         "model.latent_size=8",
         "model.encoder.hidden_size=32",

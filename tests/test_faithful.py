@@ -149,6 +149,7 @@ def small(data):
         f"data.train_file={data}",
         f"data.valid_file={data}",
         "data.tokenizer.kind=word",
+        "data.tokenizer.min_count=1",
         "model.embed_size=64",
         "model.encoder.hidden_size=64",
         "model.decoder.hidden_size=64",
@@ -159,6 +160,8 @@ def small(data):
         "train.threads=1",
         "train.log_every=50",
         "train.lr=3e-3",
+        "train.fit_prior=0",
+        "train.mixed_precision=no",
     ]
 
 
@@ -180,6 +183,8 @@ def trained(short, tmp_path_factory):
         "loss.free_bits=0",
         "model.latent_size=16",
         "model.word_dropout=0.3",
+        "model.decoder.z_to_output=false",
+        "train.lr_schedule=constant",
         timeout=600,
     )
     return out

@@ -21,6 +21,7 @@ def text_run(corpus):
         f"data.train_file={corpus / 'train.txt'}",
         f"data.valid_file={corpus / 'valid.txt'}",
         "data.tokenizer.kind=word",
+        "data.tokenizer.min_count=1",
         "model.embed_size=32",
         "model.latent_size=8",
         "model.encoder.hidden_size=32",
@@ -28,6 +29,7 @@ def text_run(corpus):
         "train.batch_size=16",
         "train.progress_bar=false",
         "train.select_best=false",
+        "train.fit_prior=0",
         "train.threads=1",
         "train.log_every=5",
     ]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import LAUNCH_2, ROOT, run_cli
+from conftest import LAUNCH_2, ROOT, run_cli, tiny_text
 from safetensors.torch import load_file
 
 IMAGE = ROOT / "configs" / "image" / "fashion-mnist.yaml"
@@ -32,24 +32,6 @@ TINY = [
     "train.select_best=false",
     "train.threads=1",
 ]
-
-
-def text_tiny(corpus):
-    return [
-        f"data.train_file={corpus / 'train.txt'}",
-        f"data.valid_file={corpus / 'valid.txt'}",
-        "data.tokenizer.kind=word",
-        "model.embed_size=32",
-        "model.latent_size=8",
-        "model.encoder.hidden_size=32",
-        "model.decoder.hidden_size=32",
-        "train.batch_size=16",
-        "train.eval_batch_size=64",
-        "train.progress_bar=false",
-        "train.select_best=false",
-        "train.threads=1",
-        "train.log_every=5",
-    ]
 
 
 def tree(folder: Path) -> dict:
@@ -213,7 +195,7 @@ def test_resume_without_config_continues_a_text_run_exactly(corpus, tmp_path):
         TEXT,
         "--output-dir",
         full,
-        *text_tiny(corpus),
+        *tiny_text(corpus),
         "train.max_steps=12",
         "train.save_every=4",
         "train.keep_last=5",
