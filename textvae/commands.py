@@ -23,6 +23,13 @@ def nll_label(summary: dict, unit: str) -> str:
     return f"NLL (nats/{unit}, k={summary['iw_samples']}{proposal})"
 
 
+def evaluation_options(args) -> dict:
+    """The bound's options every `evaluate` verb takes, from its parsed arguments, as keyword arguments
+    of the pipelines' evaluate."""
+    names = ("iw_samples", "batch_size", "seed", "refine_steps", "refine_lr", "proposal_scale", "mixed_precision")
+    return {name: getattr(args, name) for name in names}
+
+
 def report_evaluation(summary: dict, rows: dict, title: str, out: Path | None, after: dict | None = None) -> None:
     """The evaluation's common rows (-ELBO ... active units) between the modality's own `rows` and
     `after`, printed as a table; the summary written to `out` as JSON."""
@@ -89,7 +96,7 @@ def fit_prior_and_save(args, out: Path, model, dataset, collate_fn, batch_sample
     import shutil
     import sys
 
-    from .core.priors import GaussianMixturePrior
+    from .core.priors import fit_mixture_prior
     from .evaluation import posterior_codes
 
     source = Path(args.model_dir)
@@ -113,15 +120,12 @@ def fit_prior_and_save(args, out: Path, model, dataset, collate_fn, batch_sample
         f"({len(dataset):,} {what} x {args.samples_per_example})",
         file=sys.stderr,
     )
-    prior = GaussianMixturePrior(args.components, model.latent_size)
-    report = prior.fit(codes, seed=args.seed, verbose=True)
+    report = fit_mixture_prior(model, codes, args.components, seed=args.seed, verbose=True)
     if not report["converged"]:
         print(
             f"warning: EM did not converge in {report['em_iterations']} iterations; the fit is used as it is",
             file=sys.stderr,
         )
-    model.prior = prior
-    model.config.prior_components = args.components
     model.save_pretrained(out)
     recorded = source / "train_config.yaml"
     if recorded.exists():

@@ -130,3 +130,13 @@ def monte_carlo_kl(model, posterior, num_samples: int = 64, generator: torch.Gen
         return posterior.kl()
     z = posterior.rsample(num_samples, generator)
     return -posterior.entropy() - prior_log_prob(model, z).mean(0)
+
+
+def fit_mixture_prior(model, codes: torch.Tensor, components: int, seed: int = 0, verbose: bool = False) -> dict:
+    """Make a K-component Gaussian mixture fitted (EM) to `codes` (N, D) the prior of `model`, in place
+    (its config's prior_components too, so that the saved folder rebuilds it); returns the fit's report."""
+    prior = GaussianMixturePrior(components, model.latent_size)
+    report = prior.fit(codes, seed=seed, verbose=verbose)
+    model.prior = prior
+    model.config.prior_components = components
+    return report

@@ -21,20 +21,11 @@ def _log(message: str) -> None:
 def evaluate(args: argparse.Namespace) -> None:
     """ImagePipeline.evaluate's numbers on the test split as a table on stdout, the summary as JSON to
     args.output."""
-    from ..commands import nll_label, report_evaluation
+    from ..commands import evaluation_options, nll_label, report_evaluation
     from ..pipelines import load
 
     out = output_path(args.output, "--output") if args.output else None  # before the work
-    summary = load(args.model_dir).evaluate(
-        args.data,
-        iw_samples=args.iw_samples,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        refine_steps=args.refine_steps,
-        refine_lr=args.refine_lr,
-        proposal_scale=args.proposal_scale,
-        mixed_precision=args.mixed_precision,
-    )
+    summary = load(args.model_dir).evaluate(args.data, **evaluation_options(args))
     if summary is None:  # not the main process
         return
     rows = {"images": summary["num_examples"]}

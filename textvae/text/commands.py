@@ -115,21 +115,12 @@ def encode(args: argparse.Namespace) -> None:
 
 def evaluate(args: argparse.Namespace) -> None:
     """TextPipeline.evaluate's numbers as a table on stdout, the summary as JSON to args.output."""
-    from ..commands import nll_label, report_evaluation
+    from ..commands import evaluation_options, nll_label, report_evaluation
 
     out = output_path(args.output, "--output") if args.output else None  # before the work
     vae = _load(args)
     summary = vae.evaluate(
-        args.data,
-        iw_samples=args.iw_samples,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        refine_steps=args.refine_steps,
-        refine_lr=args.refine_lr,
-        proposal_scale=args.proposal_scale,
-        mixed_precision=args.mixed_precision,
-        faithfulness=args.faithfulness,
-        fluency_lm=args.fluency_lm,
+        args.data, **evaluation_options(args), faithfulness=args.faithfulness, fluency_lm=args.fluency_lm
     )
     if summary is None:  # not the main process
         return

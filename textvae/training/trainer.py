@@ -445,7 +445,7 @@ def _fit_prior(model, task, out: Path, tc, log) -> None:
     prior; the model is saved again with it, the fit's report in prior_fit.json."""
     import json
 
-    from ..core.priors import GaussianMixturePrior
+    from ..core.priors import fit_mixture_prior
     from ..evaluation import posterior_codes
 
     data = task.train_dataset()
@@ -464,10 +464,7 @@ def _fit_prior(model, task, out: Path, tc, log) -> None:
         seed=tc.seed,
         progress=False,
     )
-    prior = GaussianMixturePrior(tc.fit_prior, model.latent_size)
-    report = prior.fit(codes, seed=tc.seed)
-    model.prior = prior
-    model.config.prior_components = tc.fit_prior
+    report = fit_mixture_prior(model, codes, tc.fit_prior, seed=tc.seed)
     model.save_pretrained(out)
     (out / "prior_fit.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     log(
