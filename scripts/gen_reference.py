@@ -4,10 +4,11 @@
     python scripts/gen_reference.py --check    # exit 1 if a committed page differs from what the code gives
 
 The config reference walks the experiment config's dataclasses recursively (the `data` and `model`
-sections through each registered task's config classes); each key's meaning comes from the code: a
-field's `metadata={"help": ...}`, a string or comment beside or above the field, or the entry
-`name: meaning` in its class's docstring. A key without one is an error. The command-line reference
-walks textvae.cli.build_parser().
+sections through each registered task's config classes); a section chosen by its kind (a union of
+families, textvae.config.families) gets one table per family after its section's table. Each key's
+meaning comes from the code: a field's `metadata={"help": ...}`, a string or comment beside or above the
+field, or the entry `name: meaning` in its class's docstring (or a base class's). A key without one is
+an error. The command-line reference walks textvae.cli.build_parser().
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 import textvae  # noqa: E402
 from textvae import registry  # noqa: E402
 from textvae.cli import build_parser  # noqa: E402
+from textvae.config import families  # noqa: E402
 from textvae.training.config import ExperimentConfig  # noqa: E402
 
 CONFIG_PAGE = ROOT / "docs" / "reference" / "config.md"
@@ -122,27 +124,27 @@ def _one_line(text: str) -> str:
 
 
 def meanings(cls) -> dict[str, str]:
+    """Per field: its meaning, said by the class or else by the nearest base class that says one."""
     fields = [f.name for f in dataclasses.fields(cls) if f.init]
-    notes, entries = _field_notes(cls), _docstring_entries(cls, fields)
+    sources = [(_field_notes(c), _docstring_entries(c, fields)) for c in cls.__mro__ if dataclasses.is_dataclass(c)]
     out = {}
     for f in dataclasses.fields(cls):
-        text = f.metadata.get("help") or notes.get(f.name) or entries.get(f.name)
+        said = [f.metadata.get("help"), *(text.get(f.name) for pair in sources for text in pair)]
+        text = next((t for t in said if t), None)
         if text:
             out[f.name] = _one_line(text)
     return out
 
 
 # -- walking the dataclasses -------------------------------------------------------------------------
-def _dataclasses_in(tp) -> tuple[list[type], bool]:
-    """The dataclasses a field's type holds (itself, a union's members, a list's items), and whether
-    it is a list of them."""
+def _dataclass_in(tp) -> tuple[type | None, bool]:
+    """The dataclass a field's type holds (itself or a list's items), and whether it is a list of them."""
     if dataclasses.is_dataclass(tp):
-        return [tp], False
+        return tp, False
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (list, tuple) and args and dataclasses.is_dataclass(args[0]):
-        return [args[0]], True
-    members = [a for a in args if dataclasses.is_dataclass(a)]
-    return members, False
+        return args[0], True
+    return None, False
 
 
 def _type_name(f: dataclasses.Field, tp) -> str:
@@ -173,33 +175,36 @@ def _default(f: dataclasses.Field) -> str | None:
     return repr(value)
 
 
-def rows(cls, prefix: str, missing: list[str]) -> list[tuple[str, str, str, str]]:
-    """(dotted key, type, default, meaning) for every field of `cls`, nested dataclasses expanded."""
+def rows(cls, prefix: str, missing: list[str], chosen: list) -> list[tuple[str, str, str, str]]:
+    """(dotted key, type, default, meaning) for every field of `cls`, nested dataclasses expanded. A
+    section chosen by kind has one row here (its default: the default kind), and its families are
+    appended to `chosen` as (section key, kinds, dataclass), for tables of their own."""
     hints = typing.get_type_hints(cls)
     said = meanings(cls)
     out = []
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
-        key = f"{prefix}{f.name}"
-        inner, is_list = _dataclasses_in(hints[f.name])
-        # a section chosen by kind at run time may name its candidate classes: metadata={"config_classes": [...]}
-        inner = list(f.metadata.get("config_classes", ())) or inner
+        key, tp_name = f"{prefix}{f.name}", _type_name(f, hints[f.name])
+        inner, is_list = _dataclass_in(hints[f.name])
         meaning = said.get(f.name, "")
-        if inner:
-            names = ", ".join(sub.__name__ for sub in inner)
-            if is_list or len(inner) > 1:
-                said_here = f"a list of {names} entries" if is_list else f"one of {names}"
-                out.append((key, _type_name(f, hints[f.name]), _default(f) or "", meaning or said_here))
-            for sub in inner:
-                sub_rows = rows(sub, f"{key}[]." if is_list else f"{key}.", missing)
-                if len(inner) > 1:  # say which family each key belongs to
-                    sub_rows = [(k, t, d, f"({sub.__name__}) {m}") for k, t, d, m in sub_rows]
-                out += sub_rows
+        kinds = families(hints[f.name])
+        if kinds:
+            by_family: dict[type, list[str]] = {}
+            for kind, family in kinds.items():
+                by_family.setdefault(family, []).append(kind)
+            chosen += [(key, names, family) for family, names in by_family.items()]
+            listed = ", ".join(f"[{', '.join(names)}](#{_anchor(key, names)})" for names in by_family.values())
+            out.append((key, tp_name, f.default_factory().kind, f"{meaning} Kinds: {listed}.".strip()))
+            continue
+        if inner is not None:
+            if is_list:
+                out.append((key, tp_name, _default(f) or "", meaning or f"a list of {inner.__name__} entries"))
+            out += rows(inner, f"{key}[]." if is_list else f"{key}.", missing, chosen)
             continue
         if not meaning:
             missing.append(f"{cls.__module__}.{cls.__qualname__}.{f.name} ({key})")
-        out.append((key, _type_name(f, hints[f.name]), _default(f) or "", meaning))
+        out.append((key, tp_name, _default(f) or "", meaning))
     return out
 
 
@@ -207,6 +212,32 @@ def _cell(text: str) -> str:
     """Escape the pipes a table cell holds outside code spans (inside them a pipe never splits a cell)."""
     parts = text.split("`")
     return "`".join(p if i % 2 else p.replace("|", "\\|") for i, p in enumerate(parts))
+
+
+def _family_heading(key: str, kinds: list[str]) -> str:
+    return f"{key} kind {', '.join(kinds)}"
+
+
+def _anchor(key: str, kinds: list[str]) -> str:
+    """The id Python-Markdown's toc gives the heading of a family's table."""
+    return re.sub(r"[-\s]+", "-", re.sub(r"[^\w\s-]", "", _family_heading(key, kinds)).strip().lower())
+
+
+def _family_tables(chosen: list, missing: list[str]) -> list[str]:
+    """A table for each family of a section chosen by kind (from rows' `chosen`)."""
+    lines = []
+    for key, kinds, family in chosen:
+        inner: list = []
+        lines += [
+            f"### {_family_heading(key, kinds)}",
+            "",
+            f"`{family.__module__}.{family.__name__}`",
+            "",
+            *_table(rows(family, f"{key}.", missing, inner)),
+            "",
+            *_family_tables(inner, missing),
+        ]
+    return lines
 
 
 def _table(entries) -> list[str]:
@@ -230,33 +261,33 @@ def config_page() -> str:
         "command line, type-checked:",
         "`textvae train --config configs/text/snli-lstm.yaml train.epochs=3 model.latent_size=16`.",
         "A misspelt key is an error that names the nearest valid one. `data` and `model` depend on the task.",
+        "A section chosen by its `kind` (a text model's `encoder` and `decoder`) takes the keys of that kind,",
+        "one table per kind below; an override of the kind (`model.decoder.kind=transformer`) drops the keys",
+        "the config file gave the section that the new kind lacks.",
         "",
         "## task",
         "",
         f"`task` (`str`, required): the modality, one of {', '.join(f'`{t}`' for t in registry.TASKS)}.",
         "",
     ]
-    for name in ("train", "loss"):
-        cls = hints[name]
+    parts = [(name, name, hints[name]) for name in ("train", "loss")]
+    for task_name in registry.TASKS:
+        task = registry.task_class(task_name)
+        parts += [
+            (f"{name} (task: {task_name})", name, cls)
+            for name, cls in (("data", task.data_config_class), ("model", task.model_config_class))
+        ]
+    for title, name, cls in parts:
+        chosen: list = []
         lines += [
-            f"## {name}",
+            f"## {title}",
             "",
             f"`{cls.__module__}.{cls.__name__}`",
             "",
-            *_table(rows(cls, f"{name}.", missing)),
+            *_table(rows(cls, f"{name}.", missing, chosen)),
             "",
+            *_family_tables(chosen, missing),
         ]
-    for task_name in registry.TASKS:
-        task = registry.task_class(task_name)
-        for name, cls in (("data", task.data_config_class), ("model", task.model_config_class)):
-            lines += [
-                f"## {name} (task: {task_name})",
-                "",
-                f"`{cls.__module__}.{cls.__name__}`",
-                "",
-                *_table(rows(cls, f"{name}.", missing)),
-                "",
-            ]
     assert set(sections) == {"task", "data", "model", "train", "loss"}, sorted(sections)
     if missing:
         raise SystemExit(

@@ -123,3 +123,50 @@ def test_unquoted_no_in_yaml_or_override_reads_as_the_string_no():
     raw = apply_overrides({}, ["train.mixed_precision=no"])
     assert from_dict(TrainConfig, raw["train"]).mixed_precision == "no"
     assert from_dict(Inner, {"name": True}).name == "yes"
+
+
+@dataclass
+class Circle:
+    KINDS = ("circle",)
+    kind: str = "circle"
+    radius: float = 1.0
+
+
+@dataclass
+class Box:
+    KINDS = ("box", "square")
+    kind: str = "box"
+    width: float = 1.0
+
+
+@dataclass
+class Scene:
+    shape: Circle | Box = field(default_factory=Circle)  # a section chosen by its kind
+
+
+def test_a_section_chosen_by_its_kind():
+    assert from_dict(Scene, {"shape": {"kind": "square", "width": 2}}).shape == Box(kind="square", width=2.0)
+    assert from_dict(Scene, {"shape": {"radius": 3}}).shape == Circle(radius=3.0)  # no kind: the first family's
+    with pytest.raises(UserError, match=r"^shape: kind must be one of circle, box, square, not 'cube'$"):
+        from_dict(Scene, {"shape": {"kind": "cube"}})
+    with pytest.raises(
+        UserError,
+        match=r"^shape.radius: not a key of shape kind box \(only of circle\); did you mean 'shape.kind'\? "
+        r"Its keys: kind, width$",
+    ):
+        from_dict(Scene, {"shape": {"kind": "box", "radius": 3}})
+    # a saved config may hold other families' keys; a key of no family stays an error
+    assert from_dict(Scene, {"shape": {"kind": "box", "radius": 3}}, saved=True).shape == Box()
+    with pytest.raises(UserError, match="shape.widht: not a key of shape kind box; did you mean 'shape.width'"):
+        from_dict(Scene, {"shape": {"kind": "box", "widht": 3}}, saved=True)
+
+
+def test_an_override_of_the_kind_drops_the_files_keys_of_the_old_kind():
+    raw = apply_overrides({"shape": {"kind": "circle", "radius": 2}}, ["shape.kind=box"])
+    assert from_dict(Scene, raw).shape == Box()
+    raw = apply_overrides({"shape": {"kind": "circle"}}, ["shape.radius=2", "shape.kind=box"])
+    with pytest.raises(UserError, match="shape.radius: not a key of shape kind box"):  # typed, not from the file
+        from_dict(Scene, raw)
+    raw = apply_overrides({"shape": {"kind": "circle", "radius": 2}}, ["shape.kind=box", "shape.radius=3"])
+    with pytest.raises(UserError, match="shape.radius: not a key of shape kind box"):
+        from_dict(Scene, raw)

@@ -123,13 +123,13 @@ def test_encoder_word_deletion_keeps_ends_and_order():
         assert row[0] == tok.bos_id and row[n - 1] == tok.eos_id and all(t == tok.pad_id for t in row[n:])
         rest = iter(old[1 : m - 1])
         assert all(t in rest for t in row[1 : n - 1])  # a subsequence, in order
-    from textvae.text.decoders import DecoderConfig
-    from textvae.text.encoders import EncoderConfig
+    from textvae.text.decoders import RNNDecoderConfig
+    from textvae.text.encoders import NoEncoderConfig
     from textvae.text.model import TextModelConfig
 
-    lm = DecoderConfig(kind="lstm", z_to_initial_state=False, z_to_every_input=False)
+    lm = RNNDecoderConfig(z_to_initial_state=False, z_to_every_input=False)
     with pytest.raises(ValueError, match="encoder_word_deletion"):  # a language model reads no sentence
-        TextModelConfig(encoder=EncoderConfig(kind="none"), decoder=lm, encoder_word_deletion=0.1)
+        TextModelConfig(encoder=NoEncoderConfig(), decoder=lm, encoder_word_deletion=0.1)
 
 
 # -- a real short training ---------------------------------------------------------------------------
@@ -144,14 +144,15 @@ def short(tmp_path_factory):
     return path
 
 
-def small(data):
+def small(data, lm=False):
+    """Overrides for a small model on `data`; `lm`: for LM_CONFIG, whose encoder (kind none) has no size."""
     return [
         f"data.train_file={data}",
         f"data.valid_file={data}",
         "data.tokenizer.kind=word",
         "data.tokenizer.min_count=1",
         "model.embed_size=64",
-        "model.encoder.hidden_size=64",
+        *([] if lm else ["model.encoder.hidden_size=64"]),
         "model.decoder.hidden_size=64",
         "train.batch_size=16",
         "train.eval_batch_size=64",
@@ -239,7 +240,7 @@ def test_evaluate_faithfulness_with_a_language_model(trained, short, tmp_path):
         LM_CONFIG,
         "--output-dir",
         lm,
-        *small(short),
+        *small(short, lm=True),
         "train.max_steps=20",
         "train.mixed_precision=no",
     )
@@ -278,7 +279,7 @@ def test_train_fit_prior_leaves_the_model_with_a_fitted_mixture(short, tmp_path)
         LM_CONFIG,
         "--output-dir",
         tmp_path / "lm",
-        *small(short),
+        *small(short, lm=True),
         "train.max_steps=2",
         "train.fit_prior=3",
         check=False,

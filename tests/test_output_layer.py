@@ -5,10 +5,10 @@ import dataclasses
 
 import pytest
 import torch
-from tiny_text import KINDS, SENTENCES, tiny_config, tiny_model
+from tiny_text import KINDS, SENTENCES, tiny_config, tiny_decoder, tiny_model
 
 from textvae.registry import load_model
-from textvae.text.decoders import DecoderConfig
+from textvae.text.decoders import RNNDecoderConfig
 from textvae.text.model import TextVAE
 
 
@@ -34,9 +34,7 @@ def test_a_mixture_of_softmaxes_is_a_distribution_the_fused_path_reads_and_round
     """decoder.softmaxes K: project gives log-probabilities that sum to one; the fused path (one target
     or K a row) gives the same numbers and a gradient to the mixture; the
     step API matches; generation and save/load work."""
-    config = dataclasses.replace(
-        tiny_config(), decoder=DecoderConfig(kind=decoder, hidden_size=16, num_heads=2, ff_size=32, softmaxes=3)
-    )
+    config = dataclasses.replace(tiny_config(), decoder=tiny_decoder(decoder, softmaxes=3))
     torch.manual_seed(0)
     model = TextVAE(config, tokenizer).eval()
     batch = model.batch_from_sentences(SENTENCES[:4])
@@ -74,7 +72,7 @@ def test_a_mixture_of_softmaxes_lifts_the_rank_bound_of_one_softmax(tokenizer):
     ranks = {}
     for k in (1, 3):
         torch.manual_seed(0)
-        config = dataclasses.replace(tiny_config(), decoder=DecoderConfig(kind="lstm", hidden_size=16, softmaxes=k))
+        config = dataclasses.replace(tiny_config(), decoder=RNNDecoderConfig(hidden_size=16, softmaxes=k))
         model = TextVAE(config, tokenizer).double().eval()
         with torch.no_grad():
             log_p = model.decoder.project(torch.randn(200, 16, dtype=torch.float64) * 3)
@@ -90,7 +88,7 @@ def test_mixture_dropout_drops_component_features_in_training_only(tokenizer):
     for p in (0.0, 0.5):
         torch.manual_seed(0)
         config = dataclasses.replace(
-            tiny_config(), decoder=DecoderConfig(kind="lstm", hidden_size=16, softmaxes=3, mixture_dropout=p)
+            tiny_config(), decoder=RNNDecoderConfig(hidden_size=16, softmaxes=3, mixture_dropout=p)
         )
         model = TextVAE(config, tokenizer)
         h = torch.randn(6, 16, generator=torch.Generator().manual_seed(1))
@@ -112,4 +110,4 @@ def test_mixture_dropout_drops_component_features_in_training_only(tokenizer):
     torch.testing.assert_close(*outputs[0.0, "train"], atol=0, rtol=0)
     torch.testing.assert_close(outputs[0.5, "eval"], outputs[0.0, "eval"], atol=0, rtol=0)
     with pytest.raises(ValueError, match="needs softmaxes > 1"):
-        DecoderConfig(kind="lstm", mixture_dropout=0.3)
+        RNNDecoderConfig(mixture_dropout=0.3)

@@ -57,15 +57,14 @@ def tiny_llama(tmp_path_factory) -> Path:
 
 
 def model_config(decoder_path, **decoder):
-    from textvae.text.decoders import DecoderConfig
-    from textvae.text.encoders import EncoderConfig
     from textvae.text.model import TextModelConfig
+    from textvae.text.pretrained import PretrainedDecoderConfig, PretrainedEncoderConfig
 
     decoder = {"z_as_memory": True, "z_added_to_inputs": True, **decoder}
     return TextModelConfig(
         latent_size=8,
-        encoder=EncoderConfig(kind="pretrained", path=MINILM),
-        decoder=DecoderConfig(kind="pretrained", path=str(decoder_path), **decoder),
+        encoder=PretrainedEncoderConfig(path=MINILM),
+        decoder=PretrainedDecoderConfig(path=str(decoder_path), **decoder),
     )
 
 
@@ -73,17 +72,15 @@ SENTENCES = ["a man is sleeping .", "two dogs run through the snow near a red ho
 
 
 def test_tokenizers_keep_the_backbones_specials():
-    from textvae.text.decoders import DecoderConfig
-    from textvae.text.encoders import EncoderConfig
-    from textvae.text.pretrained import HFTokenizer
+    from textvae.text.pretrained import HFTokenizer, PretrainedDecoderConfig, PretrainedEncoderConfig
 
-    dec = HFTokenizer.load(DecoderConfig(kind="pretrained", path=SMOLLM2[0], gguf_file=SMOLLM2[1]))
+    dec = HFTokenizer.load(PretrainedDecoderConfig(path=SMOLLM2[0], gguf_file=SMOLLM2[1]))
     # SmolLM2: <|im_start|> 1 begins, <|im_end|> 2 ends, <|endoftext|> 0 is unk and (masked) padding
     assert (dec.bos_id, dec.eos_id, dec.unk_id, dec.pad_id) == (1, 2, 0, 0) and dec.vocab_size == 49152
     for s in SENTENCES:
         ids = dec.encode(s)
         assert dec.bos_id not in ids and dec.eos_id not in ids and dec.decode(ids) == s
-    enc = HFTokenizer.load(EncoderConfig(kind="pretrained", path=MINILM))
+    enc = HFTokenizer.load(PretrainedEncoderConfig(path=MINILM))
     rows = enc.model_inputs(SENTENCES)
     assert all(r[0] == enc.hf.cls_token_id and r[-1] == enc.hf.sep_token_id for r in rows)
     assert len(enc.model_inputs(["word " * 2000])[0]) == 512  # truncated to what the encoder reads
@@ -93,11 +90,10 @@ def test_both_tokenizations_stay_aligned_through_the_length_policy():
     """Dropping long sentences (counted in decoder tokens) drops their encoder ids too, and a batch
     pads each tokenization with its own pad id."""
     from textvae.text.data import collate_ids, tokenize_sentences
-    from textvae.text.encoders import EncoderConfig
-    from textvae.text.pretrained import HFTokenizer
+    from textvae.text.pretrained import HFTokenizer, PretrainedEncoderConfig
     from textvae.text.tokenizers import WordTokenizer
 
-    enc = HFTokenizer.load(EncoderConfig(kind="pretrained", path=MINILM))
+    enc = HFTokenizer.load(PretrainedEncoderConfig(path=MINILM))
     dec = WordTokenizer.train(SENTENCES)
     data, report = tokenize_sentences(SENTENCES, dec, max_length=5, long_policy="drop", encoder_tokenizer=enc)
     assert data.texts == [SENTENCES[0], SENTENCES[2]] and report.dropped == 1
@@ -152,30 +148,37 @@ def test_parameter_groups_leave_frozen_parts_out_and_keep_their_rates(tiny_llama
 
 
 def test_gradient_checkpointing_trains_and_refuses_the_kv_memory(tiny_llama):
-    from textvae.text.decoders import DecoderConfig
     from textvae.text.model import TextVAE
+    from textvae.text.pretrained import PretrainedDecoderConfig
 
     with pytest.raises(ValueError, match="gradient_checkpointing drops the key/value memory"):
-        DecoderConfig(kind="pretrained", path=str(tiny_llama), gradient_checkpointing=True, z_as_memory=True)
+        PretrainedDecoderConfig(path=str(tiny_llama), gradient_checkpointing=True, z_as_memory=True)
     model = TextVAE(model_config(tiny_llama, z_as_memory=False, gradient_checkpointing=True)).train()
     batch = model.batch_from_sentences(SENTENCES)
     model.log_likelihood(model.encode(batch).mean[None], batch).sum().backward()
     assert model.decoder.z_add.weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize(
-    "changes, message",
-    [
-        ({"kind": "pretrained"}, "kind pretrained needs path"),
-        ({"kind": "lstm", "path": "x"}, "path applies to kind pretrained only"),
-        ({"kind": "lstm", "freeze": True}, "freeze applies to kind pretrained only"),
-    ],
-)
-def test_config_errors(changes, message):
-    from textvae.text.encoders import EncoderConfig
+def test_a_model_saved_with_the_old_config_loads(tiny_llama, tmp_path):
+    """A folder saved before the configs were split by kind holds every kind's keys in each section."""
+    from textvae.registry import load_model
+    from textvae.text.model import TextVAE
 
-    with pytest.raises(ValueError, match=message):
-        EncoderConfig(**changes)
+    torch.manual_seed(0)
+    model = TextVAE(model_config(tiny_llama)).eval()
+    model.save_pretrained(tmp_path)
+    meta = json.loads((tmp_path / "config.json").read_text())
+    native = {"hidden_size": 512, "num_layers": 1, "dropout": 0.0, "num_heads": 4, "ff_size": 1024}
+    meta["config"]["encoder"].update(native, bidirectional=True)
+    meta["config"]["decoder"].update(native, z_to_initial_state=True, z_to_every_input=False, z_to_output=False)
+    meta["config"]["decoder"].update(softmaxes=1, mixture_dropout=0.0)
+    (tmp_path / "config.json").write_text(json.dumps(meta))
+    loaded, batch = load_model(tmp_path), model.batch_from_sentences(SENTENCES)
+    assert loaded.config == model.config
+    z = torch.randn(1, 3, 8)
+    with torch.no_grad():
+        assert torch.equal(loaded.log_likelihood(z, batch), model.log_likelihood(z, batch))
+        assert torch.equal(loaded.encode(batch).mean, model.encode(batch).mean)
 
 
 def tiny_run(corpus, decoder_path):
@@ -317,9 +320,8 @@ def test_pretrained_encoder_with_an_lstm_decoder(corpus, tmp_path):
         "model.embed_size=16",
         "model.decoder.hidden_size=16",
         "model.tie_embeddings=false",
-        "model.encoder.kind=pretrained",
+        "model.encoder.kind=pretrained",  # the file's lstm keys (hidden_size, bidirectional) are dropped
         f"model.encoder.path={MINILM}",
-        "model.encoder.bidirectional=false",
         timeout=600,
     )
     model = load_model(out)

@@ -376,16 +376,16 @@ def test_text_task_builds_data_model_and_batches(tmp_path):
 # -- the text verbs ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, word_tok):
-    from textvae.text.decoders import DecoderConfig
-    from textvae.text.encoders import EncoderConfig
+    from textvae.text.decoders import RNNDecoderConfig
+    from textvae.text.encoders import RNNEncoderConfig
     from textvae.text.model import TextModelConfig, TextVAE
 
     torch.manual_seed(0)
     config = TextModelConfig(
         embed_size=16,
         latent_size=4,
-        encoder=EncoderConfig(kind="gru", hidden_size=16),
-        decoder=DecoderConfig(kind="gru", hidden_size=16),
+        encoder=RNNEncoderConfig(kind="gru", hidden_size=16),
+        decoder=RNNDecoderConfig(kind="gru", hidden_size=16),
     )
     folder = tmp_path_factory.mktemp("model")
     TextVAE(config, word_tok).save_pretrained(folder)

@@ -7,15 +7,15 @@ import math
 
 import pytest
 import torch
-from tiny_text import KINDS, SENTENCES, tiny_config, tiny_model
+from tiny_text import KINDS, SENTENCES, tiny_config, tiny_decoder, tiny_model
 
 from textvae.config import from_dict
 from textvae.core.elbo_module import ElboModule
 from textvae.core.objectives import elbo_loss
 from textvae.errors import UserError
 from textvae.registry import load_model
-from textvae.text.decoders import DecoderConfig
-from textvae.text.encoders import EncoderConfig
+from textvae.text.decoders import RNNDecoderConfig
+from textvae.text.encoders import NoEncoderConfig
 from textvae.text.model import TextModelConfig, TextVAE
 
 
@@ -43,12 +43,9 @@ def test_a_language_model_has_the_prior_as_posterior_and_an_exact_bound(tokenize
     """encoder.kind none: KL 0, and log p(x) = log p(x|z) for any z, so the bound is exact at every k."""
     from textvae.core.objectives import iw_log_marginal
 
-    no_z = {"z_to_initial_state": False, "z_to_every_input": False, "z_as_memory": False, "z_added_to_inputs": False}
-    config = dataclasses.replace(
-        tiny_config(decoder=decoder),
-        encoder=EncoderConfig(kind="none"),
-        decoder=DecoderConfig(kind=decoder, hidden_size=16, num_heads=2, ff_size=32, **no_z),
-    )
+    blind = tiny_decoder(decoder)
+    blind = dataclasses.replace(blind, **{name: False for name in blind.z_options})
+    config = dataclasses.replace(tiny_config(decoder=decoder), encoder=NoEncoderConfig(), decoder=blind)
     torch.manual_seed(0)
     model = TextVAE(config, tokenizer).eval()
     assert not any("encoder" in name or "posterior" in name for name, _ in model.named_parameters())
@@ -134,14 +131,13 @@ def test_log_likelihood_counts_every_token_after_bos(tokenizer, decoder):
 def test_step_api_matches_the_training_forward(tokenizer, decoder):
     config = dataclasses.replace(
         tiny_config(),
-        decoder=DecoderConfig(
-            kind=decoder,
-            hidden_size=16,
-            num_heads=2,
-            ff_size=32,
-            z_to_every_input=True,
-            z_added_to_inputs=True,
-            z_to_output=decoder != "transformer",
+        decoder=tiny_decoder(
+            decoder,
+            **(
+                {"z_added_to_inputs": True}
+                if decoder == "transformer"
+                else {"z_to_every_input": True, "z_to_output": True}
+            ),
         ),
     )
     torch.manual_seed(0)
@@ -161,7 +157,8 @@ def test_z_to_output_alone_carries_z_to_the_softmax_and_round_trips(tokenizer, d
     """The Skip-VAE path: with the initial state and the inputs blind to z, z still moves every
     position's logits, the path trains, and it is saved and loaded with the model."""
     config = dataclasses.replace(
-        tiny_config(), decoder=DecoderConfig(kind=decoder, hidden_size=16, z_to_initial_state=False, z_to_output=True)
+        tiny_config(),
+        decoder=RNNDecoderConfig(kind=decoder, hidden_size=16, z_to_initial_state=False, z_to_output=True),
     )
     torch.manual_seed(0)
     model = TextVAE(config, tokenizer).eval()
@@ -233,7 +230,10 @@ def test_unusable_sentences_are_user_errors(tokenizer, bad):
             {"encoder": {"kind": "none"}, "decoder": {"z_to_initial_state": False, "z_to_output": True}},
             "must not read z: set decoder.z_to_output to false",
         ),
-        ({"decoder": {"kind": "transformer", "z_to_output": True}}, "z_to_output applies to lstm and gru"),
+        (
+            {"decoder": {"kind": "transformer", "z_to_output": True}},
+            r"model.decoder.z_to_output: not a key of decoder kind transformer \(only of lstm, gru\)",
+        ),
         (
             {
                 "encoder": {"kind": "none"},
@@ -245,9 +245,15 @@ def test_unusable_sentences_are_user_errors(tokenizer, bad):
         ({"decoder": {"softmaxes": 0}}, "softmaxes must be >= 1"),
         (
             {"decoder": {"kind": "pretrained", "path": "x", "softmaxes": 2}},
-            "not to a pretrained one's own output layer",
+            r"model.decoder.softmaxes: not a key of decoder kind pretrained \(only of lstm, gru, transformer\)",
         ),
-        ({"encoder": {"pooling": "sum"}}, "pooling"),
+        ({"encoder": {"kind": "transformer", "pooling": "sum"}}, "pooling must be one of mean, first, max"),
+        (
+            {"decoder": {"num_heads": 2}},  # no kind: lstm
+            r"model.decoder.num_heads: not a key of decoder kind lstm \(only of transformer\); did you mean "
+            r"'model.decoder.num_layers'\? Its keys: kind, hidden_size",
+        ),
+        ({"encoder": {"kind": "none", "hidden_size": 8}}, "model.encoder.hidden_size: not a key of encoder kind none"),
         ({"decoder": {"z_to_every_inputs": True}}, "did you mean 'model.decoder.z_to_every_input'"),
     ],
 )
@@ -293,7 +299,7 @@ def test_word_type_dropout_drops_every_occurrence_of_a_type_at_once(tokenizer, d
     model.eval()
     assert torch.equal(model.decoder.embed(ids), plain)
     with pytest.raises(ValueError, match="word_type_dropout must be in"):
-        DecoderConfig(kind=decoder, word_type_dropout=1.0)
+        tiny_decoder(decoder, word_type_dropout=1.0)
 
 
 @pytest.mark.parametrize("decoder", KINDS)

@@ -1,9 +1,11 @@
 """Tiny text models on real sentences, shared by the text tests (the `tokenizer` fixture is in conftest)."""
 
+import dataclasses
+
 import torch
 
-from textvae.text.decoders import DecoderConfig
-from textvae.text.encoders import EncoderConfig
+from textvae.config import families
+from textvae.text.families import DecoderConfig, EncoderConfig
 from textvae.text.model import TextModelConfig, TextVAE
 
 # The first lines of SNLI's validation split (Bowman et al. 2015), as in /work/shared/data/snli.
@@ -43,15 +45,28 @@ three people waiting at a bus stop .
 """.splitlines()
 
 KINDS = ("lstm", "gru", "transformer")
+TINY = {"hidden_size": 16, "num_heads": 2, "ff_size": 32}  # the sizes of every family that has them
+
+
+def _tiny(union, kind: str, changes: dict):
+    cls = families(union)[kind]
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(kind=kind, **{**{k: v for k, v in TINY.items() if k in names}, **changes})
+
+
+def tiny_encoder(kind="lstm", **changes):
+    """The config of an encoder of `kind` at the tiny sizes, with `changes` (keys of its family)."""
+    return _tiny(EncoderConfig, kind, changes)
+
+
+def tiny_decoder(kind="lstm", **changes):
+    """The config of a decoder of `kind` at the tiny sizes, with `changes` (keys of its family)."""
+    return _tiny(DecoderConfig, kind, changes)
 
 
 def tiny_config(encoder="lstm", decoder="lstm", **overrides) -> TextModelConfig:
     return TextModelConfig(
-        embed_size=16,
-        latent_size=8,
-        encoder=EncoderConfig(kind=encoder, hidden_size=16, num_heads=2, ff_size=32),
-        decoder=DecoderConfig(kind=decoder, hidden_size=16, num_heads=2, ff_size=32),
-        **overrides,
+        embed_size=16, latent_size=8, encoder=tiny_encoder(encoder), decoder=tiny_decoder(decoder), **overrides
     )
 
 

@@ -124,7 +124,8 @@ class VAE(nn.Module):
         meta = read_model_config(directory)
         if meta["model_type"] != cls.model_type:
             raise UserError(f"{directory} holds a '{meta['model_type']}' model, not '{cls.model_type}'")
-        config = from_dict(cls.config_class, meta["config"], prefix="config.")
+        # saved=True: a folder saved before a config was split by kind holds keys of the other kinds
+        config = from_dict(cls.config_class, meta["config"], prefix="config.", saved=True)
         model = cls.build_from_folder(config, directory)
         load_weights(model, directory / WEIGHTS_NAME, map_location)
         model.attributes = list(meta.get("attributes") or [])

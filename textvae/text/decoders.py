@@ -11,28 +11,29 @@ and a step API for generation (textvae.text.generation):
     state = decoder.start(z)                  # (B, D)
     logits, state = decoder.step(tokens, state)   # tokens (B,) -> logits (B, V)
     state = decoder.select(state, index)      # reorder / repeat hypotheses (beam search)
+
+Each family has its config: RNNDecoderConfig (lstm, gru) and TransformerDecoderConfig, which share
+NativeDecoderConfig's keys; the pretrained decoder's is in textvae.text.pretrained.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from .kernels import GRU
-from .layers import Decoder, check_pretrained_fields, sinusoidal_positions, transformer_stack
-
-DECODER_KINDS = ("lstm", "gru", "transformer", "pretrained")
+from .layers import Decoder, sinusoidal_positions, transformer_stack
 
 
 @dataclass
-class DecoderConfig:
-    """The sentence decoder.
+class NativeDecoderConfig:
+    """What the lstm, gru and transformer decoders share: the stack and textvae's own output layer
+    (textvae.text.layers.Decoder).
 
-    kind: lstm | gru | transformer | pretrained (a local transformers causal language model with its own
-        tokenizer and output layer: textvae.text.pretrained).
     hidden_size: RNN state size, or the Transformer's model width; the output projection reads it.
     num_layers: stacked RNN layers or Transformer blocks.
     dropout: between RNN layers, or inside the Transformer blocks.
@@ -40,87 +41,91 @@ class DecoderConfig:
         from the decoder's input embedding, one mask per batch, so all its occurrences in the batch read
         zeros (AWD-LSTM's embedding dropout; the survivors are scaled by 1 / (1 - p)). A tied output
         layer still reads the whole matrix.
-    z_to_initial_state: RNNs: the initial hidden (and cell) state is a linear map of z (else zeros).
-    z_to_every_input: RNNs: z is concatenated to the embedding of every input token.
-    z_to_output: RNNs: a linear map of z is added to the RNN's output at every step, a path from z to
-        the softmax that does not pass through the recurrence (the skip connection of Dieng et al.
-        2019's Skip-VAE, against posterior collapse).
-    num_heads, ff_size: Transformer only (hidden_size must be divisible by num_heads).
-    z_as_memory: Transformer: z, mapped to the model width, is a prefix every position attends to;
-        pretrained: z is mapped to one key/value position in every attention layer (Optimus).
-    z_added_to_inputs: Transformer and pretrained: z, mapped to the model width, is added to every
-        input embedding.
     softmaxes: the output layer as a mixture of this many softmaxes (Yang et al. 2018, "Breaking the
         softmax bottleneck"): p(x_t | h) = sum_k pi_k(h) softmax(W tanh(P_k h) + b), pi = softmax(Q h), the
         K components sharing the output layer W, b (tied or not). A single softmax over H features has
         log-probabilities of rank <= H + 1 across contexts; the mixture lifts that bound. Costs about K
-        times the output layer's work. 1: the plain softmax. Not for pretrained decoders.
+        times the output layer's work. 1: the plain softmax.
     mixture_dropout: with softmaxes > 1, dropout on the component features tanh(P_k h) in training
         (Yang et al.'s "dropoutl", 0.29 on PTB; here one mask per element, not per sentence).
-    path, gguf_file: pretrained: the model folder (or `package:NAME/sub`), and optionally a GGUF file in
-        it (read through the gguf package, dequantized to float32).
-    freeze, lr, gradient_checkpointing: pretrained: as in EncoderConfig. Checkpointing drops
-        transformers' key/value cache, so it needs z_as_memory false.
     """
 
-    kind: str = "lstm"
+    KINDS: ClassVar[tuple[str, ...]] = ()
+    z_options: ClassVar[tuple[str, ...]] = ()  # the switches that feed z to the decoder
+
+    kind: str
     hidden_size: int = 512
     num_layers: int = 1
     dropout: float = 0.0
     word_type_dropout: float = 0.0
-    z_to_initial_state: bool = True
-    z_to_every_input: bool = False
-    z_to_output: bool = False
-    num_heads: int = 4
-    ff_size: int = 1024
-    z_as_memory: bool = True
-    z_added_to_inputs: bool = False
-    path: str = ""
-    gguf_file: str = ""
-    freeze: bool = False
-    lr: float = 0.0
-    gradient_checkpointing: bool = False
     softmaxes: int = 1
     mixture_dropout: float = 0.0
 
     def __post_init__(self):
-        if self.kind not in DECODER_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(DECODER_KINDS)}, not {self.kind!r}")
-        for name in ("hidden_size", "num_layers", "num_heads", "ff_size", "softmaxes"):
+        if self.kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {', '.join(self.KINDS)}, not {self.kind!r}")
+        for name in ("hidden_size", "num_layers", "softmaxes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
         for name in ("dropout", "word_type_dropout", "mixture_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
-        if self.z_to_output and self.kind not in ("lstm", "gru"):
-            raise ValueError(f"z_to_output applies to lstm and gru decoders, not {self.kind!r}")
-        if self.softmaxes > 1 and self.kind == "pretrained":
-            raise ValueError(
-                "softmaxes (a mixture of softmaxes) applies to lstm, gru and transformer decoders, "
-                "not to a pretrained one's own output layer"
-            )
         if self.mixture_dropout and self.softmaxes == 1:
             raise ValueError("mixture_dropout drops the features of a mixture of softmaxes; it needs softmaxes > 1")
-        if self.kind == "transformer" and self.hidden_size % self.num_heads:
-            raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
-        check_pretrained_fields(self)
-        if self.gradient_checkpointing and self.z_as_memory:
-            raise ValueError(
-                "gradient_checkpointing drops the key/value memory that z_as_memory writes; set one of them to false"
-            )
-
-    @property
-    def z_options(self) -> tuple[str, ...]:
-        """The switches that feed z to this kind of decoder."""
-        return (
-            ("z_as_memory", "z_added_to_inputs")
-            if self.kind in ("transformer", "pretrained")
-            else ("z_to_initial_state", "z_to_every_input", "z_to_output")
-        )
 
     @property
     def reads_z(self) -> bool:
         return any(getattr(self, name) for name in self.z_options)
+
+
+@dataclass
+class RNNDecoderConfig(NativeDecoderConfig):
+    """An LSTM or GRU decoder (RNNDecoder), beside the keys of NativeDecoderConfig.
+
+    kind: lstm | gru.
+    z_to_initial_state: the initial hidden (and cell) state is a linear map of z (else zeros).
+    z_to_every_input: z is concatenated to the embedding of every input token.
+    z_to_output: a linear map of z is added to the RNN's output at every step, a path from z to the
+        softmax that does not pass through the recurrence (the skip connection of Dieng et al. 2019's
+        Skip-VAE, against posterior collapse).
+    """
+
+    KINDS: ClassVar[tuple[str, ...]] = ("lstm", "gru")
+    z_options: ClassVar[tuple[str, ...]] = ("z_to_initial_state", "z_to_every_input", "z_to_output")
+
+    kind: str = "lstm"
+    z_to_initial_state: bool = True
+    z_to_every_input: bool = False
+    z_to_output: bool = False
+
+
+@dataclass
+class TransformerDecoderConfig(NativeDecoderConfig):
+    """A causal Transformer decoder (TransformerDecoder), beside the keys of NativeDecoderConfig.
+
+    kind: transformer.
+    num_heads, ff_size: attention heads (hidden_size must be divisible by num_heads) and the width of
+        each block's feed-forward layer.
+    z_as_memory: z, mapped to the model width, is a prefix every position attends to.
+    z_added_to_inputs: z, mapped to the model width, is added to every input embedding.
+    """
+
+    KINDS: ClassVar[tuple[str, ...]] = ("transformer",)
+    z_options: ClassVar[tuple[str, ...]] = ("z_as_memory", "z_added_to_inputs")
+
+    kind: str = "transformer"
+    num_heads: int = 4
+    ff_size: int = 1024
+    z_as_memory: bool = True
+    z_added_to_inputs: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("num_heads", "ff_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
 
 
 class RNNDecoder(Decoder):
@@ -130,7 +135,7 @@ class RNNDecoder(Decoder):
     real ones: no packing is needed, the loss masks them.
     """
 
-    def __init__(self, embedding: nn.Embedding, latent_size: int, config: DecoderConfig, **kwargs):
+    def __init__(self, embedding: nn.Embedding, latent_size: int, config: RNNDecoderConfig, **kwargs):
         super().__init__(embedding, config, **kwargs)
         self.is_lstm = config.kind == "lstm"
         self.num_layers, self.hidden_size = config.num_layers, config.hidden_size
@@ -209,7 +214,7 @@ class TransformerDecoder(Decoder):
     is cheap for sentences.
     """
 
-    def __init__(self, embedding: nn.Embedding, latent_size: int, config: DecoderConfig, **kwargs):
+    def __init__(self, embedding: nn.Embedding, latent_size: int, config: TransformerDecoderConfig, **kwargs):
         super().__init__(embedding, config, **kwargs)
         width, embed_size = config.hidden_size, embedding.embedding_dim
         self.scale = math.sqrt(embed_size)

@@ -2,77 +2,113 @@
 
 The model maps the summary to the posterior's mean and log-variance with a linear head; every
 encoder here pairs with every decoder in textvae.text.decoders (built by kind in textvae.text.families).
+Each family has its config: RNNEncoderConfig (lstm, gru), TransformerEncoderConfig, NoEncoderConfig
+(kind none, a language model); the pretrained one is in textvae.text.pretrained.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from .kernels import GRU, lstm_final_states
-from .layers import check_pretrained_fields, pool, sinusoidal_positions, transformer_stack
-
-ENCODER_KINDS = ("lstm", "gru", "transformer", "pretrained", "none")
-POOLINGS = ("mean", "first", "max")
+from .layers import check_pooling, pool, sinusoidal_positions, transformer_stack
 
 
 @dataclass
-class EncoderConfig:
-    """The sentence encoder.
+class NativeEncoderConfig:
+    """What the lstm, gru and transformer encoders share.
 
-    kind: lstm | gru | transformer | pretrained | none. pretrained: a local transformers encoder
-        (textvae.text.pretrained) reading its own tokenizer's ids. none makes the model a language model:
-        q(z|x) is the prior N(0, I) for every sentence and the decoder must not read z (so the bound
-        is log p(x) exactly, with any number of samples), a baseline trained by the same code.
     hidden_size: RNN state size per direction, or the Transformer's model width.
     num_layers: stacked RNN layers or Transformer blocks.
-    bidirectional: RNNs only; the summary concatenates the final states of both directions.
     dropout: between RNN layers, or inside the Transformer blocks.
-    num_heads, ff_size: Transformer only (hidden_size must be divisible by num_heads).
-    pooling: Transformer and pretrained: mean over real tokens | first (the bos or [CLS] position) | max
-        over real tokens.
-    path: pretrained: the model folder, or `package:NAME/sub` inside an installed Python package.
-    freeze: pretrained: the backbone's weights are not trained (and it runs without dropout).
-    lr: pretrained: the backbone's learning rate (0: train.lr), following train.lr's schedule.
-    gradient_checkpointing: pretrained: recompute activations in backward to save memory.
     """
 
-    kind: str = "lstm"
+    KINDS: ClassVar[tuple[str, ...]] = ()
+
+    kind: str
     hidden_size: int = 512
     num_layers: int = 1
-    bidirectional: bool = True
     dropout: float = 0.0
-    num_heads: int = 4
-    ff_size: int = 1024
-    pooling: str = "mean"
-    path: str = ""
-    freeze: bool = False
-    lr: float = 0.0
-    gradient_checkpointing: bool = False
 
     def __post_init__(self):
-        if self.kind not in ENCODER_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(ENCODER_KINDS)}, not {self.kind!r}")
-        for name in ("hidden_size", "num_layers", "num_heads", "ff_size"):
+        if self.kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {', '.join(self.KINDS)}, not {self.kind!r}")
+        for name in ("hidden_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
-        if self.kind == "transformer" and self.hidden_size % self.num_heads:
+
+
+@dataclass
+class RNNEncoderConfig(NativeEncoderConfig):
+    """An LSTM or GRU encoder (RNNEncoder), beside the keys of NativeEncoderConfig.
+
+    kind: lstm | gru.
+    bidirectional: the summary concatenates the final states of both directions.
+    """
+
+    KINDS: ClassVar[tuple[str, ...]] = ("lstm", "gru")
+
+    kind: str = "lstm"
+    bidirectional: bool = True
+
+
+@dataclass
+class TransformerEncoderConfig(NativeEncoderConfig):
+    """A Transformer encoder (TransformerEncoder), beside the keys of NativeEncoderConfig.
+
+    kind: transformer.
+    num_heads, ff_size: attention heads (hidden_size must be divisible by num_heads) and the width of
+        each block's feed-forward layer.
+    pooling: mean over real tokens | first (the bos position) | max over real tokens.
+    """
+
+    KINDS: ClassVar[tuple[str, ...]] = ("transformer",)
+
+    kind: str = "transformer"
+    num_heads: int = 4
+    ff_size: int = 1024
+    pooling: str = "mean"
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("num_heads", "ff_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
+        check_pooling(self.pooling)
+        if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
-        check_pretrained_fields(self)
+
+
+@dataclass
+class NoEncoderConfig:
+    """No encoder: the model is a language model. q(z|x) is the prior N(0, I) for every sentence and the
+    decoder must not read z (so the bound is log p(x) exactly, with any number of samples), a baseline
+    trained by the same code.
+
+    kind: none.
+    """
+
+    KINDS: ClassVar[tuple[str, ...]] = ("none",)
+
+    kind: str = "none"
+
+    def __post_init__(self):
+        if self.kind not in self.KINDS:
+            raise ValueError(f"kind must be none, not {self.kind!r}")
 
 
 class RNNEncoder(nn.Module):
     """LSTM or GRU over right-padded sequences (as if packed); the summary is the top layer's final
     hidden state of each direction, concatenated: (B, hidden_size * directions)."""
 
-    def __init__(self, input_size: int, config: EncoderConfig):
+    def __init__(self, input_size: int, config: RNNEncoderConfig):
         super().__init__()
         rnn = nn.LSTM if config.kind == "lstm" else GRU
         self.rnn = rnn(
@@ -102,7 +138,7 @@ class RNNEncoder(nn.Module):
 class TransformerEncoder(nn.Module):
     """Bidirectional self-attention over the real tokens, pooled to (B, hidden_size)."""
 
-    def __init__(self, input_size: int, config: EncoderConfig):
+    def __init__(self, input_size: int, config: TransformerEncoderConfig):
         super().__init__()
         width = config.hidden_size
         self.scale = math.sqrt(input_size)

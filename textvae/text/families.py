@@ -1,17 +1,23 @@
-"""The encoder and decoder families by kind, and the builders TextVAE calls.
+"""The encoder and decoder families by kind, their configs, and the builders TextVAE calls.
 
 Native families live in textvae.text.encoders and textvae.text.decoders, pretrained backbones in
-textvae.text.pretrained; this module is the one place that knows all of them.
+textvae.text.pretrained; this module is the one place that knows all of them. EncoderConfig and
+DecoderConfig are the unions of the families' configs, each naming its kinds (KINDS): the config
+loader (textvae.config.from_dict) chooses one by the section's `kind`, lstm when none is given.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from .decoders import DecoderConfig, RNNDecoder, TransformerDecoder
-from .encoders import EncoderConfig, RNNEncoder, TransformerEncoder
+from .decoders import RNNDecoder, RNNDecoderConfig, TransformerDecoder, TransformerDecoderConfig
+from .encoders import NoEncoderConfig, RNNEncoder, RNNEncoderConfig, TransformerEncoder, TransformerEncoderConfig
 from .layers import Decoder
-from .pretrained import PretrainedDecoder, PretrainedEncoder
+from .pretrained import PretrainedDecoder, PretrainedDecoderConfig, PretrainedEncoder, PretrainedEncoderConfig
+
+# the first family's default kind is the one a section without `kind` gets
+EncoderConfig = RNNEncoderConfig | TransformerEncoderConfig | PretrainedEncoderConfig | NoEncoderConfig
+DecoderConfig = RNNDecoderConfig | TransformerDecoderConfig | PretrainedDecoderConfig
 
 ENCODERS = {"lstm": RNNEncoder, "gru": RNNEncoder, "transformer": TransformerEncoder}
 DECODERS = {"lstm": RNNDecoder, "gru": RNNDecoder, "transformer": TransformerDecoder}

@@ -1,6 +1,6 @@
 """Layers the text encoder and decoder families share: position codes, a Transformer stack,
-pooling over real tokens, the decoder's embedding-to-vocabulary base (Decoder: input embedding,
-dropout, output layer, mixture of softmaxes) and the check of a config's pretrained-only fields.
+pooling over real tokens, and the decoder's embedding-to-vocabulary base (Decoder: input embedding,
+dropout, output layer, mixture of softmaxes).
 
 Family modules (encoders, decoders, pretrained) import from here, never from each other.
 """
@@ -15,17 +15,13 @@ from torch import nn
 
 from .kernels import Dropout, linear_log_prob
 
+POOLINGS = ("mean", "first", "max")
 
-def check_pretrained_fields(config) -> None:
-    """Encoder and decoder configs: path, lr and the like belong to kind pretrained."""
-    if config.kind == "pretrained" and not config.path:
-        raise ValueError("kind pretrained needs path: a local transformers model folder (or package:NAME/sub)")
-    if config.lr < 0:
-        raise ValueError(f"lr must be >= 0, not {config.lr}")
-    if config.kind != "pretrained":
-        for name in ("path", "freeze", "lr", "gradient_checkpointing", "gguf_file"):
-            if getattr(config, name, None):
-                raise ValueError(f"{name} applies to kind pretrained only, not {config.kind}")
+
+def check_pooling(how: str) -> None:
+    """Encoder configs: pooling is one of POOLINGS (see pool)."""
+    if how not in POOLINGS:
+        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {how!r}")
 
 
 def pool(h: torch.Tensor, pad: torch.Tensor, how: str) -> torch.Tensor:
@@ -60,7 +56,7 @@ def transformer_stack(width: int, num_layers: int, num_heads: int, ff_size: int,
 class Decoder(nn.Module):
     """What every decoder shares: the input embedding, its dropout, and the output projection.
 
-    config: the decoder's config (textvae.text.decoders.DecoderConfig); its hidden_size,
+    config: the decoder's config (textvae.text.decoders.NativeDecoderConfig); its hidden_size,
     word_type_dropout, softmaxes and mixture_dropout are read here."""
 
     def __init__(

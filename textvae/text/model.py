@@ -23,9 +23,9 @@ from torch import nn
 from ..core.distributions import DiagonalGaussian
 from ..core.model import VAE, VAEOutput
 from ..errors import UserError
-from .decoders import DecoderConfig
-from .encoders import EncoderConfig
-from .families import build_decoder, build_encoder
+from .decoders import RNNDecoderConfig
+from .encoders import RNNEncoderConfig
+from .families import DecoderConfig, EncoderConfig, build_decoder, build_encoder
 from .kernels import Dropout
 from .pretrained import HFTokenizer
 from .sentences import SentenceAPI
@@ -38,7 +38,11 @@ class TextModelConfig:
     vocab_size, pad_id, bos_id, eos_id, unk_id: filled from the tokenizer by the task (vocab_size 0
         means "not yet known").
     embed_size: token embedding width. latent_size: dimensions of z.
-    encoder, decoder: see EncoderConfig and DecoderConfig; any kind pairs with any kind.
+    encoder: the sentence encoder: lstm, gru, transformer, pretrained or none (a language model), by its
+        `kind` (lstm when not given), each kind with its own keys (textvae.text.families.EncoderConfig).
+    decoder: the sentence decoder: lstm, gru, transformer or pretrained, by its `kind` (lstm when not
+        given), each kind with its own keys (textvae.text.families.DecoderConfig). Any encoder kind pairs
+        with any decoder kind.
     word_dropout: in training, each decoder input token other than bos/pad becomes unk with this
         probability (Bowman et al. 2016), so the decoder must lean on z.
     encoder_word_deletion: in training, each token the encoder reads (other than bos/eos) is deleted
@@ -74,8 +78,8 @@ class TextModelConfig:
     unk_id: int = 0
     embed_size: int = 256
     latent_size: int = 32
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    encoder: EncoderConfig = field(default_factory=RNNEncoderConfig)
+    decoder: DecoderConfig = field(default_factory=RNNDecoderConfig)
     word_dropout: float = 0.0
     encoder_word_deletion: float = 0.0
     embed_dropout: float = 0.0

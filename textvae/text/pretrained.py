@@ -21,17 +21,98 @@ from __future__ import annotations
 import importlib.util
 import inspect
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from ..errors import UserError
 from .kernels import Dropout
-from .layers import Decoder, pool
+from .layers import Decoder, check_pooling, pool
 from .tokenizers import Tokenizer
 
 PACKAGE_PREFIX = "package:"
+
+
+@dataclass
+class PretrainedEncoderConfig:
+    """A local transformers encoder (PretrainedEncoder) reading its own tokenizer's ids.
+
+    kind: pretrained.
+    path: the model folder, or `package:NAME/sub` inside an installed Python package.
+    pooling: mean over real tokens | first (the [CLS] position) | max over real tokens.
+    freeze: the backbone's weights are not trained (and it runs without dropout).
+    lr: the backbone's learning rate (0: train.lr), following train.lr's schedule.
+    gradient_checkpointing: recompute activations in backward to save memory.
+    """
+
+    KINDS: ClassVar[tuple[str, ...]] = ("pretrained",)
+
+    kind: str = "pretrained"
+    path: str = ""
+    pooling: str = "mean"
+    freeze: bool = False
+    lr: float = 0.0
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self):
+        _check_backbone(self)
+        check_pooling(self.pooling)
+
+
+@dataclass
+class PretrainedDecoderConfig:
+    """A local transformers causal language model (PretrainedDecoder) with its own tokenizer and
+    output layer (a single softmax).
+
+    kind: pretrained.
+    path, gguf_file: the model folder (or `package:NAME/sub`), and optionally a GGUF file in it (read
+        through the gguf package, dequantized to float32).
+    freeze, lr: as in PretrainedEncoderConfig.
+    gradient_checkpointing: as in PretrainedEncoderConfig; it drops transformers' key/value cache, so it
+        needs z_as_memory false.
+    z_as_memory: z is mapped to one key/value position in every attention layer (Optimus).
+    z_added_to_inputs: z, mapped to the model width, is added to every input embedding.
+    word_type_dropout: in training, each word type of the vocabulary is dropped with this probability
+        from the input embedding, one mask per batch (as for textvae's own decoders).
+    """
+
+    KINDS: ClassVar[tuple[str, ...]] = ("pretrained",)
+    z_options: ClassVar[tuple[str, ...]] = ("z_as_memory", "z_added_to_inputs")  # the switches that feed z
+
+    kind: str = "pretrained"
+    path: str = ""
+    gguf_file: str = ""
+    freeze: bool = False
+    lr: float = 0.0
+    gradient_checkpointing: bool = False
+    z_as_memory: bool = True
+    z_added_to_inputs: bool = False
+    word_type_dropout: float = 0.0
+
+    def __post_init__(self):
+        _check_backbone(self)
+        if not 0 <= self.word_type_dropout < 1:
+            raise ValueError(f"word_type_dropout must be in [0, 1), not {self.word_type_dropout}")
+        if self.gradient_checkpointing and self.z_as_memory:
+            raise ValueError(
+                "gradient_checkpointing drops the key/value memory that z_as_memory writes; set one of them to false"
+            )
+
+    @property
+    def reads_z(self) -> bool:
+        return any(getattr(self, name) for name in self.z_options)
+
+
+def _check_backbone(config: PretrainedEncoderConfig | PretrainedDecoderConfig) -> None:
+    if config.kind != "pretrained":
+        raise ValueError(f"kind must be pretrained, not {config.kind!r}")
+    if not config.path:
+        raise ValueError("kind pretrained needs path: a local transformers model folder (or package:NAME/sub)")
+    if config.lr < 0:
+        raise ValueError(f"lr must be >= 0, not {config.lr}")
 
 
 def resolve_path(path: str) -> Path:
@@ -55,7 +136,7 @@ def resolve_path(path: str) -> Path:
     return resolved
 
 
-def _source(config, folder: Path | None) -> tuple[Path, dict]:
+def _source(config: PretrainedEncoderConfig | PretrainedDecoderConfig, folder: Path | None) -> tuple[Path, dict]:
     """Where a backbone's files are and the keyword arguments that read them: the configured model,
     or the `folder` of a saved VAE (which holds a plain transformers folder, never a GGUF file)."""
     if folder is not None:
@@ -67,7 +148,9 @@ def _source(config, folder: Path | None) -> tuple[Path, dict]:
     return resolve_path(config.path), ({"gguf_file": gguf} if gguf else {})
 
 
-def load_backbone(auto_class, config, folder: Path | None = None) -> nn.Module:
+def load_backbone(
+    auto_class: str, config: PretrainedEncoderConfig | PretrainedDecoderConfig, folder: Path | None = None
+) -> nn.Module:
     """The transformers model of an encoder/decoder config: with its pretrained weights, or (from a
     saved VAE's `folder`) the architecture alone, whose weights come from model.safetensors."""
     import transformers
@@ -122,7 +205,7 @@ class HFTokenizer(Tokenizer):
         self.max_model_length = min(int(getattr(hf, "model_max_length", 512) or 512), 100_000)
 
     @classmethod
-    def load(cls, config, folder: Path | None = None) -> HFTokenizer:
+    def load(cls, config: PretrainedEncoderConfig | PretrainedDecoderConfig, folder: Path | None = None) -> HFTokenizer:
         from transformers import AutoTokenizer
 
         where, kwargs = _source(config, folder)
@@ -193,7 +276,7 @@ class PretrainedEncoder(BackbonePart):
 
     reads_ids = True  # TextVAE passes the batch's encoder ids, not embedded decoder tokens
 
-    def __init__(self, config, folder: Path | None = None):
+    def __init__(self, config: PretrainedEncoderConfig, folder: Path | None = None):
         super().__init__()
         self.backbone = load_backbone("AutoModel", config, folder)
         self.frozen, self.pooling = config.freeze, config.pooling
@@ -220,7 +303,7 @@ class PretrainedDecoder(BackbonePart, Decoder):
     def __init__(
         self,
         latent_size: int,
-        config,
+        config: PretrainedDecoderConfig,
         embed_dropout: float = 0.0,
         output_dropout: float = 0.0,
         folder: Path | None = None,

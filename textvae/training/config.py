@@ -160,8 +160,9 @@ class ExperimentConfig:
 SECTIONS = ("task", "data", "model", "train", "loss")
 
 
-def build_config(raw: dict) -> ExperimentConfig:
-    """A nested dict (YAML + overrides) -> a checked ExperimentConfig."""
+def build_config(raw: dict, saved: bool = False) -> ExperimentConfig:
+    """A nested dict (YAML + overrides) -> a checked ExperimentConfig. `saved`: the dict is a run's
+    train_config.yaml, which may hold keys of other kinds than its sections' own (textvae.config.from_dict)."""
     from ..registry import task_class
 
     for key in raw:
@@ -186,10 +187,10 @@ def build_config(raw: dict) -> ExperimentConfig:
         )
     cfg = ExperimentConfig(
         task=raw["task"],
-        data=from_dict(task.data_config_class, raw.get("data") or {}, "data."),
-        model=from_dict(task.model_config_class, raw.get("model") or {}, "model."),
-        train=from_dict(TrainConfig, raw.get("train") or {}, "train."),
-        loss=from_dict(LossConfig, raw.get("loss") or {}, "loss."),
+        data=from_dict(task.data_config_class, raw.get("data") or {}, "data.", saved),
+        model=from_dict(task.model_config_class, raw.get("model") or {}, "model.", saved),
+        train=from_dict(TrainConfig, raw.get("train") or {}, "train.", saved),
+        loss=from_dict(LossConfig, raw.get("loss") or {}, "loss.", saved),
     )
     if cfg.loss.attributes:
         from ..core.attributes import check_attributes
@@ -204,3 +205,15 @@ def load_config(path, overrides: list[str] = ()) -> ExperimentConfig:
 
 def config_to_dict(cfg: ExperimentConfig) -> dict:
     return dataclasses.asdict(cfg)
+
+
+def flatten(d: dict, prefix: str = "", scalars: bool = False) -> dict:
+    """A nested config dict -> {"a.b": value}; with `scalars`, values other than int/float/str/bool as
+    strings (what TensorBoard's hparams take)."""
+    flat = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            flat.update(flatten(v, f"{prefix}{k}.", scalars))
+        else:
+            flat[f"{prefix}{k}"] = str(v) if scalars and not isinstance(v, (int, float, str, bool)) else v
+    return flat

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..config import apply_overrides, load_yaml, parse_override
 from ..errors import UserError
 from .checkpoints import checkpoint_dirs
-from .config import ExperimentConfig, build_config, config_to_dict, load_config
+from .config import ExperimentConfig, build_config, config_to_dict, flatten, load_config
 
 SAVED_CONFIG = "train_config.yaml"
 # What a resumed run may change when given explicitly: its length, its learning rate (the divergence
@@ -109,7 +109,7 @@ def command_config(
             )
         raw = load_yaml(saved)
         overrides.append(f"train.output_dir={run}")
-        cfg = build_config(apply_overrides(copy.deepcopy(raw), overrides))
+        cfg = build_config(apply_overrides(copy.deepcopy(raw), overrides), saved=True)
         check_resume_agrees(_saved_config(raw, saved), cfg, overrides, run, None)
         return cfg
     if output_dir:
@@ -127,7 +127,7 @@ def check_resume_agrees(
     """Refuse a resumed run whose config differs from the one it was trained with, in one line naming
     the first differing key and both values. An explicit override of a RESUMABLE key may differ."""
     explicit = [".".join(parse_override(o)[0]) for o in overrides]
-    old, new = _flat(config_to_dict(saved)), _flat(config_to_dict(cfg))
+    old, new = flatten(config_to_dict(saved)), flatten(config_to_dict(cfg))
     differ = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k) and k not in UNCHECKED]
     given = [k for k in differ if any(k == e or k.startswith(e + ".") for e in explicit)]
     # what the task fills in (a text model's vocabulary size and special ids, from its tokenizer) is saved
@@ -166,7 +166,7 @@ def _run_of(output_dir: str | None, resume: str) -> Path:
 
 def _saved_config(raw: dict, path: Path) -> ExperimentConfig:
     try:
-        return build_config(copy.deepcopy(raw))
+        return build_config(copy.deepcopy(raw), saved=True)
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
 
@@ -175,7 +175,7 @@ def _paths_inside(cfg: ExperimentConfig, out: Path) -> list[tuple[str, str]]:
     """Config values (other than the output folder) naming existing paths inside `out`."""
     root = out.resolve()
     found = []
-    for key, value in _flat(config_to_dict(cfg)).items():
+    for key, value in flatten(config_to_dict(cfg)).items():
         if key == "train.output_dir":
             continue
         for text in value if isinstance(value, list) else [value]:
@@ -184,16 +184,6 @@ def _paths_inside(cfg: ExperimentConfig, out: Path) -> list[tuple[str, str]]:
                 if path == root or root in path.parents:
                     found.append((key, text))
     return found
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    flat = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            flat.update(_flat(v, f"{prefix}{k}."))
-        else:
-            flat[f"{prefix}{k}"] = v
-    return flat
 
 
 def _show(value) -> str:
