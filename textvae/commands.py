@@ -92,46 +92,37 @@ def fit_prior_and_save(args, out: Path, model, dataset, collate_fn, batch_sample
     """`textvae fit-prior`, whatever the modality: codes z ~ q(z|x) of every example of `dataset`
     (args.samples_per_example each), a Gaussian mixture of args.components fitted to them, and the model
     saved with it to `out` (from fit_prior_output), the run's train_config.yaml copied beside it."""
-    import json
     import shutil
     import sys
 
-    from .core.priors import fit_mixture_prior
-    from .evaluation import posterior_codes
+    from .training.prior_fit import fit_prior_to_data, save_with_prior
 
     source = Path(args.model_dir)
-    needed = 2 * args.components
-    if len(dataset) * args.samples_per_example < needed:
-        raise UserError(
-            f"{len(dataset)} {what} x {args.samples_per_example} sample(s) are too few codes for "
-            f"{args.components} components (at least {needed})"
-        )
-    codes = posterior_codes(
+    print(
+        f"fitting a {args.components}-component Gaussian mixture to {len(dataset):,} {what} x "
+        f"{args.samples_per_example} codes",
+        file=sys.stderr,
+    )
+    report = fit_prior_to_data(
         model,
         dataset,
         collate_fn,
-        batch_size=args.batch_size,
-        batch_sampler=batch_sampler,
+        args.components,
         samples_per_example=args.samples_per_example,
         seed=args.seed,
+        batch_size=args.batch_size,
+        batch_sampler=batch_sampler,
+        what=what,
     )
-    print(
-        f"fitting a {args.components}-component Gaussian mixture to {codes.shape[0]:,} codes "
-        f"({len(dataset):,} {what} x {args.samples_per_example})",
-        file=sys.stderr,
-    )
-    report = fit_mixture_prior(model, codes, args.components, seed=args.seed, verbose=True)
     if not report["converged"]:
         print(
             f"warning: EM did not converge in {report['em_iterations']} iterations; the fit is used as it is",
             file=sys.stderr,
         )
-    model.save_pretrained(out)
+    save_with_prior(model, out, {**report, "model_dir": str(source), "output": str(out)})
     recorded = source / "train_config.yaml"
     if recorded.exists():
         shutil.copyfile(recorded, out / "train_config.yaml")
-    report.update({"model_dir": str(source), "output": str(out)})
-    (out / "prior_fit.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(
         f"average log p(z) of the codes: N(0, I) {report['log_p_standard_normal']:.3f}, fitted mixture "
         f"{report['log_p_fitted']:.3f} nats (+{report['log_p_fitted'] - report['log_p_standard_normal']:.3f})"

@@ -1,4 +1,4 @@
-"""The optimiser and its learning-rate schedule."""
+"""The optimiser, its learning-rate schedule, and the weight average (train.ema_decay)."""
 
 from __future__ import annotations
 
@@ -26,3 +26,16 @@ def make_optimizer(params, cfg):
         return torch.optim.AdamW(params, fused=True, **kwargs)
     except (RuntimeError, TypeError):
         return torch.optim.AdamW(params, **kwargs)
+
+
+def make_ema(model, decay: float, accelerator):
+    """train.ema_decay: an exponential moving average of the bare model's weights (no DDP or autocast
+    wrapper), checkpointed with the rest; None when decay is 0."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    ema.requires_grad_(False).eval()
+    accelerator.register_for_checkpointing(ema)
+    return ema

@@ -1,8 +1,54 @@
-"""How a run reports and stops: the plain progress line (when no bar is shown) and SIGINT/SIGTERM."""
+"""How a run reports and stops: the sums behind a log line, the plain progress line (when no bar is shown),
+SIGINT/SIGTERM, and the message of a diverged run."""
 
 from __future__ import annotations
 
 import signal
+import time
+from pathlib import Path
+
+MAX_SKIPPED_FP16_STEPS = 50  # consecutive overflowing fp16 steps before the run is declared diverged
+
+
+def diverged(step: int, what: str, ckpt_root: Path) -> str:
+    return (
+        f"training diverged at step {step} ({what}); lower train.lr, or use train.mixed_precision=no; "
+        f"the last good checkpoint, if any, is under {ckpt_root}"
+    )
+
+
+class Window:
+    """Sums of the training steps since the last log line (per process; reduced when logged)."""
+
+    KEYS = ("units", "loss", "rec", "kl", "n")
+
+    def __init__(self):
+        self.sums = dict.fromkeys(self.KEYS, 0.0)
+        self.t0 = time.perf_counter()
+
+    def add(self, res: dict, units: int) -> None:
+        self.sums["units"] += units
+        for key in ("loss", "rec", "kl"):
+            self.sums[key] += float(res[key].detach())
+        self.sums["n"] += 1
+
+    def means(self, accelerator, unit: str) -> dict:
+        """The window's mean losses and its speed, summed over processes (the global batch's, as with one
+        process): train/loss, train/rec, train/kl, train/<unit>_per_s."""
+        import torch
+
+        sums = accelerator.reduce(
+            torch.tensor([float(self.sums[k]) for k in self.KEYS], dtype=torch.float64, device=accelerator.device),
+            "sum",
+        )
+        units, loss, rec, kl, n = sums.tolist()
+        n = max(1.0, n)
+        return {
+            "train/loss": loss / n,
+            "train/rec": rec / n,
+            "train/kl": kl / n,
+            f"train/{unit}_per_s": units / (time.perf_counter() - self.t0),
+        }
 
 
 class StopSignal:

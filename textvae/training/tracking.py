@@ -1,4 +1,4 @@
-"""A JSON-lines tracker for Accelerate's logging: one line per logged step."""
+"""The run's Accelerator with its trackers, and the JSON-lines tracker (one line per logged step)."""
 
 from __future__ import annotations
 
@@ -46,3 +46,22 @@ class JSONLTracker(GeneralTracker):
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def build_accelerator(tc, out: Path):
+    """The Accelerator of a run (train config `tc`, output folder `out`): its precision, gradient
+    accumulation and trackers (train.report_to: jsonl into out/logs/train.jsonl, tensorboard)."""
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
+
+    trackers = []
+    if "jsonl" in tc.report_to:
+        trackers.append(JSONLTracker("train", out / "logs"))
+    if "tensorboard" in tc.report_to:
+        trackers.append("tensorboard")
+    return Accelerator(
+        mixed_precision=tc.mixed_precision,
+        gradient_accumulation_steps=tc.grad_accum,
+        log_with=trackers or None,
+        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
+    )

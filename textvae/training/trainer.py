@@ -31,35 +31,11 @@ from ..runtime import (
     seconds_since_start,
 )
 from .checkpoints import load_checkpoint, read_state, resolve_resume, save_checkpoint
-from .config import ExperimentConfig, config_to_dict
-from .optim import lr_at, make_optimizer
-from .progress import StopSignal, progress_line
+from .config import ExperimentConfig, config_to_dict, flatten
+from .optim import lr_at, make_ema, make_optimizer
+from .progress import MAX_SKIPPED_FP16_STEPS, StopSignal, Window, diverged, progress_line
 from .run_folder import check_output_folder, clear_output_folder
-
-MAX_SKIPPED_FP16_STEPS = 50  # consecutive overflowing fp16 steps before the run is declared diverged
-
-
-def _diverged(step: int, what: str, ckpt_root: Path) -> str:
-    return (
-        f"training diverged at step {step} ({what}); lower train.lr, or use train.mixed_precision=no; "
-        f"the last good checkpoint, if any, is under {ckpt_root}"
-    )
-
-
-class _Window:
-    """Sums of the training steps since the last log line (per process; reduced when logged)."""
-
-    KEYS = ("units", "loss", "rec", "kl", "n")
-
-    def __init__(self):
-        self.sums = dict.fromkeys(self.KEYS, 0.0)
-        self.t0 = time.perf_counter()
-
-    def add(self, res: dict, units: int) -> None:
-        self.sums["units"] += units
-        for key in ("loss", "rec", "kl"):
-            self.sums[key] += float(res[key].detach())
-        self.sums["n"] += 1
+from .tracking import build_accelerator
 
 
 def train(cfg: ExperimentConfig, resume: str | None = None, overwrite: bool = False) -> Path:
@@ -87,7 +63,11 @@ class Trainer:
         self.cfg, self.tc = cfg, cfg.train
         self.out = Path(self.tc.output_dir)
         self.ckpt_root = self.out / "checkpoints"
-        self.accelerator = self._accelerator()
+        keep_freed_memory()
+        bound_onednn_cache()
+        if self.tc.threads:
+            torch.set_num_threads(self.tc.threads)
+        self.accelerator = build_accelerator(self.tc, self.out)
         self.main = self.accelerator.is_main_process
         if overwrite:
             if self.main and (removed := clear_output_folder(self.out)):
@@ -108,7 +88,7 @@ class Trainer:
         self.optimizer = make_optimizer(groups, self.tc)
         data_text = self._data()  # prepares module, optimizer and loaders
         self.total_steps = self.tc.max_steps or self.tc.epochs * self.steps_per_epoch
-        self.ema = self._ema()
+        self.ema = make_ema(self.vae, self.tc.ema_decay, self.accelerator)
         # train_seconds: wall time of the run so far, summed over its resumed parts (up to the checkpoint).
         self.state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "best_val": None, "train_seconds": 0.0}
         if self.resume_path is not None:
@@ -117,32 +97,9 @@ class Trainer:
             self.accelerator.print(f"resumed from {self.resume_path} at step {self.state['step']}")
         self._start_logs(data_text)
         self.nonfinite_steps = 0
-        self.window = _Window()
+        self.window = Window()
 
     # -- building -----------------------------------------------------------------------------------
-    def _accelerator(self):
-        from accelerate import Accelerator
-        from accelerate.utils import ProjectConfiguration
-
-        from .tracking import JSONLTracker
-
-        tc, out = self.tc, self.out
-        keep_freed_memory()
-        bound_onednn_cache()
-        if tc.threads:
-            torch.set_num_threads(tc.threads)
-        trackers = []
-        if "jsonl" in tc.report_to:
-            trackers.append(JSONLTracker("train", out / "logs"))
-        if "tensorboard" in tc.report_to:
-            trackers.append("tensorboard")
-        return Accelerator(
-            mixed_precision=tc.mixed_precision,
-            gradient_accumulation_steps=tc.grad_accum,
-            log_with=trackers or None,
-            project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
-        )
-
     def _model(self):
         """The task's model, its weights copied from train.init_from for a fresh run."""
         tc = self.tc
@@ -195,17 +152,6 @@ class Trainer:
         self.steps_per_epoch = None
         return "streamed training data"
 
-    def _ema(self):
-        """train.ema_decay: a copy of the bare model (no DDP or autocast wrapper), checkpointed with the rest."""
-        if not self.tc.ema_decay:
-            return None
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        ema = AveragedModel(self.vae, multi_avg_fn=get_ema_multi_avg_fn(self.tc.ema_decay), use_buffers=True)
-        ema.requires_grad_(False).eval()
-        self.accelerator.register_for_checkpointing(ema)
-        return ema
-
     def _start_logs(self, data_text: str) -> None:
         """train_config.yaml, the trackers (with the config and the machine) and the opening line."""
         cfg, tc, acc = self.cfg, self.tc, self.accelerator
@@ -215,7 +161,7 @@ class Trainer:
                 yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8"
             )
         runtime = {**runtime_facts(), "processes": acc.num_processes}
-        acc.init_trackers("train", config=_flat({**config_to_dict(cfg), "runtime": runtime}))
+        acc.init_trackers("train", config=flatten({**config_to_dict(cfg), "runtime": runtime}, scalars=True))
         per_epoch = f"{self.steps_per_epoch:,}" if self.steps_per_epoch else "unknown"
         acc.print(
             f"training {type(self.vae).__name__}: {sum(p.numel() for p in self.vae.parameters()):,} parameters "
@@ -244,7 +190,7 @@ class Trainer:
         self.module.train()
         self.seconds_before, self.first_step = state["train_seconds"], state["step"]
         self.t_started = time.perf_counter()
-        self.window = _Window()
+        self.window = Window()
         stopped_by = None
         with StopSignal() as stop:
             while state["step"] < self.total_steps and stopped_by is None:
@@ -332,7 +278,7 @@ class Trainer:
         # scale); only a long run of them means the model itself diverged.
         self.nonfinite_steps = 0 if finite else self.nonfinite_steps + 1
         if self.nonfinite_steps > (MAX_SKIPPED_FP16_STEPS if tc.mixed_precision == "fp16" else 0):
-            raise UserError(_diverged(state["step"], f"gradient norm {float(norm)}", self.ckpt_root))
+            raise UserError(diverged(state["step"], f"gradient norm {float(norm)}", self.ckpt_root))
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(tc, state["step"], self.total_steps) * group.get("lr_scale", 1.0)
 
@@ -340,20 +286,10 @@ class Trainer:
         """The training losses since the last log line, summed over processes (the global batch's, as
         with one process), to the trackers and the bar or a plain line."""
         acc, step, unit = self.accelerator, self.state["step"], self.task.unit_name
-        sums = acc.reduce(
-            torch.tensor([float(self.window.sums[k]) for k in _Window.KEYS], dtype=torch.float64, device=acc.device),
-            "sum",
-        )
-        units, loss, rec, kl, n = sums.tolist()
-        dt = time.perf_counter() - self.window.t0
-        n = max(1.0, n)
         logs = {
-            "train/loss": loss / n,
-            "train/rec": rec / n,
-            "train/kl": kl / n,
+            **self.window.means(acc, unit),
             "train/kl_weight": beta,
             "train/lr": self.optimizer.param_groups[0]["lr"],
-            f"train/{unit}_per_s": units / dt,
             "epoch": self.state["epoch"],
         }
         peak = peak_rss_mb()  # the main process's
@@ -370,7 +306,7 @@ class Trainer:
             acc.print(
                 progress_line(step, self.total_steps, logs, unit, self.first_step, time.perf_counter() - self.t_started)
             )
-        self.window = _Window()
+        self.window = Window()
 
     # -- validation and saving ----------------------------------------------------------------------
     def evaluate(self) -> dict:
@@ -441,45 +377,25 @@ class Trainer:
 
 
 def _fit_prior(model, task, out: Path, tc, log) -> None:
-    """train.fit_prior: a Gaussian mixture fitted to codes of the training data becomes the model's
-    prior; the model is saved again with it, the fit's report in prior_fit.json."""
-    import json
-
-    from ..core.priors import fit_mixture_prior
-    from ..evaluation import posterior_codes
+    """train.fit_prior: a Gaussian mixture fitted to 4 codes of every training example becomes the
+    model's prior; the model is saved again with it, the fit's report in prior_fit.json."""
+    from .prior_fit import fit_prior_to_data, save_with_prior
 
     data = task.train_dataset()
-    if len(data) * 4 < 2 * tc.fit_prior:
-        raise UserError(
-            f"train.fit_prior {tc.fit_prior}: {len(data)} training examples x 4 codes are too few "
-            f"for {tc.fit_prior} components (at least {2 * tc.fit_prior} codes)"
-        )
-    sampler = task.batch_sampler(data, tc.eval_batch_size, shuffle=False, seed=0)
-    codes = posterior_codes(
+    report = fit_prior_to_data(
         model,
         data,
         partial(task.collate, train=False),
-        batch_sampler=sampler,
+        tc.fit_prior,
         samples_per_example=4,
         seed=tc.seed,
+        batch_sampler=task.batch_sampler(data, tc.eval_batch_size, shuffle=False, seed=0),
+        what="training examples",
+        where=f"train.fit_prior {tc.fit_prior}: ",
         progress=False,
     )
-    report = fit_mixture_prior(model, codes, tc.fit_prior, seed=tc.seed)
-    model.save_pretrained(out)
-    (out / "prior_fit.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    save_with_prior(model, out, report)
     log(
-        f"prior: a {tc.fit_prior}-component Gaussian mixture fitted to {codes.shape[0]:,} training codes "
+        f"prior: a {tc.fit_prior}-component Gaussian mixture fitted to {report['codes']:,} training codes "
         f"(average log p(z) {report['log_p_standard_normal']:.2f} under N(0, I), {report['log_p_fitted']:.2f} fitted)"
     )
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    """Nested config -> flat {a.b: value} with TensorBoard-friendly values."""
-    flat = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            flat.update(_flat(v, key + "."))
-        else:
-            flat[key] = v if isinstance(v, (int, float, str, bool)) else str(v)
-    return flat
