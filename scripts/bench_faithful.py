@@ -38,7 +38,10 @@ PTB = "/work/shared/data/ptb"
 LM_EXTRA = {"ptb": ["train.max_steps=3000"]}
 CORPORA = {  # name -> data overrides (the shipped SNLI sample needs none)
     "snli": [],
-    "polarity": ["data.train_file=runs/faithful/data/polarity.txt"],
+    "polarity": [
+        "data.train_file=runs/faithful/data/polarity-train.txt",
+        "data.valid_file=runs/faithful/data/polarity-valid.txt",
+    ],
     "ptb": [f"data.train_file={PTB}/ptb.train.txt.gz", f"data.valid_file={PTB}/ptb.valid.txt.gz"],
 }
 
@@ -246,15 +249,21 @@ def run(cmd: list[str]) -> float:
 
 
 def prepare_polarity() -> None:
-    """sentence-polarity's two files (latin-1) as one UTF-8 file of sentences."""
-    out = ROOT / "runs/faithful/data/polarity.txt"
-    if out.exists():
+    """sentence-polarity's two files (latin-1) as UTF-8 files of sentences: a seeded 5% held out as the
+    validation file (which training validates on and `evaluate` measures), the rest for training."""
+    import random
+
+    folder = ROOT / "runs/faithful/data"
+    if (folder / "polarity-valid.txt").exists():
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     lines = []
     for name in ("rt-polarity.pos", "rt-polarity.neg"):
         lines += [s.strip() for s in Path(POLARITY, name).read_text(encoding="latin-1").splitlines() if s.strip()]
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    random.Random(0).shuffle(lines)
+    held = len(lines) // 20
+    (folder / "polarity-train.txt").write_text("\n".join(lines[held:]) + "\n", encoding="utf-8")
+    (folder / "polarity-valid.txt").write_text("\n".join(lines[:held]) + "\n", encoding="utf-8")
 
 
 def machine() -> str:
