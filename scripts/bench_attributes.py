@@ -33,7 +33,6 @@ import datetime
 import json
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import time
@@ -41,13 +40,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from benchlib import ROOT, shown, textvae  # scripts/ is on sys.path when a script here runs
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
 RUNS = Path(os.environ.get("BENCH_ATTRIBUTES_RUNS", ROOT / "runs" / "attributes")).resolve()  # a dry run elsewhere
 OUT = Path(os.environ.get("BENCH_ATTRIBUTES_OUT", ROOT / "benchmarks")).resolve()
 POLARITY = ROOT.parent / "shared" / "data" / "sentence-polarity"
-PY = [sys.executable]
 
 
 def log(msg: str) -> None:
@@ -55,10 +52,10 @@ def log(msg: str) -> None:
 
 
 def run(args: list, commands: list) -> float:
-    cmd = [*PY, "-m", "textvae", *map(str, args)]
-    shown = "python " + shlex.join(cmd[1:]).replace(str(ROOT) + "/", "")
-    commands.append(shown)
-    log(shown)
+    """Run `textvae ARGS` from the project root, its command line kept in `commands`; its wall time."""
+    cmd = textvae(*args)
+    commands.append(shown(cmd))
+    log(commands[-1])
     t = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True)
     return time.perf_counter() - t
@@ -68,7 +65,7 @@ def train(out: Path, args: list, commands: list) -> dict:
     """Train into `out` unless a finished run is there (DONE); the train seconds from the log."""
     cmd = ["train", *args[:2], "--output-dir", out.relative_to(ROOT), *args[2:]]
     if (out / "DONE").exists():
-        commands.append("python -m textvae " + shlex.join(map(str, cmd)))
+        commands.append(shown(textvae(*cmd)))
         log(f"reusing {out}")
     else:
         if out.exists():
@@ -87,7 +84,7 @@ def nll(model_dir: Path, k: int, commands: list, data: Path | None = None) -> di
     if not out.exists():
         run(args, commands)
     else:
-        commands.append("python -m textvae " + shlex.join(map(str, args)))
+        commands.append(shown(textvae(*args)))
     return json.loads(out.read_text())
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from benchlib import ROOT, train_command  # scripts/ is on sys.path when a script here runs
 from tqdm import tqdm
 
 try:
@@ -52,7 +53,6 @@ try:
 except ImportError:
     sys.exit("bench_encodings: error: scikit-learn is missing; pip install -e '.[bench]'")
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sentence-polarity"
 TEXTVAE_RUNS = {
     "textvae LSTM VAE": ("lstm", "configs/text/snli-lstm.yaml"),
@@ -189,18 +189,12 @@ def train_textvae(sentences: list[str], runs: Path) -> dict[str, Path]:
             folders[name] = folder
             if (folder / "model.safetensors").exists():
                 continue
-            cmd = [
-                sys.executable,
-                "-m",
-                "textvae",
-                "train",
-                "--config",
+            cmd = train_command(
                 config,
-                "--output-dir",
                 str(folder),
                 "--overwrite",
                 f"data.train_file={text}",
-            ]  # an interrupted run's checkpoints: start afresh
+            )  # an interrupted run's checkpoints: start afresh
             print("$ " + shlex.join(cmd), flush=True)
             if subprocess.run(cmd, cwd=ROOT).returncode != 0:
                 fail(f"training {name} failed; see its output above")

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchlib import ROOT, run, shown, textvae, train_command  # scripts/ is on sys.path when a script here runs
+
 LSTM, TRANSFORMER, PRETRAINED = (
     "configs/text/snli-lstm.yaml",
     "configs/text/snli-transformer.yaml",
@@ -240,14 +238,6 @@ ROWS = {
 }
 
 
-def run(cmd: list[str]) -> float:
-    """Run a command from the project root; its wall time in seconds."""
-    print("$ " + shlex.join(cmd), flush=True)
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True)
-    return time.perf_counter() - t0
-
-
 def prepare_polarity() -> None:
     """sentence-polarity's two files (latin-1) as UTF-8 files of sentences: a seeded 5% held out as the
     validation file (which training validates on and `evaluate` measures), the rest for training."""
@@ -281,19 +271,13 @@ def train_seconds(folder: Path) -> float | None:
 
 def language_model(corpus: str, runs: Path) -> tuple[Path, list[str]]:
     folder = runs / f"lm-{corpus}" if corpus != "snli" else runs / "lm"
-    cmd = [
-        sys.executable,
-        "-m",
-        "textvae",
-        "train",
-        "--config",
+    cmd = train_command(
         LM_CONFIG,
-        "--output-dir",
         str(folder),
         *CORPORA[corpus],
         *LM_EXTRA.get(corpus, []),
         "train.progress_bar=false",
-    ]
+    )
     if not (folder / "model.safetensors").exists():
         run(cmd)
     return folder, cmd
@@ -307,43 +291,31 @@ def measure(key: str, runs: Path) -> dict:
     folder = runs / key
     commands = []
     if base is None:
-        cmd = [
-            sys.executable,
-            "-m",
-            "textvae",
-            "train",
-            "--config",
+        cmd = train_command(
             config,
-            "--output-dir",
             str(folder),
             *CORPORA[corpus],
             *overrides,
             "train.progress_bar=false",
-        ]
+        )
         if not (folder / "model.safetensors").exists():
             run(cmd)
         seconds = train_seconds(folder)
     else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "textvae",
+        cmd = textvae(
             "fit-prior",
             str(runs / base),
             "--components",
             "16",
             "--output",
             str(folder),
-        ]
+        )
         if not (folder / "model.safetensors").exists():
             run(cmd)
         seconds = train_seconds(runs / base)
     commands.append(cmd)
     out = folder / "faithful_eval.json"
-    eval_cmd = [
-        sys.executable,
-        "-m",
-        "textvae",
+    eval_cmd = textvae(
         "evaluate",
         str(folder),
         "--iw-samples",
@@ -353,7 +325,7 @@ def measure(key: str, runs: Path) -> dict:
         str(lm),
         "--output",
         str(out),
-    ]
+    )
     if not out.exists():
         run(eval_cmd)
     commands.append(eval_cmd)
@@ -371,8 +343,8 @@ def measure(key: str, runs: Path) -> dict:
         "valid_bleu_all": res["bleu"],
         "valid_exact_all": res["exact_match"],
         "faithfulness": res["faithfulness"],
-        "commands": [shlex.join(["python", *c[1:]]) for c in commands],
-        "lm_command": shlex.join(["python", *lm_cmd[1:]]),
+        "commands": [shown(c) for c in commands],
+        "lm_command": shown(lm_cmd),
     }
 
 

@@ -13,22 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from benchlib import run, textvae, train_command  # scripts/ is on sys.path when a script here runs
 
 from textvae.runtime import processor_name
 
-ROOT = Path(__file__).resolve().parent.parent
 MODELS = {"conv": "configs/image/fashion-mnist.yaml", "mlp (Kingma-Welling)": "configs/image/fashion-mnist-mlp.yaml"}
-
-
-def run(cmd: list[str]) -> float:
-    print("$ " + shlex.join(cmd), flush=True)
-    start = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True)
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -45,31 +36,22 @@ def main() -> None:
     for name, config in MODELS.items():
         folder = Path(args.runs) / Path(config).stem
         overrides = ([f"data.path={args.data}"] if args.data else []) + args.overrides + ["train.progress_bar=false"]
-        train_cmd = [
-            sys.executable,
-            "-m",
-            "textvae",
-            "train",
-            "--config",
+        train_cmd = train_command(
             config,
-            "--output-dir",
             str(folder),
             "--overwrite",
             *overrides,
-        ]
+        )
         train_s = run(train_cmd)
         result = folder / "test_eval.json"
-        eval_cmd = [
-            sys.executable,
-            "-m",
-            "textvae",
+        eval_cmd = textvae(
             "evaluate",
             str(folder),
             "--iw-samples",
             str(args.iw_samples),
             "--output",
             str(result),
-        ]
+        )
         eval_s = run(eval_cmd)
         res = json.loads(result.read_text())
         state = json.loads(

@@ -23,12 +23,11 @@ import math
 import shlex
 import statistics
 import subprocess
-import sys
 from pathlib import Path
 
-from bench_snli import command_lines, run
+from bench_snli import command_lines
+from benchlib import ROOT, run, textvae, train_command  # scripts/ is on sys.path when a script here runs
 
-ROOT = Path(__file__).resolve().parent.parent
 RUNS = {  # name: (folder, config, overrides beyond the evaluation subset)
     "LSTM VAE (snli-lstm.yaml)": ("lstm", "configs/text/snli-lstm.yaml", False),
     "MiniLM encoder + SmolLM2-135M decoder (snli-pretrained.yaml)": (
@@ -74,26 +73,17 @@ def main() -> None:
         folder_name, config, own_valid = RUNS[name]
         folder = runs / folder_name
         overrides = [f"data.valid_file={subset}"] if own_valid else []
-        train_cmd = [
-            sys.executable,
-            "-m",
-            "textvae",
-            "train",
-            "--config",
+        train_cmd = train_command(
             config,
-            "--output-dir",
             str(folder),
             "--overwrite",
             *overrides,
             "train.progress_bar=false",
-        ]
+        )
         if not (args.reuse and (folder / "model.safetensors").exists()):
             run(train_cmd)
         eval_json = folder / f"eval-{subset.stem}-k{args.iw_samples}.json"
-        eval_cmd = [
-            sys.executable,
-            "-m",
-            "textvae",
+        eval_cmd = textvae(
             "evaluate",
             str(folder),
             "--data",
@@ -104,9 +94,9 @@ def main() -> None:
             "bf16",
             "--output",
             str(eval_json),
-        ]
+        )
         run(eval_cmd)
-        interpolate_cmd = [sys.executable, "-m", "textvae", "interpolate", str(folder), *PAIR, "--steps", "5"]
+        interpolate_cmd = textvae("interpolate", folder, *PAIR, "--steps", 5)
         path = subprocess.run(interpolate_cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
         results[name] = {
             "config": config,

@@ -26,20 +26,19 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from benchlib import ROOT, run  # scripts/ is on sys.path when a script here runs
+
+# The rows (scripts/ is on sys.path when a script here runs)
+from ptb_rows import HEADLINE, PUBLISHED, ROWS, STAGES, Evaluate, FitPrior, Train  # noqa: E402
+
 from textvae.runtime import processor_name
 from textvae.training.checkpoints import latest_checkpoint, read_state
 from textvae.training.curves import plot_curves
-
-ROOT = Path(__file__).resolve().parent.parent
-# The rows (scripts/ is on sys.path when a script here runs)
-from ptb_rows import HEADLINE, PUBLISHED, ROWS, STAGES, Evaluate, FitPrior, Train  # noqa: E402
 
 TEXTVAE = [sys.executable, "-m", "textvae"]
 
@@ -54,14 +53,6 @@ def ptb_files(ptb: Path) -> dict[str, str]:
             sys.exit(f"error: no ptb.{split}.txt(.gz) in {ptb}; give the folder with --ptb")
         data[split] = str(found[0].resolve())
     return data
-
-
-def run(cmd: list[str]) -> float:
-    """Run a command from the project root; its wall time in seconds."""
-    print("$ " + shlex.join(cmd), flush=True)
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True)
-    return time.perf_counter() - t0
 
 
 def training_speed(folder: Path) -> float | None:

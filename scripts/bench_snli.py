@@ -25,11 +25,10 @@ import argparse
 import json
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchlib import run, textvae, train_command  # scripts/ is on sys.path when a script here runs
+
 LSTM, TRANSFORMER = "configs/text/snli-lstm.yaml", "configs/text/snli-transformer.yaml"
 NO_ANNEAL = ["loss.kl.kind=constant"]
 # The ablation runs are shorter (6 epochs, bf16 autocast) so that all of them fit in half an hour on
@@ -50,11 +49,6 @@ RUNS = {
     "ablation: free bits 0.25": (LSTM, SHORT + ["loss.free_bits=0.25"]),
     "ablation: free bits 1.0": (LSTM, SHORT + ["loss.free_bits=1.0"]),
 }
-
-
-def run(cmd: list[str]) -> None:
-    print("$ " + shlex.join(cmd), flush=True)
-    subprocess.run(cmd, cwd=ROOT, check=True)
 
 
 def short_training_sentences(n: int = 1000, max_words: int = 10) -> list[str]:
@@ -114,33 +108,24 @@ def main() -> None:
     for name in args.only or list(RUNS):
         config, overrides = RUNS[name]
         folder = Path(args.runs) / re.sub(r"[^a-z0-9]+", "-", name.replace(": -", " without ")).strip("-")
-        train_cmd = [
-            sys.executable,
-            "-m",
-            "textvae",
-            "train",
-            "--config",
+        train_cmd = train_command(
             config,
-            "--output-dir",
             str(folder),
             "--overwrite",
             *overrides,
             "train.progress_bar=false",
-        ]
+        )
         if not (args.reuse and (folder / "model.safetensors").exists()):
             run(train_cmd)
         eval_json = folder / "valid_eval.json"
-        eval_cmd = [
-            sys.executable,
-            "-m",
-            "textvae",
+        eval_cmd = textvae(
             "evaluate",
             str(folder),
             "--iw-samples",
             "0",
             "--output",
             str(eval_json),
-        ]
+        )
         run(eval_cmd)
         res = json.loads(eval_json.read_text())
         results[name] = {

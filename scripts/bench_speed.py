@@ -36,10 +36,10 @@ from pathlib import Path
 
 import yaml
 from bench_ptb import ptb_files  # scripts/ is on sys.path when a script here runs
+from benchlib import ROOT, run  # scripts/ is on sys.path when a script here runs
 
 from textvae.runtime import has_amx, processor_name
 
-ROOT = Path(__file__).resolve().parent.parent
 PY = [sys.executable, "-m", "textvae"]
 MODELS = {
     "sentencevae": (
@@ -109,13 +109,6 @@ def flops_per_token(cfg: dict) -> float:
 
 
 # -- runs ---------------------------------------------------------------------------------------------
-
-
-def run(cmd, **kwargs) -> float:
-    print("$ " + " ".join(map(str, cmd)), flush=True)
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, **kwargs)
-    return time.perf_counter() - t0
 
 
 def windows(log: Path) -> tuple[list[float], float | None]:
