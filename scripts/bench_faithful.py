@@ -480,6 +480,7 @@ def main() -> None:
     p.add_argument("--only", nargs="*", metavar="KEY", help=f"rows to run, of: {', '.join(ROWS)}")
     p.add_argument("--runs", default="runs/faithful")
     p.add_argument("--out", default="benchmarks")
+    p.add_argument("--table-only", action="store_true", help="rewrite faithful.md from faithful.json; run nothing")
     args = p.parse_args()
     unknown = sorted(set(args.only or []) - set(ROWS))
     if unknown:
@@ -488,6 +489,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "faithful.json"
     results = json.loads(results_path.read_text())["rows"] if results_path.exists() else {}
+    if args.table_only:
+        write_markdown({k: results[k] for k in ROWS if k in results}, out / "faithful.md")
+        return
     for key in args.only or list(ROWS):
         results[key] = measure(key, Path(args.runs))
         ordered = {k: results[k] for k in ROWS if k in results}
