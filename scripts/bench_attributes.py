@@ -93,6 +93,20 @@ def sweep_values(z_r: np.ndarray, n: int = 9) -> list[float]:
     return np.linspace(lo, hi, n).tolist()
 
 
+def encodable(models: list, texts: list[str]) -> np.ndarray:
+    """Indices of the sentences every model can encode: not every word unknown to its vocabulary (PTB's
+    "<unk> <unk>", a review of two rare names), which encode_sentences refuses. The rest are left out of
+    the codes (their count is in the row)."""
+    keep = [
+        i for i, t in enumerate(texts) if all(any(x != m.config.unk_id for x in m.tokenizer.encode(t)) for m in models)
+    ]
+    return np.array(keep, dtype=int)
+
+
+def subset(part: dict, keep: np.ndarray) -> dict:
+    return {**part, "texts": [part["texts"][i] for i in keep], "labels": part["labels"][keep]}
+
+
 def attribute_scores(codes, base_codes, a, dim) -> dict:
     from textvae.core.attributes import best_spearman, interpretability, spearman
 
@@ -269,9 +283,14 @@ def sentiment(opts, key: str = "sentiment") -> dict:
     ]
     facts["base"] = train(base, base_common, commands)
     model, base_model = load_model(ar), load_model(base)
-    test, tr = split["test"], split["train"]
+    keep_test, keep_train = (encodable([model, base_model], split[p]["texts"]) for p in ("test", "train"))
+    test, tr = subset(split["test"], keep_test), subset(split["train"], keep_train)
     codes, base_codes = (m.encode_sentences(test["texts"], batch_size=128).numpy() for m in (model, base_model))
     row = attribute_scores(codes, base_codes, test["labels"].astype(float), 0)
+    row["left_out"] = {
+        "test": len(split["test"]["texts"]) - len(keep_test),
+        "train": len(split["train"]["texts"]) - len(keep_train),
+    }
     gen = {"strategy": "greedy", "max_length": 65}
     n = 200
     inputs, labels = test["texts"][:n], test["labels"][:n]
@@ -284,7 +303,7 @@ def sentiment(opts, key: str = "sentiment") -> dict:
 
         with open(split["train-10pct"]["path"], encoding="utf-8") as f:
             cells = [r["label"] for r in csv.DictReader(f)]
-        known = np.array([{"neg": 0, "pos": 1}.get(c, -1) for c in cells])
+        known = np.array([{"neg": 0, "pos": 1}.get(c, -1) for c in cells])[keep_train]
     means = [float(tr_codes[torch.from_numpy(known == c), 0].mean()) for c in (0, 1)]
     z = torch.from_numpy(codes[:n]).clone()
     z[:, 0] = torch.tensor([means[t] for t in target])
@@ -350,9 +369,12 @@ def ptb_length(opts) -> dict:
     }
     model, base_model = load_model(ar), load_model(base)
     texts, _ = read_sentences(test_file, what="PTB test")
+    everything = len(texts)
+    texts = [texts[i] for i in encodable([model, base_model], texts)]
     lengths = np.array([len(t.split()) for t in texts], dtype=float)
     codes, base_codes = (m.encode_sentences(texts, batch_size=128).numpy() for m in (model, base_model))
     row = attribute_scores(codes, base_codes, lengths, 0)
+    row["left_out"] = {"test": everything - len(texts)}
     values = sweep_values(codes[:, 0])
     n = 200
     swept = traverse(model, texts[:n], 0, values, strategy="greedy", max_length=101)
