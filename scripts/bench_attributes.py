@@ -80,7 +80,7 @@ def nll(model_dir: Path, k: int, commands: list, data: Path | None = None) -> di
     out = model_dir / f"test_eval_k{k}.json"
     args = ["evaluate", model_dir.relative_to(ROOT), "--iw-samples", k, "--output", out.relative_to(ROOT)]
     if data is not None:
-        args += ["--data", data.relative_to(ROOT)]
+        args += ["--data", data.relative_to(ROOT) if data.is_relative_to(ROOT) else data]
     if not out.exists():
         run(args, commands)
     else:
