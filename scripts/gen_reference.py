@@ -223,20 +223,13 @@ def _anchor(key: str, kinds: list[str]) -> str:
     return re.sub(r"[-\s]+", "-", re.sub(r"[^\w\s-]", "", _family_heading(key, kinds)).strip().lower())
 
 
-def _family_tables(chosen: list, missing: list[str]) -> list[str]:
-    """A table for each family of a section chosen by kind (from rows' `chosen`)."""
-    lines = []
+def _section(heading: str, cls, prefix: str, missing: list[str]) -> list[str]:
+    """A heading, the dataclass's name and its table, then a table (### heading) for each family of a
+    section in it that its kind chooses."""
+    chosen: list = []
+    lines = [heading, "", f"`{cls.__module__}.{cls.__name__}`", "", *_table(rows(cls, prefix, missing, chosen)), ""]
     for key, kinds, family in chosen:
-        inner: list = []
-        lines += [
-            f"### {_family_heading(key, kinds)}",
-            "",
-            f"`{family.__module__}.{family.__name__}`",
-            "",
-            *_table(rows(family, f"{key}.", missing, inner)),
-            "",
-            *_family_tables(inner, missing),
-        ]
+        lines += _section(f"### {_family_heading(key, kinds)}", family, f"{key}.", missing)
     return lines
 
 
@@ -278,16 +271,7 @@ def config_page() -> str:
             for name, cls in (("data", task.data_config_class), ("model", task.model_config_class))
         ]
     for title, name, cls in parts:
-        chosen: list = []
-        lines += [
-            f"## {title}",
-            "",
-            f"`{cls.__module__}.{cls.__name__}`",
-            "",
-            *_table(rows(cls, f"{name}.", missing, chosen)),
-            "",
-            *_family_tables(chosen, missing),
-        ]
+        lines += _section(f"## {title}", cls, f"{name}.", missing)
     assert set(sections) == {"task", "data", "model", "train", "loss"}, sorted(sections)
     if missing:
         raise SystemExit(
