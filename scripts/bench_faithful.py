@@ -119,6 +119,7 @@ FAST = {"z_to_output": True, "lr": 3e-3, "schedule": "cosine", "precision": "bf1
 BUDGET = {**FAST, "kl": "constant", "beta": 1.0, "free_bits": 0.75, "epochs": 28, "fit_prior": 16}
 # the shipped snli-lstm.yaml since 2026-12-03 (lstm-budget2.5-words); -default rows run it as shipped
 DEFAULT = {**BUDGET, "free_bits": 2.5, "tokenizer": "word", "steps": 6000, "last": True}
+PRETRAINED_STEPS = 1500  # a step of 16 sentences through both backbones takes ~1 s on 2 cores
 ROWS = {
     "lstm-old-default": (
         "the old snli-lstm.yaml: cyclical KL to weight 1, free bits 0.5, code 32, 12 epochs",
@@ -227,6 +228,32 @@ ROWS = {
         "3,000 steps (a Transformer step costs twice an LSTM's here)",
         TRANSFORMER,
         levers(**{**DEFAULT, "steps": 3000, "lr": 1e-3}, family="transformer"),
+        "snli",
+        None,
+    ),
+    "pretrained-default": (
+        "configs/text/snli-pretrained.yaml as shipped (MiniLM encoder, SmolLM2-135M decoder; cyclical KL, "
+        "free bits 0.5, code 32, 1,500 steps of 16 sentences)",
+        PRETRAINED,
+        [],
+        "snli",
+        None,
+    ),
+    "pretrained-budget2.5": (
+        "snli-pretrained.yaml with the LSTM default's code: 64 dimensions, KL weight 1 with a free-bits floor "
+        "of 2.5 nats each, the last weights, a fitted 16-component mixture prior; validated once, at the end",
+        PRETRAINED,
+        [
+            "loss.kl.kind=constant",
+            "loss.kl.max_weight=1.0",
+            "loss.free_bits=2.5",
+            "model.latent_size=64",
+            "train.select_best=false",
+            "train.fit_prior=16",
+            f"train.max_steps={PRETRAINED_STEPS}",
+            f"train.eval_every={PRETRAINED_STEPS}",
+            f"train.save_every={PRETRAINED_STEPS}",
+        ],
         "snli",
         None,
     ),
