@@ -111,8 +111,10 @@ def attribute_scores(codes, base_codes, a, dim) -> dict:
     from textvae.core.attributes import best_spearman, interpretability, spearman
 
     r, score = interpretability(codes, a)
-    bd, bs = best_spearman(base_codes, a)
-    _, bscore = interpretability(base_codes, a)
+    bd, bs, bscore = None, None, None  # a row without a run without the regulariser
+    if base_codes is not None:
+        bd, bs = best_spearman(base_codes, a)
+        _, bscore = interpretability(base_codes, a)
     return {
         "dim": dim,
         "scc": spearman(codes[:, dim], a),
@@ -125,7 +127,7 @@ def attribute_scores(codes, base_codes, a, dim) -> dict:
 
 
 # -- Fashion-MNIST -----------------------------------------------------------------------------------
-def fashion(opts) -> dict:
+def fashion(opts, key: str = "fashion", delta: float | None = None) -> dict:
     from PIL import Image
 
     from textvae.commands import recorded_data_config
@@ -138,7 +140,8 @@ def fashion(opts) -> dict:
     from textvae.registry import load_model
 
     names = ["ink", "width", "slant"]
-    attrs = "[" + ", ".join(f"{{name: {n}, dim: {d}}}" for d, n in enumerate(names)) + "]"
+    sharp = f", delta: {delta:g}" if delta else ""
+    attrs = "[" + ", ".join(f"{{name: {n}, dim: {d}{sharp}}}" for d, n in enumerate(names)) + "]"
     common = [
         "--config",
         "configs/image/fashion-mnist.yaml",
@@ -146,7 +149,7 @@ def fashion(opts) -> dict:
         "train.progress_bar=false",
     ]
     commands = []
-    ar, base = RUNS / "fashion-ar", RUNS / "fashion-base"
+    ar, base = RUNS / f"{key}-ar", RUNS / "fashion-base"
     facts = {"ar": train(ar, [*common, f"loss.attributes={attrs}"], commands), "base": train(base, common, commands)}
     model, base_model = load_model(ar), load_model(base)
     cfg = from_dict(ImageDataConfig, {**recorded_data_config(ar), "val_size": 0, "max_train_examples": 0}, "data.")
@@ -169,7 +172,7 @@ def fashion(opts) -> dict:
         row["sweep"] = values
         rows[name] = row
         order = pick_rows(labels, 10)
-        path = RUNS / f"grid-{name}.png"
+        path = RUNS / f"grid-{key}-{name}.png"
         traversal_grid(
             model,
             inputs[order],
@@ -186,11 +189,12 @@ def fashion(opts) -> dict:
     for im in ims:
         sheet.paste(im, (0, y))
         y += im.height
-    sheet.save(OUT / "attributes-fashion-mnist.png")
+    sheet.save(OUT / ("attributes-fashion-mnist.png" if key == "fashion" else f"attributes-{key}.png"))
     cost = {arm: nll(folder, opts.k, commands)["nll"] for arm, folder in (("ar", ar), ("base", base))}
     return {
-        "key": "fashion",
-        "model": "conv VAE (configs/image/fashion-mnist.yaml), dims 0-2: ink, width, slant",
+        "key": key,
+        "model": "conv VAE (configs/image/fashion-mnist.yaml), dims 0-2: ink, width, slant"
+        + (f", delta {delta:g}" if delta else ""),
         "epochs": opts.epochs_image,
         "attributes": rows,
         "nll_k": opts.k,
@@ -260,15 +264,28 @@ def sentiment(opts, key: str = "sentiment") -> dict:
     split = polarity_split()
     clf, acc = classifier(split)
     train_file = split["train-10pct" if key == "sentiment-10pct" else "train"]["path"]
+    pretrained = key == "sentiment-pretrained"
     common = [
         "--config",
-        "configs/text/snli-lstm.yaml",
+        "configs/text/snli-pretrained.yaml" if pretrained else "configs/text/snli-lstm.yaml",
         f"data.train_file={train_file.relative_to(ROOT)}",
         f"data.valid_file={split['valid']['path'].relative_to(ROOT)}",
         "train.progress_bar=false",
         "data.max_length=64",
     ]
-    if opts.text_hidden:  # a smaller model than the config's 256 when compute is short (stated in the row)
+    if pretrained:  # the LSTM default's code (benchmarks/faithful.md), the steps the machine allows
+        steps = opts.pretrained_steps
+        common += [
+            "loss.kl.kind=constant",
+            "loss.kl.max_weight=1.0",
+            "loss.free_bits=2.5",
+            "model.latent_size=64",
+            "train.select_best=false",
+            f"train.max_steps={steps}",
+            f"train.eval_every={steps}",
+            f"train.save_every={steps}",
+        ]
+    elif opts.text_hidden:  # a smaller model than the config's 256 when compute is short (stated in the row)
         common += [
             f"model.embed_size={opts.text_hidden}",
             f"model.encoder.hidden_size={opts.text_hidden}",
@@ -281,11 +298,16 @@ def sentiment(opts, key: str = "sentiment") -> dict:
     base_common = [
         c.replace(str(train_file.relative_to(ROOT)), str(split["train"]["path"].relative_to(ROOT))) for c in common
     ]
-    facts["base"] = train(base, base_common, commands)
-    model, base_model = load_model(ar), load_model(base)
-    keep_test, keep_train = (encodable([model, base_model], split[p]["texts"]) for p in ("test", "train"))
+    # the pretrained row has no run without the regulariser (machine time): its vector is on its own codes
+    if not pretrained:
+        facts["base"] = train(base, base_common, commands)
+    model = load_model(ar)
+    base_model = None if pretrained else load_model(base)
+    models = [m for m in (model, base_model) if m is not None]
+    keep_test, keep_train = (encodable(models, split[p]["texts"]) for p in ("test", "train"))
     test, tr = subset(split["test"], keep_test), subset(split["train"], keep_train)
-    codes, base_codes = (m.encode_sentences(test["texts"], batch_size=128).numpy() for m in (model, base_model))
+    codes = model.encode_sentences(test["texts"], batch_size=128).numpy()
+    base_codes = None if base_model is None else base_model.encode_sentences(test["texts"], batch_size=128).numpy()
     row = attribute_scores(codes, base_codes, test["labels"].astype(float), 0)
     row["left_out"] = {
         "test": len(split["test"]["texts"]) - len(keep_test),
@@ -308,11 +330,12 @@ def sentiment(opts, key: str = "sentiment") -> dict:
     z = torch.from_numpy(codes[:n]).clone()
     z[:, 0] = torch.tensor([means[t] for t in target])
     ar_out = model.decode(z, **gen)
-    # attribute vector on the run without the regulariser
-    btr = base_model.encode_sentences(tr["texts"], batch_size=128)
+    # attribute vector on the run without the regulariser (the pretrained row: on the AR run's own codes)
+    vmodel, vcodes = (model, codes) if base_model is None else (base_model, base_codes)
+    btr = tr_codes if base_model is None else base_model.encode_sentences(tr["texts"], batch_size=128)
     v = btr[torch.from_numpy(known == 1)].mean(0) - btr[torch.from_numpy(known == 0)].mean(0)
     sign = torch.from_numpy(np.where(target == 1, 1.0, -1.0)).float()[:, None]
-    vec_out = base_model.decode(torch.from_numpy(base_codes[:n]) + sign * v, **gen)
+    vec_out = vmodel.decode(torch.from_numpy(vcodes[:n]) + sign * v, **gen)
     recon = model.decode(torch.from_numpy(codes[:n]), **gen)
     row["flip_ar"] = flips(clf, inputs, ar_out, target)
     row["flip_vector"] = flips(clf, inputs, vec_out, target)
@@ -335,18 +358,26 @@ def sentiment(opts, key: str = "sentiment") -> dict:
     lrow["control_spearman"] = spearman(np.tile(lvalues, n), [len(s.split()) for block in lswept for s in block])
     lrow["sweep"] = lvalues
     lrow["traversals"] = [{"input": inputs[i], "decodes": lswept[i]} for i in range(3)]
-    cost = {arm: nll(folder, opts.k, commands, test["path"])["nll"] for arm, folder in (("ar", ar), ("base", base))}
+    arms = () if pretrained else (("ar", ar), ("base", base))  # SmolLM2 at k=50: hours on 2 cores
+    cost = {arm: nll(folder, opts.k, commands, test["path"])["nll"] for arm, folder in arms}
+    described = (
+        "MiniLM + SmolLM2-135M VAE (configs/text/snli-pretrained.yaml with a code of 64, free bits 2.5) "
+        if pretrained
+        else "LSTM VAE (configs/text/snli-lstm.yaml) "
+    )
     return {
         "key": key,
-        "model": "LSTM VAE (configs/text/snli-lstm.yaml) on sentence-polarity, dim 0: sentiment, dim 1: length"
+        "model": described
+        + "on sentence-polarity, dim 0: sentiment, dim 1: length"
         + (" (labels on 10% of the training rows)" if key == "sentiment-10pct" else ""),
+        "vector_on": "the AR run's own codes" if pretrained else "the run without the regulariser",
         "epochs": None,  # the config's train.max_steps
         "text_hidden": opts.text_hidden or 256,
         "classifier_test_accuracy": acc,
         "attributes": {"sentiment": row, "length": lrow},
         "nll_k": opts.k,
-        "nll_ar": cost["ar"],
-        "nll_base": cost["base"],
+        "nll_ar": cost.get("ar"),
+        "nll_base": cost.get("base"),
         "train": facts,
         "commands": commands,
     }
@@ -460,8 +491,10 @@ def semi_length(opts) -> dict:
 
 ROWS = {
     "fashion": fashion,
+    "fashion-delta10": lambda o: fashion(o, "fashion-delta10", delta=10.0),
     "sentiment": sentiment,
     "sentiment-10pct": lambda o: sentiment(o, "sentiment-10pct"),
+    "sentiment-pretrained": lambda o: sentiment(o, "sentiment-pretrained"),
     "ptb-length": ptb_length,
     "semi-length": semi_length,
 }
@@ -497,11 +530,15 @@ def write(rows: dict) -> None:
     ]
     for r in rows.values():
         for name, a in r.get("attributes", {}).items():
+            base = (
+                f"{a['base_best_scc']:.3f} (dim {a['base_best_scc_dim']}) | {a['base_interpretability']:.3f}"
+                if a["base_best_scc"] is not None
+                else "- | -"
+            )
+            cost = f"{r['nll_ar']:.2f} / {r['nll_base']:.2f} ({r['nll_k']})" if r["nll_ar"] is not None else "-"
             lines.append(
                 f"| {r['key']} | {name} | {a['dim']} | {a['scc']:.3f} | {a['interpretability']:.3f} "
-                f"(dim {a['interpretability_dim']}) | {a['base_best_scc']:.3f} (dim {a['base_best_scc_dim']}) | "
-                f"{a['base_interpretability']:.3f} | {a['control_spearman']:.3f} | {r['nll_ar']:.2f} / "
-                f"{r['nll_base']:.2f} ({r['nll_k']}) | {training(r)} |"
+                f"(dim {a['interpretability_dim']}) | {base} | {a['control_spearman']:.3f} | {cost} | {training(r)} |"
             )
     for r in rows.values():
         if r["key"].startswith("sentiment"):
@@ -516,7 +553,7 @@ def write(rows: dict) -> None:
                 "| method | flip rate | self-BLEU |",
                 "|---|---|---|",
                 f"| z_0 set to the other class's mean (AR run) | {a['flip_ar']['flip_rate']:.3f} | {a['flip_ar']['self_bleu']:.1f} |",  # noqa: E501
-                f"| attribute vector (run without the regulariser) | {a['flip_vector']['flip_rate']:.3f} | {a['flip_vector']['self_bleu']:.1f} |",  # noqa: E501
+                f"| attribute vector ({r.get('vector_on', 'the run without the regulariser')}) | {a['flip_vector']['flip_rate']:.3f} | {a['flip_vector']['self_bleu']:.1f} |",  # noqa: E501
                 f"| plain reconstruction (AR run; share kept in its class) | {a['reconstruction']['flip_rate']:.3f} | {a['reconstruction']['self_bleu']:.1f} |",  # noqa: E501
             ]
     if "semi-length" in rows:
@@ -547,6 +584,7 @@ def main() -> None:
         "--text-hidden", type=int, default=0, help="sentiment rows: embedding and LSTM size (0: the config's)"
     )
     p.add_argument("--k", type=int, default=50, help="importance samples of the test NLL")
+    p.add_argument("--pretrained-steps", type=int, default=800, help="sentiment-pretrained row: training steps")
     p.add_argument("--semi-steps", type=int, default=600, help="semi-length row: training steps")
     opts = p.parse_args()
     path = OUT / "attributes.json"
