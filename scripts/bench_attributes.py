@@ -384,7 +384,7 @@ def sentiment(opts, key: str = "sentiment") -> dict:
 
 
 # -- PTB length --------------------------------------------------------------------------------------
-def ptb_length(opts) -> dict:
+def ptb_length(opts, key: str = "ptb-length", delta: float | None = None) -> dict:
     from textvae.core.attributes import spearman
     from textvae.registry import load_model
     from textvae.text.attributes import traverse
@@ -392,10 +392,11 @@ def ptb_length(opts) -> dict:
 
     common = ["--config", "configs/text/ptb-lstm.yaml", f"train.epochs={opts.epochs_ptb}", "train.progress_bar=false"]
     commands = []
-    ar, base = RUNS / "ptb-length-ar", RUNS / "ptb-length-base"
+    ar, base = RUNS / f"{key}-ar", RUNS / "ptb-length-base"
+    sharp = f", delta: {delta:g}" if delta else ""
     test_file = ROOT.parent / "shared" / "data" / "ptb" / "ptb.test.txt.gz"
     facts = {
-        "ar": train(ar, [*common, "loss.attributes=[{name: length, dim: 0}]"], commands),
+        "ar": train(ar, [*common, f"loss.attributes=[{{name: length, dim: 0{sharp}}}]"], commands),
         "base": train(base, common, commands),
     }
     model, base_model = load_model(ar), load_model(base)
@@ -415,8 +416,9 @@ def ptb_length(opts) -> dict:
     row["traversal"] = {"input": texts[0], "values": values, "decodes": swept[0]}
     cost = {arm: nll(folder, opts.k, commands, test_file)["nll"] for arm, folder in (("ar", ar), ("base", base))}
     return {
-        "key": "ptb-length",
-        "model": "LSTM VAE (configs/text/ptb-lstm.yaml), dim 0: length in words",
+        "key": key,
+        "model": "LSTM VAE (configs/text/ptb-lstm.yaml), dim 0: length in words"
+        + (f", delta {delta:g}" if delta else ""),
         "epochs": opts.epochs_ptb,
         "attributes": {"length": row},
         "nll_k": opts.k,
@@ -496,6 +498,7 @@ ROWS = {
     "sentiment-10pct": lambda o: sentiment(o, "sentiment-10pct"),
     "sentiment-pretrained": lambda o: sentiment(o, "sentiment-pretrained"),
     "ptb-length": ptb_length,
+    "ptb-length-delta10": lambda o: ptb_length(o, "ptb-length-delta10", delta=10.0),
     "semi-length": semi_length,
 }
 
