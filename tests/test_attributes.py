@@ -13,7 +13,6 @@ import torch
 from conftest import run_cli
 from PIL import Image
 
-from textvae.config import from_dict, parse_override
 from textvae.core.attributes import (
     AttributeConfig,
     attribute_loss,
@@ -25,7 +24,6 @@ from textvae.core.attributes import (
 )
 from textvae.image.attributes import measure
 from textvae.registry import load_model
-from textvae.training.config import LossConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT_CONFIG = ROOT / "configs" / "text" / "snli-lstm.yaml"
@@ -79,18 +77,15 @@ def test_an_attribute_on_the_mean_orders_the_posterior_mean_not_the_sample():
     z = torch.tensor([[3.0], [0.0], [1.0]], requires_grad=True)  # sample: ordered against a
     mean = torch.tensor([[0.0], [1.0], [2.0]], requires_grad=True)  # mean: ordered as a
     values = torch.tensor([[1.0], [2.0], [3.0]])
-    on_mean = attribute_loss(z, values, [{"dim": 0, "source": "mean"}], mean)
+    on_mean = attribute_loss(z, values, [{"dim": 0, "on": "mean"}], mean)
     assert float(on_mean) == pytest.approx(float(pairwise_sign_loss(mean[:, 0], values[:, 0])))
     assert float(on_mean) < float(attribute_loss(z, values, [{"dim": 0}], mean))  # the default: the sample
     on_mean.backward()
     assert z.grad is None and mean.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="pass mean"):
-        attribute_loss(z, values, [{"dim": 0, "source": "mean"}])
-    with pytest.raises(ValueError, match="source must be sample or mean"):
-        AttributeConfig(name="length", source="mode")
-    # the key reads from YAML as itself (a key named `on` read as True, YAML 1.1's boolean)
-    _, given = parse_override("loss.attributes=[{name: length, dim: 0, source: mean}]")
-    assert from_dict(LossConfig, {"attributes": given}).attributes[0].source == "mean"
+        attribute_loss(z, values, [{"dim": 0, "on": "mean"}])
+    with pytest.raises(ValueError, match="on must be sample or mean"):
+        AttributeConfig(name="length", on="mode")
 
 
 def test_spearman_and_interpretability_against_scipy_and_sklearn():

@@ -40,7 +40,7 @@ class AttributeConfig:
     weight: gamma, the loss's weight (10, AR-VAE's value for its image models; at 1 the length dimension of a
         tiny SNLI model reached a Spearman correlation of 0.34 in 200 steps, at 10 0.99).
     delta: the tanh's scale on differences of z_r.
-    source: which z_r the loss orders: `sample`, the reparameterised sample that feeds the decoder (AR-VAE's
+    on: which z_r the loss orders: `sample`, the reparameterised sample that feeds the decoder (AR-VAE's
         choice), or `mean`, the posterior mean: the loss then leaves the posterior's variance on z_r to the
         ELBO instead of squeezing it so that the noise cannot swap close pairs (benchmarks/attributes.md).
     column: read the values from this column of the training file (CSV/JSONL/parquet); an empty cell is
@@ -53,7 +53,7 @@ class AttributeConfig:
     dim: int = 0
     weight: float = 10.0
     delta: float = 1.0
-    source: str = "sample"
+    on: str = "sample"
     column: str = ""
     values: list[str] = field(default_factory=list)
 
@@ -64,8 +64,8 @@ class AttributeConfig:
             raise ValueError(f"attribute {self.name!r}: dim must be >= 0, not {self.dim}")
         if self.weight < 0 or self.delta <= 0:
             raise ValueError(f"attribute {self.name!r}: weight must be >= 0 and delta > 0")
-        if self.source not in ("sample", "mean"):
-            raise ValueError(f"attribute {self.name!r}: source must be sample or mean, not {self.source!r}")
+        if self.on not in ("sample", "mean"):
+            raise ValueError(f"attribute {self.name!r}: on must be sample or mean, not {self.on!r}")
         if self.values and not self.column:
             raise ValueError(f"attribute {self.name!r}: values maps the labels of a column; set column too")
         if len(set(self.values)) != len(self.values):
@@ -113,12 +113,12 @@ def attribute_loss(
     z: torch.Tensor, values: torch.Tensor, specs: list[dict], mean: torch.Tensor | None = None
 ) -> torch.Tensor:
     """sum over attributes k of weight_k * pairwise_sign_loss(z_k[:, dim_k], values[:, k], delta_k), z_k the
-    sample z or, for a spec with source: mean, the posterior mean (required then). z, mean: (B, D); values:
-    (B, A) with NaN where missing; specs: A dicts with dim, weight, delta and source (default sample)."""
+    sample z or, for a spec with on: mean, the posterior mean (required then). z, mean: (B, D); values:
+    (B, A) with NaN where missing; specs: A dicts with dim, weight, delta and on (default sample)."""
     total = z.new_zeros((), dtype=torch.float32)
     for k, s in enumerate(specs):
         source = z
-        if s.get("source", "sample") == "mean":
+        if s.get("on", "sample") == "mean":
             if mean is None:
                 raise ValueError(f"attribute {s.get('name', k)!r} orders the posterior mean: pass mean")
             source = mean
