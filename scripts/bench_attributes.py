@@ -384,7 +384,7 @@ def sentiment(opts, key: str = "sentiment") -> dict:
 
 
 # -- PTB length --------------------------------------------------------------------------------------
-def ptb_length(opts, key: str = "ptb-length", delta: float | None = None, on: str = "sample") -> dict:
+def ptb_length(opts, key: str = "ptb-length", delta: float | None = None) -> dict:
     from textvae.core.attributes import spearman
     from textvae.registry import load_model
     from textvae.text.attributes import traverse
@@ -393,7 +393,7 @@ def ptb_length(opts, key: str = "ptb-length", delta: float | None = None, on: st
     common = ["--config", "configs/text/ptb-lstm.yaml", f"train.epochs={opts.epochs_ptb}", "train.progress_bar=false"]
     commands = []
     ar, base = RUNS / f"{key}-ar", RUNS / "ptb-length-base"
-    sharp = (f", delta: {delta:g}" if delta else "") + (f", on: {on}" if on != "sample" else "")
+    sharp = f", delta: {delta:g}" if delta else ""
     test_file = ROOT.parent / "shared" / "data" / "ptb" / "ptb.test.txt.gz"
     facts = {
         "ar": train(ar, [*common, f"loss.attributes=[{{name: length, dim: 0{sharp}}}]"], commands),
@@ -418,8 +418,7 @@ def ptb_length(opts, key: str = "ptb-length", delta: float | None = None, on: st
     return {
         "key": key,
         "model": "LSTM VAE (configs/text/ptb-lstm.yaml), dim 0: length in words"
-        + (f", delta {delta:g}" if delta else "")
-        + (", the loss on the posterior mean" if on == "mean" else ""),
+        + (f", delta {delta:g}" if delta else ""),
         "epochs": opts.epochs_ptb,
         "attributes": {"length": row},
         "nll_k": opts.k,
@@ -500,7 +499,6 @@ ROWS = {
     "sentiment-pretrained": lambda o: sentiment(o, "sentiment-pretrained"),
     "ptb-length": ptb_length,
     "ptb-length-delta10": lambda o: ptb_length(o, "ptb-length-delta10", delta=10.0),
-    "ptb-length-mean-delta10": lambda o: ptb_length(o, "ptb-length-mean-delta10", delta=10.0, on="mean"),
     "semi-length": semi_length,
 }
 
