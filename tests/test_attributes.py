@@ -14,7 +14,6 @@ from conftest import run_cli
 from PIL import Image
 
 from textvae.core.attributes import (
-    AttributeConfig,
     attribute_loss,
     interpretability,
     pairwise_sign_loss,
@@ -71,21 +70,6 @@ def test_attribute_loss_weights_each_attribute_on_its_own_dimension():
     specs = [{"dim": 0, "weight": 2.0, "delta": 1.0}, {"dim": 1, "weight": 0.5, "delta": 2.0}]
     expected = 2.0 * pairwise_sign_loss(z[:, 0], values[:, 0]) + 0.5 * pairwise_sign_loss(z[:, 1], values[:, 1], 2.0)
     assert float(attribute_loss(z, values, specs)) == pytest.approx(float(expected))
-
-
-def test_an_attribute_on_the_mean_orders_the_posterior_mean_not_the_sample():
-    z = torch.tensor([[3.0], [0.0], [1.0]], requires_grad=True)  # sample: ordered against a
-    mean = torch.tensor([[0.0], [1.0], [2.0]], requires_grad=True)  # mean: ordered as a
-    values = torch.tensor([[1.0], [2.0], [3.0]])
-    on_mean = attribute_loss(z, values, [{"dim": 0, "on": "mean"}], mean)
-    assert float(on_mean) == pytest.approx(float(pairwise_sign_loss(mean[:, 0], values[:, 0])))
-    assert float(on_mean) < float(attribute_loss(z, values, [{"dim": 0}], mean))  # the default: the sample
-    on_mean.backward()
-    assert z.grad is None and mean.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="pass mean"):
-        attribute_loss(z, values, [{"dim": 0, "on": "mean"}])
-    with pytest.raises(ValueError, match="on must be sample or mean"):
-        AttributeConfig(name="length", on="mode")
 
 
 def test_spearman_and_interpretability_against_scipy_and_sklearn():

@@ -40,9 +40,6 @@ class AttributeConfig:
     weight: gamma, the loss's weight (10, AR-VAE's value for its image models; at 1 the length dimension of a
         tiny SNLI model reached a Spearman correlation of 0.34 in 200 steps, at 10 0.99).
     delta: the tanh's scale on differences of z_r.
-    on: which z_r the loss orders: `sample`, the reparameterised sample that feeds the decoder (AR-VAE's
-        choice), or `mean`, the posterior mean: the loss then leaves the posterior's variance on z_r to the
-        ELBO instead of squeezing it so that the noise cannot swap close pairs (benchmarks/attributes.md).
     column: read the values from this column of the training file (CSV/JSONL/parquet); an empty cell is
         a missing value.
     values: for a column of labels, their order: values[k] is read as the number k (e.g. [neg, pos]);
@@ -53,7 +50,6 @@ class AttributeConfig:
     dim: int = 0
     weight: float = 10.0
     delta: float = 1.0
-    on: str = "sample"
     column: str = ""
     values: list[str] = field(default_factory=list)
 
@@ -64,8 +60,6 @@ class AttributeConfig:
             raise ValueError(f"attribute {self.name!r}: dim must be >= 0, not {self.dim}")
         if self.weight < 0 or self.delta <= 0:
             raise ValueError(f"attribute {self.name!r}: weight must be >= 0 and delta > 0")
-        if self.on not in ("sample", "mean"):
-            raise ValueError(f"attribute {self.name!r}: on must be sample or mean, not {self.on!r}")
         if self.values and not self.column:
             raise ValueError(f"attribute {self.name!r}: values maps the labels of a column; set column too")
         if len(set(self.values)) != len(self.values):
@@ -109,21 +103,13 @@ def pairwise_sign_loss(z_r: torch.Tensor, a: torch.Tensor, delta: float = 1.0) -
     return (dz - da).abs().mean()
 
 
-def attribute_loss(
-    z: torch.Tensor, values: torch.Tensor, specs: list[dict], mean: torch.Tensor | None = None
-) -> torch.Tensor:
-    """sum over attributes k of weight_k * pairwise_sign_loss(z_k[:, dim_k], values[:, k], delta_k), z_k the
-    sample z or, for a spec with on: mean, the posterior mean (required then). z, mean: (B, D); values:
-    (B, A) with NaN where missing; specs: A dicts with dim, weight, delta and on (default sample)."""
+def attribute_loss(z: torch.Tensor, values: torch.Tensor, specs: list[dict]) -> torch.Tensor:
+    """sum over attributes k of weight_k * pairwise_sign_loss(z[:, dim_k], values[:, k], delta_k).
+    z: (B, D); values: (B, A) with NaN where missing; specs: A dicts with dim, weight, delta."""
     total = z.new_zeros((), dtype=torch.float32)
     for k, s in enumerate(specs):
-        source = z
-        if s.get("on", "sample") == "mean":
-            if mean is None:
-                raise ValueError(f"attribute {s.get('name', k)!r} orders the posterior mean: pass mean")
-            source = mean
         total = total + float(s.get("weight", 1.0)) * pairwise_sign_loss(
-            source[:, int(s["dim"])], values[:, k], float(s.get("delta", 1.0))
+            z[:, int(s["dim"])], values[:, k], float(s.get("delta", 1.0))
         )
     return total
 

@@ -25,7 +25,7 @@ class LossConfig:
         (on each example's KL of each dimension, as Li et al. 2019's code trains: its "fb 2" with
         target_kl / latent_size per dimension).
     attributes: latent dimensions given a meaning (AR-VAE, Pati and Lerch 2020): a list of
-        {name, dim, weight, delta, on, column, values} (textvae.core.attributes.AttributeConfig), each adding
+        {name, dim, weight, delta, column, values} (textvae.core.attributes.AttributeConfig), each adding
         weight x its pairwise loss to the training loss only.
     """
 
