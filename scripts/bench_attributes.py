@@ -111,10 +111,8 @@ def attribute_scores(codes, base_codes, a, dim) -> dict:
     from textvae.core.attributes import best_spearman, interpretability, spearman
 
     r, score = interpretability(codes, a)
-    bd, bs, bscore = None, None, None  # a row without a run without the regulariser
-    if base_codes is not None:
-        bd, bs = best_spearman(base_codes, a)
-        _, bscore = interpretability(base_codes, a)
+    bd, bs = best_spearman(base_codes, a)
+    _, bscore = interpretability(base_codes, a)
     return {
         "dim": dim,
         "scc": spearman(codes[:, dim], a),
@@ -124,6 +122,11 @@ def attribute_scores(codes, base_codes, a, dim) -> dict:
         "base_best_scc_dim": bd,
         "base_interpretability": bscore,
     }
+
+
+def delta_key(delta: float | None) -> str:
+    """The `, delta: D` of a row's loss.attributes items (nothing: the default delta)."""
+    return f", delta: {delta:g}" if delta else ""
 
 
 # -- Fashion-MNIST -----------------------------------------------------------------------------------
@@ -140,7 +143,7 @@ def fashion(opts, key: str = "fashion", delta: float | None = None) -> dict:
     from textvae.registry import load_model
 
     names = ["ink", "width", "slant"]
-    sharp = f", delta: {delta:g}" if delta else ""
+    sharp = delta_key(delta)
     attrs = "[" + ", ".join(f"{{name: {n}, dim: {d}{sharp}}}" for d, n in enumerate(names)) + "]"
     common = [
         "--config",
@@ -264,28 +267,15 @@ def sentiment(opts, key: str = "sentiment") -> dict:
     split = polarity_split()
     clf, acc = classifier(split)
     train_file = split["train-10pct" if key == "sentiment-10pct" else "train"]["path"]
-    pretrained = key == "sentiment-pretrained"
     common = [
         "--config",
-        "configs/text/snli-pretrained.yaml" if pretrained else "configs/text/snli-lstm.yaml",
+        "configs/text/snli-lstm.yaml",
         f"data.train_file={train_file.relative_to(ROOT)}",
         f"data.valid_file={split['valid']['path'].relative_to(ROOT)}",
         "train.progress_bar=false",
         "data.max_length=64",
     ]
-    if pretrained:  # the LSTM default's code (benchmarks/faithful.md), the steps the machine allows
-        steps = opts.pretrained_steps
-        common += [
-            "loss.kl.kind=constant",
-            "loss.kl.max_weight=1.0",
-            "loss.free_bits=2.5",
-            "model.latent_size=64",
-            "train.select_best=false",
-            f"train.max_steps={steps}",
-            f"train.eval_every={steps}",
-            f"train.save_every={steps}",
-        ]
-    elif opts.text_hidden:  # a smaller model than the config's 256 when compute is short (stated in the row)
+    if opts.text_hidden:  # a smaller model than the config's 256 when compute is short (stated in the row)
         common += [
             f"model.embed_size={opts.text_hidden}",
             f"model.encoder.hidden_size={opts.text_hidden}",
@@ -298,16 +288,11 @@ def sentiment(opts, key: str = "sentiment") -> dict:
     base_common = [
         c.replace(str(train_file.relative_to(ROOT)), str(split["train"]["path"].relative_to(ROOT))) for c in common
     ]
-    # the pretrained row has no run without the regulariser (machine time): its vector is on its own codes
-    if not pretrained:
-        facts["base"] = train(base, base_common, commands)
-    model = load_model(ar)
-    base_model = None if pretrained else load_model(base)
-    models = [m for m in (model, base_model) if m is not None]
-    keep_test, keep_train = (encodable(models, split[p]["texts"]) for p in ("test", "train"))
+    facts["base"] = train(base, base_common, commands)
+    model, base_model = load_model(ar), load_model(base)
+    keep_test, keep_train = (encodable([model, base_model], split[p]["texts"]) for p in ("test", "train"))
     test, tr = subset(split["test"], keep_test), subset(split["train"], keep_train)
-    codes = model.encode_sentences(test["texts"], batch_size=128).numpy()
-    base_codes = None if base_model is None else base_model.encode_sentences(test["texts"], batch_size=128).numpy()
+    codes, base_codes = (m.encode_sentences(test["texts"], batch_size=128).numpy() for m in (model, base_model))
     row = attribute_scores(codes, base_codes, test["labels"].astype(float), 0)
     row["left_out"] = {
         "test": len(split["test"]["texts"]) - len(keep_test),
@@ -330,12 +315,11 @@ def sentiment(opts, key: str = "sentiment") -> dict:
     z = torch.from_numpy(codes[:n]).clone()
     z[:, 0] = torch.tensor([means[t] for t in target])
     ar_out = model.decode(z, **gen)
-    # attribute vector on the run without the regulariser (the pretrained row: on the AR run's own codes)
-    vmodel, vcodes = (model, codes) if base_model is None else (base_model, base_codes)
-    btr = tr_codes if base_model is None else base_model.encode_sentences(tr["texts"], batch_size=128)
+    # attribute vector on the run without the regulariser
+    btr = base_model.encode_sentences(tr["texts"], batch_size=128)
     v = btr[torch.from_numpy(known == 1)].mean(0) - btr[torch.from_numpy(known == 0)].mean(0)
     sign = torch.from_numpy(np.where(target == 1, 1.0, -1.0)).float()[:, None]
-    vec_out = vmodel.decode(torch.from_numpy(vcodes[:n]) + sign * v, **gen)
+    vec_out = base_model.decode(torch.from_numpy(base_codes[:n]) + sign * v, **gen)
     recon = model.decode(torch.from_numpy(codes[:n]), **gen)
     row["flip_ar"] = flips(clf, inputs, ar_out, target)
     row["flip_vector"] = flips(clf, inputs, vec_out, target)
@@ -358,26 +342,18 @@ def sentiment(opts, key: str = "sentiment") -> dict:
     lrow["control_spearman"] = spearman(np.tile(lvalues, n), [len(s.split()) for block in lswept for s in block])
     lrow["sweep"] = lvalues
     lrow["traversals"] = [{"input": inputs[i], "decodes": lswept[i]} for i in range(3)]
-    arms = () if pretrained else (("ar", ar), ("base", base))  # SmolLM2 at k=50: hours on 2 cores
-    cost = {arm: nll(folder, opts.k, commands, test["path"])["nll"] for arm, folder in arms}
-    described = (
-        "MiniLM + SmolLM2-135M VAE (configs/text/snli-pretrained.yaml with a code of 64, free bits 2.5) "
-        if pretrained
-        else "LSTM VAE (configs/text/snli-lstm.yaml) "
-    )
+    cost = {arm: nll(folder, opts.k, commands, test["path"])["nll"] for arm, folder in (("ar", ar), ("base", base))}
     return {
         "key": key,
-        "model": described
-        + "on sentence-polarity, dim 0: sentiment, dim 1: length"
+        "model": "LSTM VAE (configs/text/snli-lstm.yaml) on sentence-polarity, dim 0: sentiment, dim 1: length"
         + (" (labels on 10% of the training rows)" if key == "sentiment-10pct" else ""),
-        "vector_on": "the AR run's own codes" if pretrained else "the run without the regulariser",
         "epochs": None,  # the config's train.max_steps
         "text_hidden": opts.text_hidden or 256,
         "classifier_test_accuracy": acc,
         "attributes": {"sentiment": row, "length": lrow},
         "nll_k": opts.k,
-        "nll_ar": cost.get("ar"),
-        "nll_base": cost.get("base"),
+        "nll_ar": cost["ar"],
+        "nll_base": cost["base"],
         "train": facts,
         "commands": commands,
     }
@@ -393,7 +369,7 @@ def ptb_length(opts, key: str = "ptb-length", delta: float | None = None) -> dic
     common = ["--config", "configs/text/ptb-lstm.yaml", f"train.epochs={opts.epochs_ptb}", "train.progress_bar=false"]
     commands = []
     ar, base = RUNS / f"{key}-ar", RUNS / "ptb-length-base"
-    sharp = f", delta: {delta:g}" if delta else ""
+    sharp = delta_key(delta)
     test_file = ROOT.parent / "shared" / "data" / "ptb" / "ptb.test.txt.gz"
     facts = {
         "ar": train(ar, [*common, f"loss.attributes=[{{name: length, dim: 0{sharp}}}]"], commands),
@@ -496,7 +472,6 @@ ROWS = {
     "fashion-delta10": lambda o: fashion(o, "fashion-delta10", delta=10.0),
     "sentiment": sentiment,
     "sentiment-10pct": lambda o: sentiment(o, "sentiment-10pct"),
-    "sentiment-pretrained": lambda o: sentiment(o, "sentiment-pretrained"),
     "ptb-length": ptb_length,
     "ptb-length-delta10": lambda o: ptb_length(o, "ptb-length-delta10", delta=10.0),
     "semi-length": semi_length,
@@ -533,15 +508,11 @@ def write(rows: dict) -> None:
     ]
     for r in rows.values():
         for name, a in r.get("attributes", {}).items():
-            base = (
-                f"{a['base_best_scc']:.3f} (dim {a['base_best_scc_dim']}) | {a['base_interpretability']:.3f}"
-                if a["base_best_scc"] is not None
-                else "- | -"
-            )
-            cost = f"{r['nll_ar']:.2f} / {r['nll_base']:.2f} ({r['nll_k']})" if r["nll_ar"] is not None else "-"
             lines.append(
                 f"| {r['key']} | {name} | {a['dim']} | {a['scc']:.3f} | {a['interpretability']:.3f} "
-                f"(dim {a['interpretability_dim']}) | {base} | {a['control_spearman']:.3f} | {cost} | {training(r)} |"
+                f"(dim {a['interpretability_dim']}) | {a['base_best_scc']:.3f} (dim {a['base_best_scc_dim']}) | "
+                f"{a['base_interpretability']:.3f} | {a['control_spearman']:.3f} | {r['nll_ar']:.2f} / "
+                f"{r['nll_base']:.2f} ({r['nll_k']}) | {training(r)} |"
             )
     for r in rows.values():
         if r["key"].startswith("sentiment"):
@@ -556,7 +527,7 @@ def write(rows: dict) -> None:
                 "| method | flip rate | self-BLEU |",
                 "|---|---|---|",
                 f"| z_0 set to the other class's mean (AR run) | {a['flip_ar']['flip_rate']:.3f} | {a['flip_ar']['self_bleu']:.1f} |",  # noqa: E501
-                f"| attribute vector ({r.get('vector_on', 'the run without the regulariser')}) | {a['flip_vector']['flip_rate']:.3f} | {a['flip_vector']['self_bleu']:.1f} |",  # noqa: E501
+                f"| attribute vector (run without the regulariser) | {a['flip_vector']['flip_rate']:.3f} | {a['flip_vector']['self_bleu']:.1f} |",  # noqa: E501
                 f"| plain reconstruction (AR run; share kept in its class) | {a['reconstruction']['flip_rate']:.3f} | {a['reconstruction']['self_bleu']:.1f} |",  # noqa: E501
             ]
     if "semi-length" in rows:
@@ -587,7 +558,6 @@ def main() -> None:
         "--text-hidden", type=int, default=0, help="sentiment rows: embedding and LSTM size (0: the config's)"
     )
     p.add_argument("--k", type=int, default=50, help="importance samples of the test NLL")
-    p.add_argument("--pretrained-steps", type=int, default=800, help="sentiment-pretrained row: training steps")
     p.add_argument("--semi-steps", type=int, default=600, help="semi-length row: training steps")
     opts = p.parse_args()
     path = OUT / "attributes.json"
