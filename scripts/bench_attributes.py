@@ -130,7 +130,7 @@ def delta_key(delta: float | None) -> str:
 
 
 # -- Fashion-MNIST -----------------------------------------------------------------------------------
-def fashion(opts, key: str = "fashion", delta: float | None = None) -> dict:
+def fashion(opts, key: str = "fashion", delta: float | None = None, weight: dict | None = None) -> dict:
     from PIL import Image
 
     from textvae.commands import recorded_data_config
@@ -144,7 +144,9 @@ def fashion(opts, key: str = "fashion", delta: float | None = None) -> dict:
 
     names = ["ink", "width", "slant"]
     sharp = delta_key(delta)
-    attrs = "[" + ", ".join(f"{{name: {n}, dim: {d}{sharp}}}" for d, n in enumerate(names)) + "]"
+    weight = weight or {}
+    heavy = {n: f", weight: {weight[n]:g}" if n in weight else "" for n in names}
+    attrs = "[" + ", ".join(f"{{name: {n}, dim: {d}{sharp}{heavy[n]}}}" for d, n in enumerate(names)) + "]"
     common = [
         "--config",
         "configs/image/fashion-mnist.yaml",
@@ -197,7 +199,8 @@ def fashion(opts, key: str = "fashion", delta: float | None = None) -> dict:
     return {
         "key": key,
         "model": "conv VAE (configs/image/fashion-mnist.yaml), dims 0-2: ink, width, slant"
-        + (f", delta {delta:g}" if delta else ""),
+        + (f", delta {delta:g}" if delta else "")
+        + "".join(f", {n} weight {w:g}" for n, w in weight.items()),
         "epochs": opts.epochs_image,
         "attributes": rows,
         "nll_k": opts.k,
@@ -470,6 +473,7 @@ def semi_length(opts) -> dict:
 ROWS = {
     "fashion": fashion,
     "fashion-delta10": lambda o: fashion(o, "fashion-delta10", delta=10.0),
+    "fashion-weight50": lambda o: fashion(o, "fashion-weight50", delta=10.0, weight={"width": 50.0, "slant": 50.0}),
     "sentiment": sentiment,
     "sentiment-10pct": lambda o: sentiment(o, "sentiment-10pct"),
     "ptb-length": ptb_length,
