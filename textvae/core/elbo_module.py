@@ -34,6 +34,8 @@ class ElboModule(nn.Module):
         (core.attributes.attribute_loss) to `loss`, never to rec/kl. Under a mixture prior (a model
         trained further after `fit-prior`) the KL is estimated (priors.monte_carlo_kl) and the floor is
         free_bits * D on the total (objectives.elbo_loss)."""
+        if self.training:
+            batch = self.vae.augment(batch)
         posterior = self.vae.encode(batch)
         z = posterior.rsample()  # (B, D)
         out = self.vae.likelihood(z.unsqueeze(0), batch)

@@ -78,6 +78,11 @@ class VAE(nn.Module):
         methods to add one)."""
         return VAEOutput(self.log_likelihood(z, batch))
 
+    def augment(self, batch: dict) -> dict:
+        """The training batch as the model trains on it (a data augmentation; the batch itself here).
+        Called by the training objective in training mode only, never by evaluation."""
+        return batch
+
     def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n codes (n, D) drawn from the prior (N(0, I) or the fitted mixture), on the CPU."""
         from .priors import sample_prior

@@ -49,6 +49,11 @@ class TextModelConfig:
         with this probability, while the decoder still reconstructs the whole sentence: a denoising
         autoencoder's input noise (Shen et al. 2020), which maps similar sentences to nearby codes. Not
         for a pretrained encoder (it reads its own tokenization).
+    word_replacement: in training, each token between bos and eos is replaced with this probability by a
+        token drawn uniformly from the vocabulary, in what the encoder reads and what the decoder
+        reconstructs alike: the model learns to carry any word at any place, not only the sentences
+        of a small corpus (against memorising it; benchmarks/faithful.md). Not with pretrained parts
+        (they read their own tokenization).
     embed_dropout: dropout on token embeddings (encoder and decoder).
     output_dropout: dropout on the decoder's features before the output projection.
     tie_embeddings: the output projection reuses the decoder's embedding matrix (Press & Wolf 2017);
@@ -82,6 +87,7 @@ class TextModelConfig:
     decoder: DecoderConfig = field(default_factory=RNNDecoderConfig)
     word_dropout: float = 0.0
     encoder_word_deletion: float = 0.0
+    word_replacement: float = 0.0
     embed_dropout: float = 0.0
     output_dropout: float = 0.0
     tie_embeddings: bool = False
@@ -96,7 +102,7 @@ class TextModelConfig:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
         if self.prior_components < 0:
             raise ValueError(f"prior_components must be >= 0, not {self.prior_components}")
-        for name in ("word_dropout", "encoder_word_deletion", "embed_dropout", "output_dropout"):
+        for name in ("word_dropout", "encoder_word_deletion", "word_replacement", "embed_dropout", "output_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
         for name in ("activation_reg", "temporal_activation_reg"):
@@ -120,6 +126,11 @@ class TextModelConfig:
             raise ValueError(
                 f"encoder_word_deletion applies to an encoder reading the decoder's tokens, not to "
                 f"encoder kind {self.encoder.kind}; set it to 0"
+            )
+        if self.word_replacement and "pretrained" in (self.encoder.kind, self.decoder.kind):
+            raise ValueError(
+                "word_replacement draws words of the model's own vocabulary, not of a pretrained encoder's or "
+                "decoder's tokenization; set it to 0"
             )
         if self.tie_embeddings and self.decoder.kind == "pretrained":
             raise ValueError(
@@ -265,6 +276,21 @@ class TextVAE(SentenceAPI, VAE):
         both = real[:, 1:] & real[:, :-1]  # consecutive real pairs
         tar = ((h[:, 1:] - h[:, :-1]).square().mean(-1) * both).sum()
         return (self.config.activation_reg * ar + self.config.temporal_activation_reg * tar) / h.shape[0]
+
+    def augment(self, batch: dict) -> dict:
+        """In training, the batch with each token between bos and eos replaced by a uniformly drawn token
+        with probability config.word_replacement (a draw that hits a special token keeps the original)."""
+        p = self.config.word_replacement
+        if not self.training or p == 0:
+            return batch
+        ids, lengths = batch["input_ids"], batch["lengths"]  # (B, T), (B,)
+        pos = torch.arange(ids.shape[1], device=ids.device)[None, :]
+        inner = (pos > 0) & (pos < lengths[:, None] - 1)  # tokens between bos and eos
+        drawn = torch.randint_like(ids, self.config.vocab_size)
+        c = self.config
+        special = (drawn == c.pad_id) | (drawn == c.bos_id) | (drawn == c.eos_id) | (drawn == c.unk_id)
+        replace = inner & ~special & (torch.rand(ids.shape, device=ids.device) < p)
+        return {**batch, "input_ids": torch.where(replace, drawn, ids)}
 
     def delete_words(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """In training, the encoder's input with each token between bos and eos deleted with probability
