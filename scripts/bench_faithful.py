@@ -215,6 +215,21 @@ ROWS = {
         "snli",
         None,
     ),
+    "lstm-budget2.5-replace0.1": (
+        "lstm-budget2.5-words with 10% of the tokens replaced by uniformly drawn words in training, in the "
+        "encoder's input and the decoder's target alike (model.word_replacement 0.1)",
+        LSTM,
+        [*levers(**DEFAULT), "model.word_replacement=0.1"],
+        "snli",
+        None,
+    ),
+    "lstm-budget2.5-replace0.2": (
+        "lstm-budget2.5-replace0.1 with 20% of the tokens replaced",
+        LSTM,
+        [*levers(**DEFAULT), "model.word_replacement=0.2"],
+        "snli",
+        None,
+    ),
     "transformer-default": (
         "configs/text/snli-transformer.yaml as shipped (cyclical KL to 1, free bits 0.5, code 32, 12 epochs)",
         TRANSFORMER,

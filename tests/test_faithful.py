@@ -132,6 +132,49 @@ def test_encoder_word_deletion_keeps_ends_and_order():
         TextModelConfig(encoder=NoEncoderConfig(), decoder=lm, encoder_word_deletion=0.1)
 
 
+def test_word_replacement_replaces_inner_tokens_for_encoder_and_decoder_alike():
+    from tiny_text import SENTENCES, tiny_model
+
+    from textvae.core.elbo_module import ElboModule
+    from textvae.text.tokenizers import WordTokenizer
+
+    tok = WordTokenizer.train(SENTENCES, max_size=500, min_count=1)
+    p = 0.3
+    model = tiny_model(tok, word_replacement=p)
+    batch = model.batch_from_sentences(SENTENCES * 8)
+    ids, lengths = batch["input_ids"], batch["lengths"]
+    model.eval()
+    assert model.augment(batch) is batch  # evaluation sees the sentence as it is
+    model.train()
+    torch.manual_seed(0)
+    new = model.augment(batch)["input_ids"]
+    assert new.shape == ids.shape and torch.equal(model.augment(batch)["lengths"], lengths)
+    pos = torch.arange(ids.shape[1])[None, :]
+    inner = (pos > 0) & (pos < lengths[:, None] - 1)
+    assert torch.equal(new[~inner], ids[~inner])  # bos, eos and padding stay
+    special = {tok.pad_id, tok.bos_id, tok.eos_id, tok.unk_id}
+    changed = new != ids
+    assert not any(t in special for t in new[changed].tolist())  # a drawn token is a word
+    # a token is kept when the draw hits a special id or the same word: rate p * (1 - 4/V - 1/V)
+    expected = p * (1 - 5 / tok.vocab_size)
+    assert abs(changed.sum().item() / inner.sum().item() - expected) < 0.05
+    # the objective augments in training only: in eval mode its loss is the plain sentences'
+    elbo = ElboModule(model).eval()
+    torch.manual_seed(1)
+    z = model.encode(batch).rsample()
+    plain = -model.log_likelihood(z[None], batch)[0]
+    torch.manual_seed(1)
+    assert torch.allclose(elbo(batch)["rec_each"], plain)
+    elbo.train()
+    torch.manual_seed(1)
+    assert not torch.allclose(elbo(batch)["rec_each"], plain)
+    from textvae.text.pretrained import PretrainedEncoderConfig
+    from textvae.text.model import TextModelConfig
+
+    with pytest.raises(ValueError, match="word_replacement"):
+        TextModelConfig(encoder=PretrainedEncoderConfig(path="x"), word_replacement=0.1)
+
+
 # -- a real short training ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def short(tmp_path_factory):
