@@ -168,8 +168,8 @@ def test_word_replacement_replaces_inner_tokens_for_encoder_and_decoder_alike():
     elbo.train()
     torch.manual_seed(1)
     assert not torch.allclose(elbo(batch)["rec_each"], plain)
-    from textvae.text.pretrained import PretrainedEncoderConfig
     from textvae.text.model import TextModelConfig
+    from textvae.text.pretrained import PretrainedEncoderConfig
 
     with pytest.raises(ValueError, match="word_replacement"):
         TextModelConfig(encoder=PretrainedEncoderConfig(path="x"), word_replacement=0.1)
