@@ -124,9 +124,9 @@ def attribute_scores(codes, base_codes, a, dim) -> dict:
     }
 
 
-def delta_key(delta: float | None) -> str:
-    """The `, delta: D` of a row's loss.attributes items (nothing: the default delta)."""
-    return f", delta: {delta:g}" if delta else ""
+def delta_key(delta: float | None, weight: float | None = None) -> str:
+    """The `, delta: D` (and `, weight: W`) of a row's loss.attributes items (nothing: the defaults)."""
+    return (f", delta: {delta:g}" if delta else "") + (f", weight: {weight:g}" if weight is not None else "")
 
 
 # -- Fashion-MNIST -----------------------------------------------------------------------------------
@@ -143,10 +143,9 @@ def fashion(opts, key: str = "fashion", delta: float | None = None, weight: dict
     from textvae.registry import load_model
 
     names = ["ink", "width", "slant"]
-    sharp = delta_key(delta)
     weight = weight or {}
-    heavy = {n: f", weight: {weight[n]:g}" if n in weight else "" for n in names}
-    attrs = "[" + ", ".join(f"{{name: {n}, dim: {d}{sharp}{heavy[n]}}}" for d, n in enumerate(names)) + "]"
+    sharp = {n: delta_key(delta, weight.get(n)) for n in names}
+    attrs = "[" + ", ".join(f"{{name: {n}, dim: {d}{sharp[n]}}}" for d, n in enumerate(names)) + "]"
     common = [
         "--config",
         "configs/image/fashion-mnist.yaml",
@@ -363,7 +362,7 @@ def sentiment(opts, key: str = "sentiment") -> dict:
 
 
 # -- PTB length --------------------------------------------------------------------------------------
-def ptb_length(opts, key: str = "ptb-length", delta: float | None = None) -> dict:
+def ptb_length(opts, key: str = "ptb-length", delta: float | None = None, weight: float | None = None) -> dict:
     from textvae.core.attributes import spearman
     from textvae.registry import load_model
     from textvae.text.attributes import traverse
@@ -372,7 +371,7 @@ def ptb_length(opts, key: str = "ptb-length", delta: float | None = None) -> dic
     common = ["--config", "configs/text/ptb-lstm.yaml", f"train.epochs={opts.epochs_ptb}", "train.progress_bar=false"]
     commands = []
     ar, base = RUNS / f"{key}-ar", RUNS / "ptb-length-base"
-    sharp = delta_key(delta)
+    sharp = delta_key(delta, weight)
     test_file = ROOT.parent / "shared" / "data" / "ptb" / "ptb.test.txt.gz"
     facts = {
         "ar": train(ar, [*common, f"loss.attributes=[{{name: length, dim: 0{sharp}}}]"], commands),
@@ -397,7 +396,8 @@ def ptb_length(opts, key: str = "ptb-length", delta: float | None = None) -> dic
     return {
         "key": key,
         "model": "LSTM VAE (configs/text/ptb-lstm.yaml), dim 0: length in words"
-        + (f", delta {delta:g}" if delta else ""),
+        + (f", delta {delta:g}" if delta else "")
+        + (f", weight {weight:g}" if weight is not None else ""),
         "epochs": opts.epochs_ptb,
         "attributes": {"length": row},
         "nll_k": opts.k,
@@ -478,6 +478,7 @@ ROWS = {
     "sentiment-10pct": lambda o: sentiment(o, "sentiment-10pct"),
     "ptb-length": ptb_length,
     "ptb-length-delta10": lambda o: ptb_length(o, "ptb-length-delta10", delta=10.0),
+    "ptb-length-weight1": lambda o: ptb_length(o, "ptb-length-weight1", weight=1.0),
     "semi-length": semi_length,
 }
 
