@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import SMALL_BATCHES, run_cli
 
+from textvae.runtime import usable_precision
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "image" / "fashion-mnist.yaml"
 TINY = [*SMALL_BATCHES, "train.log_every=5"]
@@ -66,7 +68,10 @@ def test_reduced_precision_trains_close_to_fp32(tmp_path, fp32, corpus, task, pr
         proc = run_cli(
             "train", *text_run(corpus), "--output-dir", out, "train.max_steps=40", f"train.mixed_precision={precision}"
         )
-    assert f"precision {precision}" in proc.stdout
+    # on a CPU without bf16/fp16 instructions the run says so and trains in float32 (runtime.usable_precision)
+    runs, why = usable_precision(precision)
+    assert f"precision {runs}" in proc.stdout
+    assert (why is not None) == (f"train.mixed_precision {precision}: this CPU" in proc.stderr)
     value = val_neg_elbo(out)
     assert value == value and abs(value - fp32[task]) / fp32[task] < 0.03, (value, fp32[task])
 
@@ -78,3 +83,27 @@ def test_divergence_stops_in_one_line_and_keeps_checkpoints(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "training diverged at step" in proc.stderr and "Traceback" not in proc.stderr
     assert (out / "checkpoints" / "step-4" / "trainer_state.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "flags, precision, runs",
+    [
+        ({"avx2", "fma"}, "bf16", "no"),  # AVX2 only (AMD EPYC Zen 2/3): bf16 emulated, 12x slower
+        ({"avx2", "avx512f", "avx512_bf16"}, "bf16", "bf16"),  # AMD EPYC Zen 4
+        ({"avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_fp16"}, "bf16", "bf16"),  # Sapphire Rapids
+        ({"avx2", "avx512f", "avx512_bf16"}, "fp16", "no"),
+        ({"avx2", "avx512f", "avx512_fp16"}, "fp16", "fp16"),
+        ({"avx2"}, "no", "no"),
+        (set(), "bf16", "bf16"),  # flags unknown (not Linux, not x86): the config is taken as it is
+    ],
+)
+def test_precision_falls_back_to_float32_only_where_the_cpu_would_emulate_it(monkeypatch, flags, precision, runs):
+    import textvae.runtime as runtime
+
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: flags)
+    got, why = runtime.usable_precision(precision)
+    assert got == runs
+    assert (why is None) == (runs == precision)
+    if why:
+        assert why.startswith("this CPU (") and "float32" in why

@@ -109,11 +109,77 @@ def processor_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_flags() -> set[str]:
+    """The processor's feature flags (/proc/cpuinfo; empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
+    except OSError:
+        return set()
+
+
 def has_amx() -> bool:
     """Whether the processor has AMX (Intel Sapphire Rapids on), where oneDNN runs bf16 products through
     its own kernels, with bugs of their own (textvae/text/kernels.py, AMX_NOTE)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return any(line.startswith("flags") and "amx_bf16" in line.split() for line in f)
-    except OSError:
-        return False
+    return "amx_bf16" in cpu_flags()
+
+
+_precision_ok: dict[str, bool] = {}
+
+
+def lstm_runs_in(precision: str) -> bool:
+    """Whether an LSTM runs on this CPU under `precision` autocast (bf16 or fp16; "no" always runs).
+
+    oneDNN builds its bf16 and fp16 LSTM only on processors with AVX-512: on an AVX2-only CPU (an AMD
+    EPYC of the Zen 2/3 generations, seen 2026-12-07) a bf16 nn.LSTM raises "could not create a primitive
+    descriptor for the LSTM forward propagation primitive" at the first step. Probed once per process with
+    a tiny LSTM, the operation that fails."""
+    if precision == "no":
+        return True
+    if precision not in _precision_ok:
+        import torch
+
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        lstm = torch.nn.LSTM(4, 4, batch_first=True)
+        try:
+            with torch.autocast("cpu", dtype=dtype), torch.no_grad():
+                lstm(torch.zeros(1, 2, 4))
+            _precision_ok[precision] = True
+        except RuntimeError:
+            _precision_ok[precision] = False
+    return _precision_ok[precision]
+
+
+# the instructions that make each autocast precision native on an x86 CPU
+NATIVE = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
+
+
+def usable_precision(precision: str) -> tuple[str, str | None]:
+    """The autocast precision a CPU run should use: `precision`, or "no" (float32) on an x86 CPU without
+    instructions for it, where torch emulates it: the shipped bf16 LSTM config then trained at 431
+    tokens/s against 5,035 in float32 (AMD EPYC with AVX2 only, 2026-12-07), and oneDNN has no bf16 LSTM
+    there at all. Also the one line that says so when it changes; (precision, None) when it does not,
+    and on a GPU (ACCELERATE_USE_CPU unset and CUDA available) or a CPU whose flags are unknown."""
+    if precision == "no" or precision not in NATIVE:
+        return precision, None
+    if os.environ.get("ACCELERATE_USE_CPU", "").lower() not in ("1", "true", "yes"):
+        import torch
+
+        if torch.cuda.is_available():
+            return precision, None
+    flags = cpu_flags()
+    if not flags or not (flags & {"avx2", "avx512f"}) or flags & set(NATIVE[precision]):
+        return precision, None
+    return "no", (
+        f"this CPU ({processor_name()}) has no {precision} instructions ({' or '.join(NATIVE[precision])}), "
+        f"where {precision} is emulated and many times slower; running in float32 instead"
+    )
+
+
+def checked_precision(precision: str, option: str) -> str:
+    """usable_precision(precision), saying on stderr (from the first process only) when it changes it;
+    `option` names the setting in that line (train.mixed_precision, --mixed-precision)."""
+    usable, why = usable_precision(precision)
+    if why and os.environ.get("RANK", "0") == "0":
+        print(f"{option} {precision}: {why}", file=sys.stderr, flush=True)
+    return usable

@@ -131,7 +131,7 @@ class ImagePipeline:
 
         from ..evaluation import evaluate_vae, scalars
         from ..image.task import batcher, load_test_split
-        from ..runtime import finish_processes
+        from ..runtime import checked_precision, finish_processes
 
         check_evaluation_options(iw_samples, batch_size, refine_steps, refine_lr, proposal_scale)
         test, data_cfg, _ = load_test_split(self.model_dir, self.model, data)
@@ -139,7 +139,7 @@ class ImagePipeline:
             f"evaluation data: the {len(test):,} test images of {data_cfg.path or 'the default Fashion-MNIST'}",
             file=sys.stderr,
         )
-        accelerator = Accelerator(mixed_precision=mixed_precision or "no")
+        accelerator = Accelerator(mixed_precision=checked_precision(mixed_precision or "no", "--mixed-precision"))
         res = evaluate_vae(
             self.model,
             test,

@@ -177,7 +177,7 @@ class TextPipeline:
         from accelerate import Accelerator
 
         from ..evaluation import evaluate_vae, scalars
-        from ..runtime import finish_processes
+        from ..runtime import checked_precision, finish_processes
         from ..text.data import read_sentences, tokenize_sentences
         from ..training.batching import EpochBatchSampler
 
@@ -194,7 +194,7 @@ class TextPipeline:
         # No length limit: every sentence is scored whole.
         dataset, _ = tokenize_sentences(sentences, self.model.tokenizer, encoder_tokenizer=self.model.encoder_tokenizer)
         batch_size = batch_size or (16 if iw_samples else 128)  # k samples of a batch are decoded at once
-        accelerator = Accelerator(mixed_precision=mixed_precision or "no")
+        accelerator = Accelerator(mixed_precision=checked_precision(mixed_precision or "no", "--mixed-precision"))
         sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=False, lengths=dataset.lengths)
         res = evaluate_vae(
             self.model,

@@ -25,7 +25,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .kernels import GRU
+from .kernels import GRU, lstm_precision
 from .layers import Decoder, sinusoidal_positions, transformer_stack
 
 
@@ -176,9 +176,12 @@ class RNNDecoder(Decoder):
         return x
 
     def _run(self, x: torch.Tensor, state):
-        # Under autocast the initial state must match the RNN's input dtype.
-        state = tuple(s.to(x.dtype) for s in state) if self.is_lstm else state.to(x.dtype)
-        return self.rnn(x, state)
+        if not self.is_lstm:
+            return self.rnn(x, state.to(x.dtype))
+        x, precision = lstm_precision(x)  # float32 where the CPU has no bf16 LSTM
+        with precision:
+            # Under autocast the initial state must match the RNN's input dtype.
+            return self.rnn(x, tuple(s.to(x.dtype) for s in state))
 
     def _skip(self, out: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The RNN's output (B, T, H) plus z's linear map when z_to_output."""

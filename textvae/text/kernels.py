@@ -24,10 +24,14 @@ All match torch's own modules to float rounding (tests/test_kernels.py).
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from ..runtime import lstm_runs_in
 
 
 def compute_dtype(t: torch.Tensor) -> torch.dtype:
@@ -345,6 +349,17 @@ class GRU(nn.GRU):
         return out.transpose(0, 1), h_n
 
 
+def lstm_precision(x: torch.Tensor) -> tuple[torch.Tensor, contextlib.AbstractContextManager]:
+    """An LSTM's input and the context to run it in: under CPU autocast on a processor whose oneDNN has no
+    LSTM in the autocast dtype (no AVX-512: textvae.runtime.lstm_runs_in), x in float32 with autocast off, so
+    the LSTM runs in float32 instead of failing; everywhere else x as it is and no change."""
+    if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(torch.get_autocast_dtype("cpu"))
+        if name and not lstm_runs_in(name):
+            return x.float(), torch.autocast("cpu", enabled=False)
+    return x, contextlib.nullcontext()
+
+
 def lstm_final_states(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """h_n of a batch-first torch.nn.LSTM over right-padded x (B, T, E) with `lengths` (B,): each row's
     hidden state after its last real token (the reverse direction: after reading the row backwards from
@@ -357,9 +372,15 @@ def lstm_final_states(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> 
     projections, the packed LSTM runs."""
     if not lstm.batch_first:
         raise ValueError("lstm_final_states takes a batch-first LSTM")
-    if x.device.type != KERNEL_DEVICE or lstm.proj_size:
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        return lstm(packed)[1][0]
+    x, precision = lstm_precision(x)
+    with precision:
+        if x.device.type != KERNEL_DEVICE or lstm.proj_size:
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            return lstm(packed)[1][0]
+        return _final_states(lstm, x, lengths)
+
+
+def _final_states(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     B = x.shape[0]
     last = (lengths.to(x.device) - 1).clamp(min=0)[None, :, None].expand(1, B, lstm.hidden_size)  # (1, B, H)
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from accelerate.tracking import GeneralTracker, on_main_process
 
+from ..runtime import checked_precision
+
 
 class JSONLTracker(GeneralTracker):
     name = "jsonl"
@@ -60,7 +62,9 @@ def build_accelerator(tc, out: Path):
     if "tensorboard" in tc.report_to:
         trackers.append("tensorboard")
     return Accelerator(
-        mixed_precision=tc.mixed_precision,
+        # float32 where the CPU would emulate bf16 (said in one line); the config keeps what was asked, so
+        # a resumed run asks the same, and the opening line names what runs (accelerator.mixed_precision)
+        mixed_precision=checked_precision(tc.mixed_precision, "train.mixed_precision"),
         gradient_accumulation_steps=tc.grad_accum,
         log_with=trackers or None,
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),

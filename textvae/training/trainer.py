@@ -168,7 +168,7 @@ class Trainer:
             f"({sum(p.numel() for g in self.optimizer.param_groups for p in g['params']):,} trained), "
             f"{data_text}, {self.total_steps:,} steps ({per_epoch} per epoch, global batch "
             f"{tc.batch_size * tc.grad_accum * acc.num_processes}), {acc.num_processes} process(es), "
-            f"precision {tc.mixed_precision}"
+            f"precision {acc.mixed_precision}"
         )
 
     # -- the loop -----------------------------------------------------------------------------------
@@ -277,7 +277,7 @@ class Trainer:
         # fp16: an infinite gradient is the loss scaler's business (it skips the step and lowers the
         # scale); only a long run of them means the model itself diverged.
         self.nonfinite_steps = 0 if finite else self.nonfinite_steps + 1
-        if self.nonfinite_steps > (MAX_SKIPPED_FP16_STEPS if tc.mixed_precision == "fp16" else 0):
+        if self.nonfinite_steps > (MAX_SKIPPED_FP16_STEPS if self.accelerator.mixed_precision == "fp16" else 0):
             raise UserError(diverged(state["step"], f"gradient norm {float(norm)}", self.ckpt_root))
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(tc, state["step"], self.total_steps) * group.get("lr_scale", 1.0)
