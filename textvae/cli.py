@@ -21,6 +21,16 @@ def _add_generation(p: argparse.ArgumentParser, default: str = "greedy") -> None
     g.add_argument("--seed", type=int, default=0, help="random seed of sampling")
 
 
+def _add_fit(p) -> None:
+    p.add_argument(
+        "--fit-steps",
+        type=int,
+        default=25,
+        help="Adam steps fitting each sentence's code to the sentence after the encoder, so that it decodes "
+        "back to it (default 25; 0: the encoder's posterior mean as it is)",
+    )
+
+
 def _add_set(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set",
@@ -218,6 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="text: a language model (model.encoder.kind=none) trained on the same data: adds the "
         "per-word perplexity it gives prior samples beside the data's own (implies --faithfulness)",
     )
+    p.add_argument(
+        "--fit-steps",
+        type=int,
+        default=0,
+        help="text, with --faithfulness: fit the codes of the reconstructions and path ends to their "
+        "sentences by this many Adam steps, as reconstruct and interpolate do (default 0: the posterior means)",
+    )
 
     p = sub.add_parser(
         "fit-prior",
@@ -244,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reconstruct", help="text: decode sentences from their posterior means")
     p.add_argument("model_dir", help="a trained model's folder (config.json, model.safetensors, tokenizer)")
     p.add_argument("sentences", nargs="+", help="one or more sentences")
+    _add_fit(p)
     _add_set(p)
     _add_generation(p)
 
@@ -261,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the two sentences themselves as the first and last lines (the path between them "
         "is the model's); without it an end line that is not its sentence is marked '~ '",
     )
+    _add_fit(p)
     _add_generation(p)
 
     p = sub.add_parser("encode", help="text: posterior means of each line of a file, to .npy")

@@ -147,3 +147,21 @@ def refine_posterior(
                 p.grad = g
             optimizer.step()
     return DiagonalGaussian(mean.detach(), logvar.detach())
+
+
+def fit_codes(model, batch, z: torch.Tensor, steps: int, lr: float = 0.05) -> torch.Tensor:
+    """Codes fitted to their examples: from z (B, D) (the encoder's posterior means), `steps` Adam steps
+    on each example's own code ascending log p(x|z), the decoder's likelihood of that very example (the
+    amortisation gap closed by optimisation, as semi-amortized inference does for the posterior: Kim et
+    al. 2018). The model is not changed. Returns (B, D), detached."""
+    if steps < 1:
+        return z
+    code = z.detach().clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([code], lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            loss = -model.log_likelihood(code[None], batch).sum()  # each example's term has its own code
+            (grad,) = torch.autograd.grad(loss, [code])
+            code.grad = grad
+            optimizer.step()
+    return code.detach()

@@ -66,18 +66,20 @@ class TextPipeline:
             "seed": seed,
         }
 
-    def encode(self, sentences: list[str] | str, batch_size: int = 256) -> torch.Tensor:
+    def encode(self, sentences: list[str] | str, batch_size: int = 256, fit_steps: int = 0) -> torch.Tensor:
         """Posterior means of sentences.
 
         Args:
             sentences: strings (one string is taken as a list of one).
             batch_size: sentences encoded at a time.
+            fit_steps: Adam steps fitting each code to its sentence after the encoder (codes that decode
+                back to their sentences far more often; textvae.core.objectives.fit_codes).
         Returns:
             (N, latent_size) float32 tensor on the CPU.
         Raises:
             textvae.errors.UserError: a sentence is empty or has only unknown words.
         """
-        return self.model.encode_sentences(sentences, batch_size=batch_size).float().cpu()
+        return self.model.encode_sentences(sentences, batch_size=batch_size, fit_steps=fit_steps).float().cpu()
 
     def decode(
         self,
@@ -100,30 +102,35 @@ class TextPipeline:
         """
         return self.model.decode(z, **self.generation(strategy, temperature, top_k, top_p, beam_size, max_length, seed))
 
-    def reconstruct(self, sentences: list[str] | str, **generation) -> list[str]:
+    def reconstruct(self, sentences: list[str] | str, fit_steps: int = 0, **generation) -> list[str]:
         """The decoding of each sentence's posterior mean.
 
         Args:
             sentences: strings (one string is taken as a list of one).
+            fit_steps: as in `encode` (the command line fits 25 steps).
             **generation: strategy, temperature, top_k, top_p, beam_size, max_length, seed (as in `generation`).
         Returns:
             One string per sentence, in order.
         """
-        return self.decode(self.encode(sentences), **generation)
+        return self.decode(self.encode(sentences, fit_steps=fit_steps), **generation)
 
-    def interpolate(self, a: str, b: str, steps: int = 5, method: str = "slerp", **generation) -> list[str]:
+    def interpolate(
+        self, a: str, b: str, steps: int = 5, method: str = "slerp", fit_steps: int = 0, **generation
+    ) -> list[str]:
         """Decodes along the path between the posterior means of two sentences.
 
         Args:
             a, b: the two sentences.
             steps: intermediate codes.
             method: slerp | linear.
+            fit_steps: as in `encode` (the command line fits 25 steps).
             **generation: as in `generation`.
         Returns:
             steps + 2 strings: a's reconstruction, the intermediate decodes, b's reconstruction (an end
             may differ from its sentence when the model does not reconstruct it).
         """
-        return self.model.interpolate(a, b, steps=steps, method=method, **self.generation(**generation))
+        gen = self.generation(**generation)
+        return self.model.interpolate(a, b, steps=steps, method=method, fit_steps=fit_steps, **gen)
 
     def sample(
         self, n: int, strategy: str = "sample", temperature: float = 1.0, seed: int = 0, **generation
@@ -154,6 +161,7 @@ class TextPipeline:
         mixed_precision: str = "no",
         faithfulness: bool = False,
         fluency_lm: str | Path | None = None,
+        fit_steps: int = 0,
     ) -> dict | None:
         """The numbers `textvae evaluate` prints: importance-weighted NLL and perplexity per word, -ELBO,
         reconstruction, KL, mutual information, active units, and the BLEU and exact match of greedy
@@ -170,6 +178,8 @@ class TextPipeline:
             faithfulness: add the trade-off report (textvae.text.faithfulness) under "faithfulness".
             fluency_lm: a language model folder (encoder kind none): adds the perplexity it gives prior
                 samples (implies faithfulness).
+            fit_steps: the faithfulness report's codes fitted to their sentences by that many steps (as in
+                `encode`); the other numbers are the encoder's.
         Returns:
             The summary (the JSON `textvae evaluate --output` writes) on the main process; None on the
             others under `accelerate launch`.
@@ -234,7 +244,7 @@ class TextPipeline:
                 from ..text.faithfulness import measure_faithfulness
 
                 summary["faithfulness"] = measure_faithfulness(
-                    self.model, sentences, lm=lm, max_length=self.max_length, seed=seed
+                    self.model, sentences, lm=lm, max_length=self.max_length, seed=seed, fit_steps=fit_steps
                 )
                 if lm is not None:
                     summary["faithfulness"]["fluency"]["lm"] = str(fluency_lm)

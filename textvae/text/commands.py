@@ -55,7 +55,7 @@ def reconstruct(args: argparse.Namespace) -> None:
             attribute_verbs.reconstruct_set(vae.model, list(args.sentences), fixed, vae.generation(**_generation(args)))
         )
     else:
-        _print_lines(vae.reconstruct(list(args.sentences), **_generation(args)))
+        _print_lines(vae.reconstruct(list(args.sentences), fit_steps=args.fit_steps, **_generation(args)))
 
 
 MISSED_END = "~ "  # starts an end line of `interpolate` that is not its input sentence
@@ -70,7 +70,8 @@ def interpolate(args: argparse.Namespace) -> None:
     from .faithfulness import as_read
 
     vae = _load(args)
-    path = vae.interpolate(args.sentence_a, args.sentence_b, steps=args.steps, method=args.method, **_generation(args))
+    a, b = args.sentence_a, args.sentence_b
+    path = vae.interpolate(a, b, steps=args.steps, method=args.method, fit_steps=args.fit_steps, **_generation(args))
     for name, i, given in (("A", 0, args.sentence_a), ("B", len(path) - 1, args.sentence_b)):
         if path[i] == as_read(vae.model.tokenizer, given):
             continue
@@ -120,7 +121,11 @@ def evaluate(args: argparse.Namespace) -> None:
     out = output_path(args.output, "--output") if args.output else None  # before the work
     vae = _load(args)
     summary = vae.evaluate(
-        args.data, **evaluation_options(args), faithfulness=args.faithfulness, fluency_lm=args.fluency_lm
+        args.data,
+        **evaluation_options(args),
+        faithfulness=args.faithfulness,
+        fluency_lm=args.fluency_lm,
+        fit_steps=args.fit_steps,
     )
     if summary is None:  # not the main process
         return
