@@ -227,6 +227,7 @@ def trained(short, tmp_path_factory):
         "loss.free_bits=0",
         "model.latent_size=16",
         "model.word_dropout=0.3",
+        "model.word_replacement=0",  # 300 steps to learn 64 sentences by heart: no augmentation
         "model.decoder.z_to_output=false",
         "train.lr_schedule=constant",
         timeout=600,
@@ -257,22 +258,48 @@ def _reconstructed(model_dir, sentences):
 def test_interpolate_marks_an_end_it_does_not_reconstruct(trained, short):
     good, bad = _reconstructed(trained, short.read_text().splitlines())
     assert len(good) >= 2 and bad, (len(good), len(bad))
-    proc = run_cli("interpolate", trained, good[0], good[1], "--steps", "3")
+    plain = ["--fit-steps", "0"]  # the posterior means, as _reconstructed decodes them
+    proc = run_cli("interpolate", trained, good[0], good[1], "--steps", "3", *plain)
     lines = proc.stdout.splitlines()
     assert len(lines) == 5 and lines[0] == good[0] and lines[-1] == good[1]
     assert "~ " not in proc.stdout and "warning" not in proc.stderr
 
-    proc = run_cli("interpolate", trained, good[0], bad[0], "--steps", "3")
+    proc = run_cli("interpolate", trained, good[0], bad[0], "--steps", "3", *plain)
     lines = proc.stdout.splitlines()
     assert lines[0] == good[0] and lines[-1].startswith("~ ") and lines[-1][2:] != bad[0]
     assert not any(line.startswith("~ ") for line in lines[:-1])
     assert "does not reconstruct sentence B" in proc.stderr and "sentence A" not in proc.stderr
 
-    with_inputs = run_cli("interpolate", trained, bad[0], good[0], "--steps", "3", "--with-inputs")
-    again = run_cli("interpolate", trained, bad[0], good[0], "--steps", "3")
+    with_inputs = run_cli("interpolate", trained, bad[0], good[0], "--steps", "3", "--with-inputs", *plain)
+    again = run_cli("interpolate", trained, bad[0], good[0], "--steps", "3", *plain)
     printed, marked = with_inputs.stdout.splitlines(), again.stdout.splitlines()
     assert printed[0] == bad[0] and printed[-1] == good[0] and printed[1:-1] == marked[1:-1]
     assert marked[0].startswith("~ ") and "does not reconstruct sentence A" in with_inputs.stderr
+
+
+def test_fitted_codes_raise_the_likelihood_and_bring_back_sentences_the_means_miss(trained, short):
+    from textvae.core.objectives import fit_codes
+    from textvae.registry import load_model
+    from textvae.text.faithfulness import as_read
+
+    model = load_model(trained).eval()
+    good, bad = _reconstructed(trained, short.read_text().splitlines())
+    batch = model.batch_from_sentences(bad)
+    with torch.no_grad():
+        means = model.encode(batch).mean
+        before = model.log_likelihood(means[None], batch)[0]
+        fitted = fit_codes(model, batch, means, steps=25)
+        after = model.log_likelihood(fitted[None], batch)[0]
+    assert (after > before).all(), (before, after)  # every sentence's own likelihood rises
+    outs = model.reconstruct(bad, fit_steps=25, strategy="greedy", max_length=66)
+    back = [s for s, o in zip(bad, outs) if o == as_read(model.tokenizer, s)]
+    assert back, f"none of {len(bad)} missed sentences came back with fitted codes"
+    # the command line fits by default: a sentence it brings back is printed unmarked
+    proc = run_cli("interpolate", trained, good[0], back[0], "--steps", "3")
+    assert proc.stdout.splitlines()[-1] == as_read(model.tokenizer, back[0]) and "warning" not in proc.stderr
+    bad_steps = run_cli("reconstruct", trained, good[0], "--fit-steps", "-1", check=False)
+    assert bad_steps.returncode == 2 and "fit_steps must be >= 0" in bad_steps.stderr
+    assert "Traceback" not in bad_steps.stderr
 
 
 def test_evaluate_faithfulness_with_a_language_model(trained, short, tmp_path):
