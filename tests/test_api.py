@@ -36,7 +36,13 @@ def test_text_methods_match_the_command_line(vae, text_run, tmp_path):
     import numpy as np
 
     assert np.allclose(np.load(tmp_path / "codes.npy"), z[:2].numpy(), atol=1e-6)
-    assert vae.decode(z) == vae.reconstruct([A, B, "a woman sings ."])
+    assert vae.decode(z) == vae.reconstruct([A, B, "a woman sings ."], fit_steps=0)
+    from textvae import cli
+    from textvae.text.sentences import FIT_STEPS
+
+    assert cli.FIT_STEPS == FIT_STEPS  # the command line's default is the pipeline's
+    fitted = vae.encode([A, B, "a woman sings ."], fit_steps=FIT_STEPS)  # what reconstruct does by default
+    assert vae.decode(fitted) == vae.reconstruct([A, B, "a woman sings ."])
     assert vae.reconstruct([A, B]) == run_cli("reconstruct", text_run, A, B).stdout.splitlines()
     path = vae.interpolate(A, B, steps=3)
     assert len(path) == 5 and path[0] == vae.reconstruct(A)[0] and path[-1] == vae.reconstruct(B)[0]

@@ -11,6 +11,7 @@ import torch
 from ..commands import recorded_data_config
 from ..errors import UserError
 from ..evaluation import check_evaluation_options
+from ..text.sentences import FIT_STEPS
 
 DEFAULT_MAX_LENGTH = 64  # tokens generated when the run recorded no data.max_length
 
@@ -102,12 +103,13 @@ class TextPipeline:
         """
         return self.model.decode(z, **self.generation(strategy, temperature, top_k, top_p, beam_size, max_length, seed))
 
-    def reconstruct(self, sentences: list[str] | str, fit_steps: int = 0, **generation) -> list[str]:
+    def reconstruct(self, sentences: list[str] | str, fit_steps: int = FIT_STEPS, **generation) -> list[str]:
         """The decoding of each sentence's posterior mean.
 
         Args:
             sentences: strings (one string is taken as a list of one).
-            fit_steps: as in `encode` (the command line fits 25 steps).
+            fit_steps: as in `encode` (default 25, as on the command line: the codes decode back to their
+                sentences far more often than the posterior means do).
             **generation: strategy, temperature, top_k, top_p, beam_size, max_length, seed (as in `generation`).
         Returns:
             One string per sentence, in order.
@@ -115,7 +117,7 @@ class TextPipeline:
         return self.decode(self.encode(sentences, fit_steps=fit_steps), **generation)
 
     def interpolate(
-        self, a: str, b: str, steps: int = 5, method: str = "slerp", fit_steps: int = 0, **generation
+        self, a: str, b: str, steps: int = 5, method: str = "slerp", fit_steps: int = FIT_STEPS, **generation
     ) -> list[str]:
         """Decodes along the path between the posterior means of two sentences.
 
@@ -123,7 +125,8 @@ class TextPipeline:
             a, b: the two sentences.
             steps: intermediate codes.
             method: slerp | linear.
-            fit_steps: as in `encode` (the command line fits 25 steps).
+            fit_steps: as in `encode` (default 25, as on the command line: the codes decode back to their
+                sentences far more often than the posterior means do).
             **generation: as in `generation`.
         Returns:
             steps + 2 strings: a's reconstruction, the intermediate decodes, b's reconstruction (an end
