@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..text.sentences import FIT_STEPS
 from .common import MapView, action, check_sentence, dials, int_in, map_controls, wire_dials, wire_map
 
 MAX_STEPS = 30
@@ -68,9 +69,8 @@ class TextDemo:
         steps = int_in(steps, 0, MAX_STEPS, "steps")
         if method not in ("slerp", "linear"):
             raise UserError(f"the path must be slerp or linear, not {method!r}")
-        path = self.model.interpolate(
-            a, b, steps=steps, method=method, **self.generation(strategy, temperature, top_p, seed)
-        )
+        gen = self.generation(strategy, temperature, top_p, seed)
+        path = self.model.interpolate(a, b, steps=steps, method=method, fit_steps=FIT_STEPS, **gen)
         return "\n".join(path)
 
     def sample(self, n=10, strategy="sample", temperature=1.0, top_p=1.0, seed=0) -> str:
@@ -80,10 +80,11 @@ class TextDemo:
         return "\n".join(self.model.sample(n, seed=int(seed), **gen))
 
     def reconstruct(self, sentence, n=1, strategy="greedy", temperature=1.0, top_p=1.0, seed=0) -> str:
-        """n decodes of the sentence's posterior mean (with sampling: seeds seed, seed + 1, ...)."""
+        """n decodes of the sentence's code, fitted to it as `textvae reconstruct` fits it (with sampling:
+        seeds seed, seed + 1, ...)."""
         sentence = check_sentence(sentence)
         n = int_in(n, 1, MAX_SAMPLES, "the number of reconstructions")
-        z = self.model.encode_sentences([sentence])
+        z = self.model.encode_sentences([sentence], fit_steps=FIT_STEPS)
         lines = []
         for k in range(n if strategy == "sample" else 1):
             lines += self.model.decode(z, **self.generation(strategy, temperature, top_p, int(seed) + k))
