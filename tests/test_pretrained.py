@@ -322,6 +322,7 @@ def test_pretrained_encoder_with_an_lstm_decoder(corpus, tmp_path):
         "model.tie_embeddings=false",
         "model.encoder.kind=pretrained",  # the file's lstm keys (hidden_size, bidirectional) are dropped
         f"model.encoder.path={MINILM}",
+        "model.word_replacement=0",  # the file's; a pretrained encoder reads its own tokenization
         timeout=600,
     )
     model = load_model(out)

@@ -13,23 +13,27 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # bf16 LSTM steps on more new sequence lengths than the bound keeps: oneDNN builds primitives for each
 # (forward and backward) and by default keeps 1,024 of them. Prints the growth of the resident memory
-# over those steps, in MB.
+# over those steps, in MB. On a CPU whose oneDNN has no bf16 LSTM (AVX2 only) the steps run in float32,
+# through oneDNN's float32 LSTM, which grows the same way but by less (37.7 MB against 0.8 bounded, AMD
+# EPYC AVX2; ~137 in bf16).
 GROWTH = """
+import contextlib
 import ctypes
 import sys
 if sys.argv[1] == "bounded":
     from textvae.runtime import bound_onednn_cache
     bound_onednn_cache()
 import torch
-from textvae.runtime import ONEDNN_CACHE_CAPACITY
+from textvae.runtime import ONEDNN_CACHE_CAPACITY, lstm_runs_in
 torch.set_num_threads(1)
+bf16 = torch.autocast("cpu", dtype=torch.bfloat16) if lstm_runs_in("bf16") else contextlib.nullcontext()
 def rss():  # after returning freed heap to the system: what is left is what something keeps
     getattr(ctypes.CDLL(None), "malloc_trim", lambda pad: 0)(0)  # glibc's; RSS alone swung by ~50 MB
     return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
 lstm = torch.nn.LSTM(32, 32, batch_first=True)
 for n in range(1, ONEDNN_CACHE_CAPACITY + 200):
     x = torch.randn(2, n, 32, requires_grad=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with bf16:
         out, _ = lstm(x)
     out.float().sum().backward()
     if n == ONEDNN_CACHE_CAPACITY:
@@ -55,7 +59,7 @@ def test_bounded_onednn_cache_keeps_memory_flat_over_new_shapes():
     env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
     unbounded = _growth("default", {**env, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024"})
     bounded = _growth("bounded", env)
-    assert unbounded > 40, unbounded  # the behaviour the bound is for, still there
+    assert unbounded > 25, unbounded  # the behaviour the bound is for, still there
     assert bounded < unbounded / 10, (bounded, unbounded)
 
 

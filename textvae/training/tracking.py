@@ -8,8 +8,6 @@ from pathlib import Path
 
 from accelerate.tracking import GeneralTracker, on_main_process
 
-from ..runtime import checked_precision
-
 
 class JSONLTracker(GeneralTracker):
     name = "jsonl"
@@ -50,9 +48,10 @@ class JSONLTracker(GeneralTracker):
             self._file = None
 
 
-def build_accelerator(tc, out: Path):
-    """The Accelerator of a run (train config `tc`, output folder `out`): its precision, gradient
-    accumulation and trackers (train.report_to: jsonl into out/logs/train.jsonl, tensorboard)."""
+def build_accelerator(tc, out: Path, precision: str):
+    """The Accelerator of a run (train config `tc`, output folder `out`): its precision (`precision`: what
+    runs, runtime.usable_precision of tc.mixed_precision), gradient accumulation and trackers
+    (train.report_to: jsonl into out/logs/train.jsonl, tensorboard)."""
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration
 
@@ -62,9 +61,7 @@ def build_accelerator(tc, out: Path):
     if "tensorboard" in tc.report_to:
         trackers.append("tensorboard")
     return Accelerator(
-        # float32 where the CPU would emulate bf16 (said in one line); the config keeps what was asked, so
-        # a resumed run asks the same, and the opening line names what runs (accelerator.mixed_precision)
-        mixed_precision=checked_precision(tc.mixed_precision, "train.mixed_precision"),
+        mixed_precision=precision,
         gradient_accumulation_steps=tc.grad_accum,
         log_with=trackers or None,
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),

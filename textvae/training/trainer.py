@@ -29,6 +29,7 @@ from ..runtime import (
     peak_rss_mb,
     runtime_facts,
     seconds_since_start,
+    usable_precision,
 )
 from .checkpoints import load_checkpoint, read_state, resolve_resume, save_checkpoint
 from .config import ExperimentConfig, config_to_dict, flatten
@@ -67,7 +68,10 @@ class Trainer:
         bound_onednn_cache()
         if self.tc.threads:
             torch.set_num_threads(self.tc.threads)
-        self.accelerator = build_accelerator(self.tc, self.out)
+        # float32 where the CPU would emulate bf16; the config keeps what was asked (a resumed run asks the
+        # same) and the opening lines say what runs, after every check of the config (an error stays one line)
+        precision, self.precision_note = usable_precision(self.tc.mixed_precision)
+        self.accelerator = build_accelerator(self.tc, self.out, precision)
         self.main = self.accelerator.is_main_process
         if overwrite:
             if self.main and (removed := clear_output_folder(self.out)):
@@ -162,6 +166,8 @@ class Trainer:
             )
         runtime = {**runtime_facts(), "processes": acc.num_processes}
         acc.init_trackers("train", config=flatten({**config_to_dict(cfg), "runtime": runtime}, scalars=True))
+        if self.precision_note:
+            acc.print(f"train.mixed_precision {tc.mixed_precision}: {self.precision_note}")
         per_epoch = f"{self.steps_per_epoch:,}" if self.steps_per_epoch else "unknown"
         acc.print(
             f"training {type(self.vae).__name__}: {sum(p.numel() for p in self.vae.parameters()):,} parameters "
