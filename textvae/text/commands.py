@@ -72,7 +72,7 @@ def interpolate(args: argparse.Namespace) -> None:
     vae = _load(args)
     a, b = args.sentence_a, args.sentence_b
     path = vae.interpolate(a, b, steps=args.steps, method=args.method, fit_steps=args.fit_steps, **_generation(args))
-    for name, i, given in (("A", 0, args.sentence_a), ("B", len(path) - 1, args.sentence_b)):
+    for name, i, given in (("A", 0, a), ("B", len(path) - 1, b)):
         if path[i] == as_read(vae.model.tokenizer, given):
             continue
         shown = "printed as given (--with-inputs)" if args.with_inputs else f"the line marked '{MISSED_END.strip()}'"
@@ -83,7 +83,7 @@ def interpolate(args: argparse.Namespace) -> None:
         if not args.with_inputs:
             path[i] = MISSED_END + path[i]
     if args.with_inputs:
-        path[0], path[-1] = args.sentence_a, args.sentence_b
+        path[0], path[-1] = a, b
     _print_lines(path)
 
 
