@@ -434,115 +434,6 @@ def meets(r: dict) -> bool:
     )
 
 
-FINDINGS = """\
-## What the rows say
-
-**2026-12-07 (AMD EPYC with AVX2 only, 2 cores, float32: this CPU has no bf16 instructions).** The default
-now meets every target on SNLI. Two levers:
-
-- *Word replacement* (`lstm-budget2.5-replace0.1`, `model.word_replacement: 0.1`): in training, each token
-  between bos and eos is replaced with probability 0.1 by a word drawn uniformly from the vocabulary, in
-  what the encoder reads and what the decoder reconstructs alike. The model must carry any word at any
-  place instead of memorising 10,000 sentences: the validation reconstruction falls to 6.9 nats a
-  sentence (14.6 without, where it had stopped at step ~3,300), BLEU 49.9 -> 60.9, exact match 34.3% ->
-  54.3%, endpoints 13% -> 28%, monotone 83% -> 86%, fluency ratio 0.81 -> 1.33 (within the 1.5 target).
-  Training took 1,085 s in float32 here. It is the shipped snli-lstm.yaml now.
-- *Codes fitted to their sentences* (`lstm-budget2.5-replace0.1-fit25`, the same model): after the
-  encoder, 25 Adam steps (learning rate 0.05) on each code ascending log p(x|z), the decoder's likelihood
-  of that very sentence (textvae.core.objectives.fit_codes; semi-amortized inference, Kim et al. 2018,
-  on the point code). On the same 1,000 sentences and 100 pairs: BLEU **84.8**, exact match **88.8%**,
-  endpoints **82%**, monotone paths **94%** (edit distance per step 3.16). The samples are the prior's
-  and unchanged (fluency 1.33). On 500 validation sentences exact match went 54.8% -> 88.2% at 10 steps,
-  89.8% at 25, 91.8% at 100 (a /tmp script, not committed): the encoder's mean is a good start that the
-  decoder's own likelihood finishes. `textvae reconstruct` and `interpolate` and the Python pipeline fit
-  25 steps by default (`--fit-steps 0` for the posterior means); `encode`, maps and dials use the means.
-
-Not yet measured with the new recipe: the Transformer, the pretrained backbones, sentence polarity and
-PTB (their rows below are of the earlier recipe).
-
-**2026-12-03 (AMD EPYC, 2 cores, nothing else running).** The shipped snli-lstm.yaml was then
-`lstm-budget2.5-words`, chosen lever by lever from the rows above it; each row changes one or two levers
-of the row before. Three things moved reconstruction, none of them the KL schedule:
-
-- *A faster optimiser.* An autoencoder of the old shape (KL weight 0) reached only 35.8 nats of
-  validation reconstruction after 1,727 steps; with z also added to the decoder's output at every step
-  (Dieng et al.'s skip connection, `model.decoder.z_to_output`) 22.3 at the same step, and with a
-  learning rate of 3e-3 on a cosine 19.8 (`lstm-ae-zout-cos`: BLEU 40.4, exact 26% after 3,140 steps).
-  There the validation curve flattens while the training reconstruction keeps falling: on 10,000
-  sentences the limit is generalisation, not updates. A bag-of-words loss on z (Zhao et al. 2017,
-  tried, not kept) did not speed it up (26.3 against 25.7 nats at step 1,256).
-- *A budget of nats the code keeps for free*: KL weight 1 with a free-bits floor on each of 64
-  dimensions. At 0.75 nats a dimension (48 in all, `lstm-budget0.75`) the code holds ~42 nats, BLEU 34.3;
-  at 1.5 (`lstm-budget1.5-words`) 46.8; at 2.5 (`lstm-budget2.5-words`, 6,000 steps) 49.9, exact match
-  34%, 83% of paths monotone. The prior samples stay fluent all along (they are drawn from the
-  16-component mixture fitted to the training codes; under N(0, I) the autoencoder's samples are 6.7x
-  less fluent than the validation sentences).
-- *A word-level vocabulary* (`lstm-budget0.75-words`, words seen twice or more): BLEU 40.9 against 34.3 with
-  4,000 sentencepiece pieces, whose pieces of rare words decode to non-words ("rubbdators").
-
-What did not help: denoising (10% of the encoder's words deleted, with dropout 0.3: BLEU 27.9 against
-34.3, `lstm-budget0.75-denoise`). And one trap: with a free-bits floor, the lowest validation -ELBO comes
-early (step 628 of 6,000), before the code holds the sentence, so `train.select_best` picked a model with
-BLEU 29.9; the shipped configs keep the last weights (`train.select_best: false`).
-
-The Transformer with the same levers (`transformer-budget2.5-words`, 3,000 steps in 338 s) lands beside the
-LSTM: BLEU 47.6, exact match 34%, endpoints 17%, monotone 73%, fluency ratio 1.09.
-
-The pretrained backbones with the same code (`pretrained-budget2.5`: snli-pretrained.yaml's MiniLM encoder
-and SmolLM2-135M decoder, 64 dimensions, KL weight 1 over a floor of 2.5 nats each, 1,500 steps of 16
-sentences in 27 minutes on Intel Xeon AMX, 2026-12-03) fall far below the LSTM: BLEU 21.6, exact match
-5.8%, endpoints 0%, monotone 40%, fluency ratio 1.29. The code holds its budget (KL 87.5), but 1,500 steps
-are 2.4 epochs and the training reconstruction was still falling (12-23 nats a sentence in the last
-steps, against the LSTM's 1-6): a 158M-parameter VAE needs more updates than half an hour of 2 cores
-gives it. It is still ahead of the shipped snli-pretrained.yaml (code 32, cyclical KL, free bits 0.5),
-which reconstructs at BLEU 15.4, exact match 1.0% on 300 validation sentences ([pretrained.md](pretrained.md));
-that config's own row (`pretrained-default`) has not run here.
-
-The recipe does not carry over to longer, more varied sentences in the same number of steps. On sentence
-polarity (10,662 movie-review snippets of ~21 words) the shipped snli-lstm.yaml with `data.train_file`
-reaches a held-out reconstruction BLEU of 17.5 (5% held out, 6,000 steps in 717 s, AMD EPYC; from the
-run's own faithfulness.json) and 18.3 (the 80/10/10 split of `benchmarks/attributes.md`, its run without
-the regulariser, 6,000 steps, Intel Xeon AMX), exact match 1.3% and 1.9%, endpoints 0%, monotone paths
-37% and 47%; the fluency measure did not run for either (the `polarity-default` row, which writes its own
-validation file, is not in the table for lack of machine time). On the Penn Treebank (`ptb-default`, the
-same config with PTB's files, 6,000 steps in 851 s on Intel Xeon AMX: PTB's sentences are twice SNLI's
-length, so the 6 minutes are not kept either): BLEU 20.1, exact match 6.3%, endpoints 0%, monotone 45%,
-fluency ratio 1.53. The code holds its budget on every corpus (KL 136-152 nats), but 6,000 steps and a
-256-wide LSTM are enough to put 10-word SNLI sentences through 160 nats, not 21-word reviews or news
-sentences: a user's longer corpus needs more steps (or a wider model) than the default gives it.
-
-Against the issue's targets the default meets exact match (34% >= 30%), monotone paths (83% >= 80%) and
-fluency (ratio 0.81 <= 1.5), and misses reconstruction BLEU (49.9 < 60) and endpoint fidelity (13% < 60%).
-Endpoint fidelity asks both ends of a pair to be reconstructed word for word; at 34% exact match a pair
-does so in ~12% of cases if they were independent, so 60% of pairs needs ~77% exact match. A word
-vocabulary caps both: a sentence with a word the vocabulary lacks comes back with `<unk>` and cannot
-match. Of the 10,000 shipped validation sentences 68.2% have no word outside the default's vocabulary
-(words seen twice or more in training, 3,072) and 80.8% none outside all 5,277 training words, so exact
-match cannot pass 68.2% (80.8% at min_count 1) and, for independent pairs, endpoint fidelity not 46.5%
-(65.2%): with the default's vocabulary the 60% target is out of reach whatever the model, and the
-default's 34.3% is half of what its vocabulary allows. But the vocabulary is not what holds the model
-back: the two ways out both lose (Intel Xeon AMX, 2026-12-03). With every training word in the vocabulary
-(`lstm-budget2.5-words1`, min_count 1) BLEU falls to 46.5, exact match to 28.3%, endpoints to 7%; with
-4,000 sentencepiece pieces and no sentence out of reach (`lstm-budget2.5-pieces`) to 43.1, 28.9%, 8%, and
-its samples are less fluent (ratio 1.41). Words seen once in 10,000 training sentences are words the
-decoder cannot learn to emit from a code, and pieces spend the code's nats on spelling. What binds is
-generalisation: in `lstm-budget2.5-words1`'s log the training reconstruction falls to 1-6 nats a
-sentence while the validation reconstruction stops at 14.6 from step ~3,300 of 6,000. The
-row
-`lstm-budget2.5-words` was assembled from its run's last checkpoint (the run had `select_best: true`; the
-weights of the last step are what `select_best: false` saves), with the mixture prior fitted by `textvae
-fit-prior` on them, as `train.fit_prior=16` does after training.
-
-**2026-12-02 (Intel Xeon, shared).** No row met the targets and the defaults were left as they were: a KL
-weight of 0.1 from the first step (`lstm-beta0.1-z64`) pushed the posterior onto the prior before the
-encoder had learnt anything (posterior variance 0.75, greedy decodes break down: "a man iss and ."); an
-autoencoder stage of 6 epochs (`lstm-ae6-beta0.1-z64`) ended where the old default is (BLEU 9.3, exact
-match 0.2%, fluency ratio 1.49), and a mixture prior fitted to that weak code made its samples less fluent
-(1.77). The old default itself was measured by the issue at reconstruction BLEU 10.0, exact match 0.1% on
-1,000 validation sentences.
-"""
-
-
 def write_markdown(results: dict, path: Path) -> None:
     lines = [
         "# Faithfulness: does the code keep the sentence, and does the prior still sample fluently?",
@@ -575,7 +466,7 @@ def write_markdown(results: dict, path: Path) -> None:
             f"{r.get('machine', 'Intel Xeon (Sapphire Rapids, AMX), shared')} |"
         )
     lines += ["", "Rows:", ""] + [f"- `{key}`: {r['what']}" for key, r in results.items()]
-    lines += ["", FINDINGS]
+    lines += ["", "What the rows say, session by session: `docs/benchmarks/faithful.md`."]
     lines += ["", "Commands (from the project root; the language models first):", ""]
     for lm in dict.fromkeys(r["lm_command"] for r in results.values()):
         lines.append(f"    {lm}")
