@@ -255,6 +255,21 @@ ROWS = {
         "snli",
         None,
     ),
+    "transformer-replace0.1": (
+        "transformer-budget2.5-words with 10% of the tokens replaced by uniformly drawn words in training "
+        "(model.word_replacement 0.1)",
+        TRANSFORMER,
+        [*levers(**{**DEFAULT, "steps": 3000, "lr": 1e-3}, family="transformer"), "model.word_replacement=0.1"],
+        "snli",
+        None,
+    ),
+    "transformer-replace0.1-fit25": (
+        "transformer-replace0.1's model with codes fitted to their sentences (`--fit-steps 25`)",
+        None,
+        ["--fit-steps", "25"],
+        "snli",
+        "transformer-replace0.1",
+    ),
     "pretrained-default": (
         "configs/text/snli-pretrained.yaml as shipped (MiniLM encoder, SmolLM2-135M decoder; cyclical KL, "
         "free bits 0.5, code 32, 1,500 steps of 16 sentences)",
@@ -287,6 +302,13 @@ ROWS = {
         [],
         "polarity",
         None,
+    ),
+    "polarity-default-fit25": (
+        "polarity-default's model with codes fitted to their sentences (`--fit-steps 25`)",
+        None,
+        ["--fit-steps", "25"],
+        "polarity",
+        "polarity-default",
     ),
     "ptb-default": (
         "the new snli-lstm.yaml as shipped, on the Penn Treebank (42,068 training sentences, 3,370 validation)",
