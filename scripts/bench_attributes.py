@@ -18,115 +18,33 @@ measures on held-out data:
 Sentiment (sentence-polarity, Pang and Lee 2005): a fixed 80/10/10 split of the 10,662 sentences
 (numpy permutation, seed 0), labels neg/pos; the classifier is TF-IDF (words and bigrams, min_df 2,
 sublinear tf) + logistic regression (C 4) trained on the training split only, its accuracy on the test
-split stated. Flip: for the first 200 test sentences, z_r set to the mean z_r of the training sentences of
-the other class (AR run), against the attribute vector (mean code of pos - mean code of neg training
-sentences, added to neg and subtracted from pos) on the run without the regulariser; flip rate = share
-of greedy decodes the classifier puts in the other class; self-BLEU = sacreBLEU corpus BLEU of the
-decodes against the inputs. sentiment-10pct: the same with labels on a seeded 10% of the training rows.
+split stated. Flips of 200 test sentences by the AR run's z_0 and by the attribute vector on the run
+without the regulariser, from posterior means and from fitted codes: scripts/attributes_sentiment.py.
+sentiment-10pct: the same with labels on a seeded 10% of the training rows.
 Writes benchmarks/attributes.json and .md (rows merged by key) and benchmarks/attributes-fashion-mnist.png.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
 import platform
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from benchlib import ROOT, shown, textvae  # scripts/ is on sys.path when a script here runs
-
-RUNS = Path(os.environ.get("BENCH_ATTRIBUTES_RUNS", ROOT / "runs" / "attributes")).resolve()  # a dry run elsewhere
-OUT = Path(os.environ.get("BENCH_ATTRIBUTES_OUT", ROOT / "benchmarks")).resolve()
-POLARITY = ROOT.parent / "shared" / "data" / "sentence-polarity"
-
-
-def log(msg: str) -> None:
-    print(f"[{datetime.datetime.now(datetime.timezone.utc):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
-
-
-def run(args: list, commands: list) -> float:
-    """Run `textvae ARGS` from the project root, its command line kept in `commands`; its wall time."""
-    cmd = textvae(*args)
-    commands.append(shown(cmd))
-    log(commands[-1])
-    t = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True)
-    return time.perf_counter() - t
-
-
-def train(out: Path, args: list, commands: list) -> dict:
-    """Train into `out` unless a finished run is there (DONE); the train seconds from the log."""
-    cmd = ["train", *args[:2], "--output-dir", out.relative_to(ROOT), *args[2:]]
-    if (out / "DONE").exists():
-        commands.append(shown(textvae(*cmd)))
-        log(f"reusing {out}")
-    else:
-        if out.exists():
-            sys.exit(f"bench_attributes: {out} holds an unfinished run; delete it or finish it with --resume")
-        run(cmd, commands)
-        (out / "DONE").write_text("finished\n")
-    steps = [json.loads(line) for line in (out / "logs" / "train.jsonl").read_text().splitlines() if line.strip()]
-    return {"steps": max(s.get("step", 0) for s in steps)}
-
-
-def nll(model_dir: Path, k: int, commands: list, data: Path | None = None) -> dict:
-    out = model_dir / f"test_eval_k{k}.json"
-    args = ["evaluate", model_dir.relative_to(ROOT), "--iw-samples", k, "--output", out.relative_to(ROOT)]
-    if data is not None:
-        args += ["--data", data.relative_to(ROOT) if data.is_relative_to(ROOT) else data]
-    if not out.exists():
-        run(args, commands)
-    else:
-        commands.append(shown(textvae(*args)))
-    return json.loads(out.read_text())
-
-
-def sweep_values(z_r: np.ndarray, n: int = 9) -> list[float]:
-    lo, hi = np.percentile(z_r, [5, 95])
-    return np.linspace(lo, hi, n).tolist()
-
-
-def encodable(models: list, texts: list[str]) -> np.ndarray:
-    """Indices of the sentences every model can encode: not every word unknown to its vocabulary (PTB's
-    "<unk> <unk>", a review of two rare names), which encode_sentences refuses. The rest are left out of
-    the codes (their count is in the row)."""
-    keep = [
-        i for i, t in enumerate(texts) if all(any(x != m.config.unk_id for x in m.tokenizer.encode(t)) for m in models)
-    ]
-    return np.array(keep, dtype=int)
-
-
-def subset(part: dict, keep: np.ndarray) -> dict:
-    return {**part, "texts": [part["texts"][i] for i in keep], "labels": part["labels"][keep]}
-
-
-def attribute_scores(codes, base_codes, a, dim) -> dict:
-    from textvae.core.attributes import best_spearman, interpretability, spearman
-
-    r, score = interpretability(codes, a)
-    bd, bs = best_spearman(base_codes, a)
-    _, bscore = interpretability(base_codes, a)
-    return {
-        "dim": dim,
-        "scc": spearman(codes[:, dim], a),
-        "interpretability": score,
-        "interpretability_dim": r,
-        "base_best_scc": bs,
-        "base_best_scc_dim": bd,
-        "base_interpretability": bscore,
-    }
-
-
-def delta_key(delta: float | None, weight: float | None = None) -> str:
-    """The `, delta: D` (and `, weight: W`) of a row's loss.attributes items (nothing: the defaults)."""
-    return (f", delta: {delta:g}" if delta else "") + (f", weight: {weight:g}" if weight is not None else "")
+from attributes_sentiment import sentiment  # scripts/ is on sys.path when a script here runs
+from attrlib import (
+    OUT,
+    ROOT,
+    RUNS,
+    attribute_scores,
+    delta_key,
+    encodable,
+    log,
+    nll,
+    sweep_values,
+    train,
+)
 
 
 # -- Fashion-MNIST -----------------------------------------------------------------------------------
@@ -210,157 +128,6 @@ def fashion(
         + "".join(f", {n} weight {w:g}" for n, w in weight.items()),
         "epochs": opts.epochs_image,
         "attributes": rows,
-        "nll_k": opts.k,
-        "nll_ar": cost["ar"],
-        "nll_base": cost["base"],
-        "train": facts,
-        "commands": commands,
-    }
-
-
-# -- sentiment ---------------------------------------------------------------------------------------
-def polarity_split() -> dict:
-    """The fixed 80/10/10 split as CSV files (text,label) under runs/attributes/polarity/."""
-    import csv
-
-    from bench_encodings import load_polarity
-
-    folder = RUNS / "polarity"
-    folder.mkdir(parents=True, exist_ok=True)
-    texts, y = load_polarity(POLARITY, None)
-    order = np.random.default_rng(0).permutation(len(texts))
-    n_train, n_valid = int(0.8 * len(texts)), int(0.1 * len(texts))
-    parts = {"train": order[:n_train], "valid": order[n_train : n_train + n_valid], "test": order[n_train + n_valid :]}
-    rng = np.random.default_rng(1)
-    labelled = set(rng.permutation(parts["train"])[: len(parts["train"]) // 10].tolist())
-    out = {}
-    for name, idx in [*parts.items(), ("train-10pct", parts["train"])]:
-        path = folder / f"{name}.csv"
-        rows = [(texts[i], ("neg", "pos")[y[i]] if name != "train-10pct" or i in labelled else "") for i in idx]
-        if path.exists():  # written once: a rerun keeps the files its trainings read
-            out[name] = {"path": path, "texts": [r[0] for r in rows], "labels": np.array([y[i] for i in idx])}
-            continue
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["text", "label"])
-            w.writerows(rows)
-        out[name] = {"path": path, "texts": [r[0] for r in rows], "labels": np.array([y[i] for i in idx])}
-    return out
-
-
-def classifier(split):
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    clf = make_pipeline(
-        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True), LogisticRegression(C=4.0, max_iter=2000)
-    )
-    clf.fit(split["train"]["texts"], split["train"]["labels"])
-    return clf, float((clf.predict(split["test"]["texts"]) == split["test"]["labels"]).mean())
-
-
-def flips(clf, inputs: list[str], outputs: list[str], target: np.ndarray) -> dict:
-    import sacrebleu
-
-    return {
-        "flip_rate": float((clf.predict(outputs) == target).mean()),
-        "self_bleu": float(sacrebleu.BLEU(force=True).corpus_score(outputs, [inputs]).score),
-    }
-
-
-def sentiment(opts, key: str = "sentiment") -> dict:
-    from textvae.core.attributes import spearman
-    from textvae.registry import load_model
-    from textvae.text.attributes import traverse
-
-    split = polarity_split()
-    clf, acc = classifier(split)
-    train_file = split["train-10pct" if key == "sentiment-10pct" else "train"]["path"]
-    common = [
-        "--config",
-        "configs/text/snli-lstm.yaml",
-        f"data.train_file={train_file.relative_to(ROOT)}",
-        f"data.valid_file={split['valid']['path'].relative_to(ROOT)}",
-        "train.progress_bar=false",
-        "data.max_length=64",
-    ]
-    if opts.text_hidden:  # a smaller model than the config's 256 when compute is short (stated in the row)
-        common += [
-            f"model.embed_size={opts.text_hidden}",
-            f"model.encoder.hidden_size={opts.text_hidden}",
-            f"model.decoder.hidden_size={opts.text_hidden}",
-        ]
-    commands = []
-    ar, base = RUNS / f"{key}-ar", RUNS / "sentiment-base"
-    attrs = "[{name: sentiment, dim: 0, column: label, values: [neg, pos]}, {name: length, dim: 1}]"
-    facts = {"ar": train(ar, [*common, f"loss.attributes={attrs}"], commands)}
-    base_common = [
-        c.replace(str(train_file.relative_to(ROOT)), str(split["train"]["path"].relative_to(ROOT))) for c in common
-    ]
-    facts["base"] = train(base, base_common, commands)
-    model, base_model = load_model(ar), load_model(base)
-    keep_test, keep_train = (encodable([model, base_model], split[p]["texts"]) for p in ("test", "train"))
-    test, tr = subset(split["test"], keep_test), subset(split["train"], keep_train)
-    codes, base_codes = (m.encode_sentences(test["texts"], batch_size=128).numpy() for m in (model, base_model))
-    row = attribute_scores(codes, base_codes, test["labels"].astype(float), 0)
-    row["left_out"] = {
-        "test": len(split["test"]["texts"]) - len(keep_test),
-        "train": len(split["train"]["texts"]) - len(keep_train),
-    }
-    gen = {"strategy": "greedy", "max_length": 65}
-    n = 200
-    inputs, labels = test["texts"][:n], test["labels"][:n]
-    target = 1 - labels
-    # AR: z_0 set to the mean z_0 of the other class's training sentences (of the labelled ones: 10% in 10pct)
-    tr_codes = model.encode_sentences(tr["texts"], batch_size=128)
-    known = tr["labels"].copy()
-    if key == "sentiment-10pct":
-        import csv
-
-        with open(split["train-10pct"]["path"], encoding="utf-8") as f:
-            cells = [r["label"] for r in csv.DictReader(f)]
-        known = np.array([{"neg": 0, "pos": 1}.get(c, -1) for c in cells])[keep_train]
-    means = [float(tr_codes[torch.from_numpy(known == c), 0].mean()) for c in (0, 1)]
-    z = torch.from_numpy(codes[:n]).clone()
-    z[:, 0] = torch.tensor([means[t] for t in target])
-    ar_out = model.decode(z, **gen)
-    # attribute vector on the run without the regulariser
-    btr = base_model.encode_sentences(tr["texts"], batch_size=128)
-    v = btr[torch.from_numpy(known == 1)].mean(0) - btr[torch.from_numpy(known == 0)].mean(0)
-    sign = torch.from_numpy(np.where(target == 1, 1.0, -1.0)).float()[:, None]
-    vec_out = base_model.decode(torch.from_numpy(base_codes[:n]) + sign * v, **gen)
-    recon = model.decode(torch.from_numpy(codes[:n]), **gen)
-    row["flip_ar"] = flips(clf, inputs, ar_out, target)
-    row["flip_vector"] = flips(clf, inputs, vec_out, target)
-    row["reconstruction"] = flips(clf, inputs, recon, labels)  # "flip rate" here: decodes kept in their class
-    row["class_means_z0"] = means
-    values = sweep_values(codes[:, 0])
-    swept = traverse(model, inputs, 0, values, **gen)
-    p_pos = clf.predict_proba([s for block in swept for s in block])[:, 1]
-    row["control_spearman"] = spearman(np.tile(values, n), p_pos)
-    row["sweep"] = values
-    row["examples"] = [
-        {"input": inputs[i], "label": ("neg", "pos")[labels[i]], "ar": ar_out[i], "vector": vec_out[i]}
-        for i in range(3)
-    ]
-    # length on dim 1: SCC, the decoded length under a sweep of z_1, a traversal of three test sentences
-    lengths = np.array([len(t.split()) for t in test["texts"]], dtype=float)
-    lrow = attribute_scores(codes, base_codes, lengths, 1)
-    lvalues = sweep_values(codes[:, 1])
-    lswept = traverse(model, inputs, 1, lvalues, **gen)
-    lrow["control_spearman"] = spearman(np.tile(lvalues, n), [len(s.split()) for block in lswept for s in block])
-    lrow["sweep"] = lvalues
-    lrow["traversals"] = [{"input": inputs[i], "decodes": lswept[i]} for i in range(3)]
-    cost = {arm: nll(folder, opts.k, commands, test["path"])["nll"] for arm, folder in (("ar", ar), ("base", base))}
-    return {
-        "key": key,
-        "model": "LSTM VAE (configs/text/snli-lstm.yaml) on sentence-polarity, dim 0: sentiment, dim 1: length"
-        + (" (labels on 10% of the training rows)" if key == "sentiment-10pct" else ""),
-        "epochs": None,  # the config's train.max_steps
-        "text_hidden": opts.text_hidden or 256,
-        "classifier_test_accuracy": acc,
-        "attributes": {"sentiment": row, "length": lrow},
         "nll_k": opts.k,
         "nll_ar": cost["ar"],
         "nll_base": cost["base"],
@@ -498,6 +265,24 @@ def training(r: dict) -> str:
     return f"{r['epochs']} epochs, {steps}" if r.get("epochs") else steps
 
 
+def sweep_table(sweep: list[dict]) -> list[str]:
+    """The flips by starting code, method and strength (scripts/attributes_sentiment.py), a Markdown table."""
+    how = {
+        "reconstruction": "plain reconstruction (share kept in its class)",
+        "ar": "z_0 at the other class's mean, {s:g} class distances beyond it (AR run)",
+        "vector": "{s:g} x the attribute vector (run without the regulariser)",
+    }
+    lines = ["| starting code | method | flip rate | self-BLEU | flips >= 70% at self-BLEU >= 30 |"]
+    lines.append("|---|---|---|---|---|")
+    for r in sweep:
+        met = "yes" if r["method"] != "reconstruction" and r["flip_rate"] >= 0.7 and r["self_bleu"] >= 30 else "-"
+        lines.append(
+            f"| {r['start']} | {how[r['method']].format(s=r['strength'] or 0)} | {r['flip_rate']:.3f} | "
+            f"{r['self_bleu']:.1f} | {met} |"
+        )
+    return lines
+
+
 def write(rows: dict) -> None:
     meta = {
         "benchmark": "attribute-regularised latent dimensions (AR-VAE)",
@@ -544,6 +329,8 @@ def write(rows: dict) -> None:
                 f"| attribute vector (run without the regulariser) | {a['flip_vector']['flip_rate']:.3f} | {a['flip_vector']['self_bleu']:.1f} |",  # noqa: E501
                 f"| plain reconstruction (AR run; share kept in its class) | {a['reconstruction']['flip_rate']:.3f} | {a['reconstruction']['self_bleu']:.1f} |",  # noqa: E501
             ]
+            if "flip_sweep" in a:
+                lines += ["", *sweep_table(a["flip_sweep"])]
     if "semi-length" in rows:
         r = rows["semi-length"]
         lines += [
