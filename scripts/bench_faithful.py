@@ -451,23 +451,25 @@ def write_markdown(results: dict, path: Path) -> None:
         "at A and ends at B), mean word edit distance between consecutive lines, share of paths whose edit "
         "distance to B never rises; 1,000 prior samples (decoded by sampling, as `textvae sample` prints): "
         "distinct-2, self-BLEU, and per-word perplexity under a language model trained by textvae on the same "
-        "training data (configs/text/snli-lm.yaml), over the validation sentences' own (the fluency ratio). "
+        "training data (configs/text/snli-lm.yaml), over the validation sentences' own (the fluency ratio; "
+        "the same for the 5 middle lines of each of the 100 paths: ratio path middles). "
         f"Targets: {TARGETS}. Training seconds: the training loop's wall time on 2 CPU cores, on the "
         "processor the row names (the first three rows shared the cores with other jobs).",
         "",
         "| row | corpus | train s | KL | BLEU | BLEU prior codes | exact | endpoints | monotone | edit/step "
-        "| PPL samples | PPL valid | ratio | distinct-2 | self-BLEU | targets | processor |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| PPL samples | PPL valid | ratio | ratio path middles | distinct-2 | self-BLEU | targets | processor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, r in results.items():
         f = r["faithfulness"]
         rec, p, s, fl = f["reconstruction"], f["paths"], f["samples"], f["fluency"]
         secs = f"{r['train_seconds']:.0f}" if r["train_seconds"] else "-"
+        middles = f"{fl['path_middle_ratio']:.2f}" if "path_middle_ratio" in fl else "-"  # measured since 2026-12-07
         lines.append(
             f"| {key} | {r['corpus']} | {secs} | {r['kl']:.1f} | {rec['bleu']:.1f} | "
             f"{rec['bleu_of_prior_codes']:.1f} | {rec['exact_match']:.1%} | {p['endpoint_fidelity']:.0%} | "
             f"{p['monotone']:.0%} | {p['step_edit_distance']:.2f} | {fl['sample_perplexity']:.1f} | "
-            f"{fl['validation_perplexity']:.1f} | {fl['ratio']:.2f} | {s['distinct_2']:.3f} | "
+            f"{fl['validation_perplexity']:.1f} | {fl['ratio']:.2f} | {middles} | {s['distinct_2']:.3f} | "
             f"{s['self_bleu']:.1f} | {'met' if meets(r) else '-'} | "
             f"{r.get('machine', 'Intel Xeon (Sapphire Rapids, AMX), shared')} |"
         )

@@ -12,7 +12,17 @@ import sacrebleu
 import torch
 from conftest import run_cli
 
-from textvae.text.faithfulness import distinct_n, edit_distance, is_monotone, path_scores, self_bleu, step_distance
+from textvae.registry import load_model
+from textvae.text.faithfulness import (
+    distinct_n,
+    edit_distance,
+    is_monotone,
+    lm_perplexity,
+    measure_faithfulness,
+    path_scores,
+    self_bleu,
+    step_distance,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "text" / "snli-lstm.yaml"
@@ -321,8 +331,18 @@ def test_evaluate_faithfulness_with_a_language_model(trained, short, tmp_path):
     fl = f["fluency"]
     assert fl["ratio"] == pytest.approx(fl["sample_perplexity"] / fl["validation_perplexity"])
     assert all(math.isfinite(v) and v > 1 for v in (fl["sample_perplexity"], fl["validation_perplexity"]))
+    assert fl["path_middle_ratio"] == pytest.approx(fl["path_middle_perplexity"] / fl["validation_perplexity"])
+    assert "path middles fluency ratio" in proc.stdout
     bad = run_cli("evaluate", trained, "--iw-samples", "0", "--fluency-lm", trained, check=False)
     assert bad.returncode == 2 and "not a language model" in bad.stderr
+    # the path middles' perplexity is the language model's over every path line but the two ends
+    model, language_model = load_model(trained), load_model(lm)
+    sentences = short.read_text(encoding="utf-8").splitlines()
+    report = measure_faithfulness(model, sentences, language_model, reconstructions=20, pairs=3, samples=20)
+    middles = [line for ex in report["paths"]["examples"] for line in ex["path"][1:-1]]
+    assert len(middles) == 3 * report["paths"]["steps"]
+    expected = lm_perplexity(language_model, middles)["perplexity"]
+    assert report["fluency"]["path_middle_perplexity"] == pytest.approx(expected, rel=1e-9)
 
 
 def test_train_fit_prior_leaves_the_model_with_a_fitted_mixture(short, tmp_path):

@@ -11,7 +11,8 @@ distinct-n, self-BLEU. `measure_faithfulness` then runs a trained TextVAE over v
   whose edit distance to B never rises along the path;
 - samples from the prior: distinct-2, self-BLEU, and with a language model (`lm`, a TextVAE with
   encoder kind none trained on the same data) their per-word perplexity beside the validation
-  sentences' own.
+  sentences' own; with the language model too, the perplexity of the paths' middle lines (every line
+  but the two ends), whose fluency the edit distances do not see.
 
 Sentences are compared as the model's tokenizer reads them (`tokenizer.decode(tokenizer.encode(s))`:
 lower-cased if it lower-cases, unknown words as its unknown token), as `textvae evaluate` does.
@@ -267,12 +268,15 @@ def measure_faithfulness(
         own = lm_perplexity(lm, chosen, batch_size)["perplexity"]
         ppl = lm_perplexity(lm, sampled, batch_size)["perplexity"]
         ppl_greedy = lm_perplexity(lm, greedy, batch_size)["perplexity"]
+        ppl_paths = lm_perplexity(lm, [line for p in paths for line in p[1:-1]], batch_size)["perplexity"]
         report["fluency"] = {
             "validation_perplexity": own,
             "sample_perplexity": ppl,
             "ratio": ppl / own,
             "greedy_sample_perplexity": ppl_greedy,
             "greedy_ratio": ppl_greedy / own,
+            "path_middle_perplexity": ppl_paths,
+            "path_middle_ratio": ppl_paths / own,
         }
     return report
 
@@ -297,6 +301,8 @@ def summary_rows(report: dict) -> dict:
                 "samples perplexity (LM)": f["sample_perplexity"],
                 "validation perplexity (LM)": f["validation_perplexity"],
                 "fluency ratio": f["ratio"],
+                "path middles perplexity (LM)": f["path_middle_perplexity"],
+                "path middles fluency ratio": f["path_middle_ratio"],
             }
         )
     return rows
