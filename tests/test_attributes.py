@@ -14,6 +14,7 @@ from conftest import run_cli
 from PIL import Image
 
 from textvae.core.attributes import (
+    Adversaries,
     attribute_loss,
     interpretability,
     pairwise_sign_loss,
@@ -70,6 +71,33 @@ def test_attribute_loss_weights_each_attribute_on_its_own_dimension():
     specs = [{"dim": 0, "weight": 2.0, "delta": 1.0}, {"dim": 1, "weight": 0.5, "delta": 2.0}]
     expected = 2.0 * pairwise_sign_loss(z[:, 0], values[:, 0]) + 0.5 * pairwise_sign_loss(z[:, 1], values[:, 1], 2.0)
     assert float(attribute_loss(z, values, specs)) == pytest.approx(float(expected))
+
+
+def test_the_adversary_learns_to_read_the_attribute_and_the_encoder_to_hide_it():
+    """The network's gradient is that of its reading error alone (z detached); z's gradient is the
+    weight times that of the distance of the reading from the batch mean (the network's weights
+    detached); a missing value enters neither."""
+    torch.manual_seed(0)
+    specs = [{"name": "length", "dim": 1, "min": 2.0, "max": 12.0, "adversary": 3.0}]
+    adv = Adversaries(specs, latent_size=4, hidden=5)
+    z = torch.randn(6, 4, requires_grad=True)
+    values = torch.tensor([[2.0], [7.0], [float("nan")], [12.0], [4.5], [9.5]])
+    adv(z, values).backward()
+    head = adv.heads[0]
+    known = torch.tensor([True, True, False, True, True, True])
+    a = (values[known, 0] - 2.0) / 10.0
+    others = torch.cat([z[:, :1], z[:, 2:]], dim=1).detach()[known]
+    by_hand = {n: p.detach().clone().requires_grad_(True) for n, p in head.named_parameters()}
+    read = torch.func.functional_call(head, by_hand, (others,)).squeeze(1)
+    grads = torch.autograd.grad(((read - a) ** 2).mean(), list(by_hand.values()))
+    for (name, p), g in zip(head.named_parameters(), grads):
+        assert torch.allclose(p.grad, g, atol=1e-6), name
+    zk = z.detach().clone().requires_grad_(True)
+    fooled = head(torch.cat([zk[:, :1], zk[:, 2:]], dim=1)).squeeze(1)
+    (gz,) = torch.autograd.grad(3.0 * ((fooled[known] - a.mean()) ** 2).mean(), [zk])
+    assert torch.allclose(z.grad, gz, atol=1e-6)
+    assert torch.all(z.grad[:, 1] == 0) and torch.all(z.grad[2] == 0)  # its own dim, the missing row
+    assert not Adversaries([{**specs[0], "adversary": 0.0}], latent_size=4).heads  # 0: no adversary
 
 
 def test_spearman_and_interpretability_against_scipy_and_sklearn():
@@ -229,6 +257,35 @@ def test_traverse_set_attribute_vector_and_shift_end_to_end(length_model, labell
     assert shifted == model.decode(z, max_length=65)
 
 
+def test_a_run_with_an_adversary_saves_it_in_checkpoints_and_resumes_exactly(corpus, labelled, tmp_path):
+    """The adversary's network trains beside the model: a resumed run must find its weights and its
+    optimiser state in the checkpoint, and the saved model stays the plain VAE."""
+    from safetensors.torch import load_file
+
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    args = [
+        "train",
+        "--config",
+        TEXT_CONFIG,
+        f"data.train_file={labelled}",
+        *_tiny_text(corpus),
+        "train.max_steps=12",
+        "train.save_every=5",
+        "train.keep_last=3",
+        "loss.attributes=[{name: length, dim: 0}, {name: size, dim: 1, column: label, values: [short, long], "
+        "adversary: 10}]",
+    ]
+    run_cli(*args, "--output-dir", full)
+    run_cli(*args, "--output-dir", resumed, "--resume", full / "checkpoints" / "step-5")
+    wa, wb = load_file(str(full / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not any("adversar" in k for k in wa)
+    state = load_file(str(next((full / "checkpoints" / "step-5").glob("model*.safetensors"))))
+    assert any(k.startswith("adversaries.heads.0.") for k in state)
+    meta = json.loads((full / "config.json").read_text())["attributes"]
+    assert [a["adversary"] for a in meta] == [0.0, 10.0]
+
+
 @pytest.mark.parametrize(
     "attributes, message",
     [
@@ -240,6 +297,7 @@ def test_traverse_set_attribute_vector_and_shift_end_to_end(length_model, labell
             "dim 1 is given to two",
         ),
         ("[{name: size, dim: 1, column: label}]", "holds labels"),
+        ("[{name: length, dim: 0, adversary: -1}]", "adversary must be >= 0"),
     ],
 )
 def test_bad_attribute_configs_fail_in_one_line_and_write_nothing(corpus, labelled, tmp_path, attributes, message):

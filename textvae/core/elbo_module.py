@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attributes import attribute_loss
+from .attributes import Adversaries, attribute_loss
 from .distributions import DiagonalGaussian
 from .model import VAE
 from .objectives import _full, elbo_loss
@@ -20,9 +20,10 @@ MIXTURE_KL_SAMPLES = 16
 
 
 class ElboModule(nn.Module):
-    def __init__(self, vae: VAE):
+    def __init__(self, vae: VAE, adversaries: Adversaries | None = None):
         super().__init__()
         self.vae = vae
+        self.adversaries = adversaries  # attributes removed from the other dimensions (core.attributes)
 
     def forward(
         self, batch: dict, kl_weight: float = 1.0, free_bits: float = 0.0, free_bits_per_example: bool = False
@@ -50,6 +51,8 @@ class ElboModule(nn.Module):
             loss = loss + out.penalty
         if self.vae.attributes and "attributes" in batch:  # regularised dimensions, training loss only
             loss = loss + attribute_loss(z, batch["attributes"], self.vae.attributes)
+            if self.adversaries is not None:
+                loss = loss + self.adversaries(z, batch["attributes"])
         return {
             "loss": loss,
             "rec": terms.rec,

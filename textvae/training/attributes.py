@@ -103,6 +103,7 @@ def describe(specs: list[AttributeConfig], values: np.ndarray) -> list[dict]:
                 "dim": s.dim,
                 "weight": s.weight,
                 "delta": s.delta,
+                "adversary": s.adversary,
                 "column": s.column,
                 "values": list(s.values),
                 "min": float(known.min()),

@@ -17,6 +17,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader
 
+from ..core.attributes import Adversaries
 from ..core.elbo_module import ElboModule
 from ..core.model import init_from_folder
 from ..core.schedules import kl_weight
@@ -82,13 +83,20 @@ class Trainer:
         self.task = task_class(cfg.task)(cfg)
         self.task.setup(self.accelerator)
         self.vae = self._model()
-        self.module = ElboModule(self.vae)
+        adversaries = (
+            Adversaries(self.vae.attributes, self.vae.latent_size)
+            if any(a.get("adversary") for a in self.vae.attributes)
+            else None
+        )
+        self.module = ElboModule(self.vae, adversaries)
         # A model may give parameter groups (pretrained parts with their own rates); frozen ones are left out.
         groups = (
             self.vae.parameter_groups(self.tc.lr)
             if hasattr(self.vae, "parameter_groups")
             else [{"params": [p for p in self.vae.parameters() if p.requires_grad]}]
         )
+        if adversaries is not None:
+            groups.append({"params": list(adversaries.parameters())})
         self.optimizer = make_optimizer(groups, self.tc)
         data_text = self._data()  # prepares module, optimizer and loaders
         self.total_steps = self.tc.max_steps or self.tc.epochs * self.steps_per_epoch
