@@ -95,7 +95,8 @@ def sentiment(opts, key: str = "sentiment") -> dict:
         ]
     commands = []
     ar, base = RUNS / f"{key}-ar", RUNS / "sentiment-base"
-    attrs = "[{name: sentiment, dim: 0, column: label, values: [neg, pos]}, {name: length, dim: 1}]"
+    adversary = ", adversary: 10" if key == "sentiment-adversary" else ""
+    attrs = f"[{{name: sentiment, dim: 0, column: label, values: [neg, pos]{adversary}}}, {{name: length, dim: 1}}]"
     facts = {"ar": train(ar, [*common, f"loss.attributes={attrs}"], commands)}
     base_common = [
         c.replace(str(train_file.relative_to(ROOT)), str(split["train"]["path"].relative_to(ROOT))) for c in common
@@ -159,7 +160,8 @@ def sentiment(opts, key: str = "sentiment") -> dict:
     return {
         "key": key,
         "model": "LSTM VAE (configs/text/snli-lstm.yaml) on sentence-polarity, dim 0: sentiment, dim 1: length"
-        + (" (labels on 10% of the training rows)" if key == "sentiment-10pct" else ""),
+        + (" (labels on 10% of the training rows)" if key == "sentiment-10pct" else "")
+        + (" (sentiment with an adversary of weight 10)" if adversary else ""),
         "epochs": None,  # the config's train.max_steps
         "text_hidden": opts.text_hidden or 256,
         "classifier_test_accuracy": acc,

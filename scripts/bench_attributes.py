@@ -252,6 +252,7 @@ ROWS = {
     "fashion-grey": lambda o: fashion(o, "fashion-grey", delta=10.0, weight={"width": 50.0, "slant": 50.0}, grey=True),
     "sentiment": sentiment,
     "sentiment-10pct": lambda o: sentiment(o, "sentiment-10pct"),
+    "sentiment-adversary": lambda o: sentiment(o, "sentiment-adversary"),
     "ptb-length": ptb_length,
     "ptb-length-delta10": lambda o: ptb_length(o, "ptb-length-delta10", delta=10.0),
     "ptb-length-weight1": lambda o: ptb_length(o, "ptb-length-weight1", weight=1.0),
