@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from attrlib import POLARITY, ROOT, RUNS, attribute_scores, encodable, nll, subset, sweep_values, train
 
+from textvae.text.faithfulness import as_read
+
 FIT_STEPS = 25  # textvae.text.sentences.FIT_STEPS: what reconstruct and interpolate do
 STRENGTHS = (0.0, 1.0, 2.0)  # z_0 past the other class's mean, in distances between the class means
 SCALES = (1.0, 2.0, 4.0)  # multiples of the attribute vector
@@ -62,12 +64,15 @@ def classifier(split):
     return clf, float((clf.predict(split["test"]["texts"]) == split["test"]["labels"]).mean())
 
 
-def flips(clf, inputs: list[str], outputs: list[str], target: np.ndarray) -> dict:
+def flips(clf, inputs: list[str], outputs: list[str], target: np.ndarray, read: list[str]) -> dict:
+    """Flip rate and self-BLEU against the inputs; also against the inputs as the model's vocabulary reads
+    them (`read`: lower-cased, unknown words as <unk>), what a perfect reconstruction would print."""
     import sacrebleu
 
     return {
         "flip_rate": float((clf.predict(outputs) == target).mean()),
         "self_bleu": float(sacrebleu.BLEU(force=True).corpus_score(outputs, [inputs]).score),
+        "self_bleu_read": float(sacrebleu.BLEU(force=True).corpus_score(outputs, [read]).score),
     }
 
 
@@ -134,9 +139,10 @@ def sentiment(opts, key: str = "sentiment") -> dict:
     sign = torch.from_numpy(np.where(target == 1, 1.0, -1.0)).float()[:, None]
     vec_out = base_model.decode(torch.from_numpy(base_codes[:n]) + sign * v, **gen)
     recon = model.decode(torch.from_numpy(codes[:n]), **gen)
-    row["flip_ar"] = flips(clf, inputs, ar_out, target)
-    row["flip_vector"] = flips(clf, inputs, vec_out, target)
-    row["reconstruction"] = flips(clf, inputs, recon, labels)  # "flip rate" here: decodes kept in their class
+    read = [as_read(model.tokenizer, t) for t in inputs]
+    row["flip_ar"] = flips(clf, inputs, ar_out, target, read)
+    row["flip_vector"] = flips(clf, inputs, vec_out, target, read)
+    row["reconstruction"] = flips(clf, inputs, recon, labels, read)  # "flip rate" here: decodes kept in their class
     row["class_means_z0"] = means
     row["flip_sweep"] = flip_sweep(clf, model, base_model, inputs, labels, means, v)
     values = sweep_values(codes[:, 0])
@@ -176,6 +182,7 @@ def sentiment(opts, key: str = "sentiment") -> dict:
 
 def flip_sweep(clf, model, base_model, inputs: list[str], labels: np.ndarray, means: list[float], v) -> list[dict]:
     """Flip rate and self-BLEU of every method, starting code and strength (module docstring)."""
+    read = [as_read(model.tokenizer, t) for t in inputs]
     target = 1 - labels
     away = torch.from_numpy(np.where(target == 1, 1.0, -1.0)).float()
     rows = []
@@ -186,7 +193,7 @@ def flip_sweep(clf, model, base_model, inputs: list[str], labels: np.ndarray, me
                 "method": "reconstruction",
                 "start": start,
                 "strength": None,
-                **flips(clf, inputs, model.decode(z, **GEN), labels),
+                **flips(clf, inputs, model.decode(z, **GEN), labels, read),
             }
         )  # flip_rate here: kept in the class
         for s in STRENGTHS:
@@ -194,7 +201,13 @@ def flip_sweep(clf, model, base_model, inputs: list[str], labels: np.ndarray, me
             moved[:, 0] = torch.tensor([means[t] for t in target]) + s * (means[1] - means[0]) * away
             out = model.decode(moved, **GEN)
             rows.append(
-                {"method": "ar", "start": start, "strength": s, **flips(clf, inputs, out, target), "examples": out[:3]}
+                {
+                    "method": "ar",
+                    "start": start,
+                    "strength": s,
+                    **flips(clf, inputs, out, target, read),
+                    "examples": out[:3],
+                }
             )
         bz = base_model.encode_sentences(inputs, batch_size=128, fit_steps=steps)
         for s in SCALES:
@@ -204,7 +217,7 @@ def flip_sweep(clf, model, base_model, inputs: list[str], labels: np.ndarray, me
                     "method": "vector",
                     "start": start,
                     "strength": s,
-                    **flips(clf, inputs, out, target),
+                    **flips(clf, inputs, out, target, read),
                     "examples": out[:3],
                 }
             )

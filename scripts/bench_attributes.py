@@ -273,13 +273,15 @@ def sweep_table(sweep: list[dict]) -> list[str]:
         "ar": "z_0 at the other class's mean, {s:g} class distances beyond it (AR run)",
         "vector": "{s:g} x the attribute vector (run without the regulariser)",
     }
-    lines = ["| starting code | method | flip rate | self-BLEU | flips >= 70% at self-BLEU >= 30 |"]
-    lines.append("|---|---|---|---|---|")
+    lines = [
+        "| starting code | method | flip rate | self-BLEU | self-BLEU, inputs as read | >= 70% at self-BLEU >= 30 |"
+    ]
+    lines.append("|---|---|---|---|---|---|")
     for r in sweep:
         met = "yes" if r["method"] != "reconstruction" and r["flip_rate"] >= 0.7 and r["self_bleu"] >= 30 else "-"
         lines.append(
             f"| {r['start']} | {how[r['method']].format(s=r['strength'] or 0)} | {r['flip_rate']:.3f} | "
-            f"{r['self_bleu']:.1f} | {met} |"
+            f"{r['self_bleu']:.1f} | {r['self_bleu_read']:.1f} | {met} |"
         )
     return lines
 
