@@ -49,7 +49,8 @@ def language_model(corpus: str, runs: Path) -> tuple[Path, list[str]]:
         "train.progress_bar=false",
     )
     if not (folder / "model.safetensors").exists():
-        run(cmd)
+        # a run cut short (its checkpoints and no model) is continued where it stopped
+        run([*cmd, "--resume", "auto"] if (folder / "checkpoints").is_dir() else cmd)
     return folder, cmd
 
 
