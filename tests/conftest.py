@@ -16,7 +16,16 @@ import sys  # noqa: E402
 
 import pytest  # noqa: E402
 
-# `accelerate launch` with two processes on this CPU (gloo); `--cpu --num_processes 2` starts one.
+# pytest-xdist runs the test files on two workers (pyproject's addopts): one torch thread each, so that
+# the two share the two cores instead of fighting over them.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if WORKER:
+    import torch
+
+    torch.set_num_threads(1)
+
+# `accelerate launch` with two processes on this CPU (gloo); `--cpu --num_processes 2` starts one. Each
+# xdist worker rendezvous on its own port: two launches at once on accelerate's default port collide.
 LAUNCH_2 = [
     str(Path(sys.executable).with_name("accelerate")),
     "launch",
@@ -29,6 +38,8 @@ LAUNCH_2 = [
     "no",
     "--dynamo_backend",
     "no",
+    "--main_process_port",
+    str(29500 + 7 * int(WORKER.removeprefix("gw") or 0)),
 ]
 
 
