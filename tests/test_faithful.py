@@ -333,6 +333,8 @@ def test_evaluate_faithfulness_with_a_language_model(trained, short, tmp_path):
     assert all(math.isfinite(v) and v > 1 for v in (fl["sample_perplexity"], fl["validation_perplexity"]))
     assert fl["path_middle_ratio"] == pytest.approx(fl["path_middle_perplexity"] / fl["validation_perplexity"])
     assert "path middles fluency ratio" in proc.stdout
+    # the report's stages on a progress bar (minutes of silence for a Transformer decoder otherwise)
+    assert "faithfulness: 100%" in proc.stderr and "4/4" in proc.stderr
     bad = run_cli("evaluate", trained, "--iw-samples", "0", "--fluency-lm", trained, check=False)
     assert bad.returncode == 2 and "not a language model" in bad.stderr
     # the path middles' perplexity is the language model's over every path line but the two ends

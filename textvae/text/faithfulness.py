@@ -26,6 +26,7 @@ from collections import Counter
 from itertools import pairwise
 
 import torch
+from tqdm.auto import tqdm
 
 from ..core.interpolation import interpolate as interpolate_codes
 from ..errors import UserError
@@ -202,6 +203,7 @@ def measure_faithfulness(
     seed: int = 0,
     batch_size: int = 256,
     fit_steps: int = 0,
+    progress: bool = True,
 ) -> dict:
     """The trade-off report of a TextVAE on validation `sentences` (see the module docstring).
 
@@ -213,6 +215,7 @@ def measure_faithfulness(
         steps: intermediate points of each path; max_length: tokens decoded at most (eos included).
         fit_steps: the codes of reconstructions and path ends fitted to their sentences by that many Adam
             steps after the encoder (SentenceAPI.encode_sentences); 0: the posterior means as they are.
+        progress: a bar on stderr over the report's stages (several minutes for a Transformer decoder).
     Returns:
         a JSON-serialisable dict with reconstruction, paths, samples (and fluency) sections.
     """
@@ -221,6 +224,9 @@ def measure_faithfulness(
     if len(pool) < 2:
         raise UserError(f"faithfulness needs at least 2 sentences the model can read, not {len(pool)}")
     rng = random.Random(seed)
+    stages = ["reconstructions", "paths", "samples", *(["fluency"] if lm is not None else [])]
+    bar = tqdm(total=len(stages), desc="faithfulness", unit="stage", disable=not progress, dynamic_ncols=True)
+    bar.set_postfix_str(stages[0])
     chosen = rng.sample(pool, min(reconstructions, len(pool)))
     gen = {"strategy": "greedy", "max_length": max_length, "batch_size": batch_size}
     refs = [as_read(tok, s) for s in chosen]
@@ -241,6 +247,8 @@ def measure_faithfulness(
             "examples": [{"input": s, "output": h} for s, h in zip(chosen[:5], hyps[:5])],
         },
     }
+    bar.update()
+    bar.set_postfix_str(stages[1])
 
     ab = [tuple(rng.sample(pool, 2)) for _ in range(min(pairs, len(pool)))]
     means = model.encode_sentences([s for pair in ab for s in pair], batch_size, fit_steps=fit_steps)  # (2P, D)
@@ -253,6 +261,8 @@ def measure_faithfulness(
         **path_scores(paths, read_pairs),
         "examples": [{"a": a, "b": b, "path": p} for (a, b), p in zip(ab[:3], paths[:3])],
     }
+    bar.update()
+    bar.set_postfix_str(stages[2])
 
     sampled = model.sample(n_samples, seed=seed, strategy="sample", max_length=max_length, batch_size=batch_size)
     greedy = greedy[:n_samples]
@@ -264,7 +274,9 @@ def measure_faithfulness(
         "greedy_self_bleu": self_bleu(greedy),
         "examples": sampled[:5],
     }
+    bar.update()
     if lm is not None:
+        bar.set_postfix_str(stages[3])
         own = lm_perplexity(lm, chosen, batch_size)["perplexity"]
         ppl = lm_perplexity(lm, sampled, batch_size)["perplexity"]
         ppl_greedy = lm_perplexity(lm, greedy, batch_size)["perplexity"]
@@ -278,6 +290,8 @@ def measure_faithfulness(
             "path_middle_perplexity": ppl_paths,
             "path_middle_ratio": ppl_paths / own,
         }
+        bar.update()
+    bar.close()
     return report
 
 
