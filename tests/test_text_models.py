@@ -152,6 +152,30 @@ def test_step_api_matches_the_training_forward(tokenizer, decoder):
             torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("memory", [True, False])
+def test_the_transformer_kv_cache_matches_the_forward_after_beam_reordering(tokenizer, memory):
+    """The cached step (keys and values of the positions so far) against the full forward, with and
+    without the z position, and after `select` has reordered and repeated the rows as beam search does."""
+    config = dataclasses.replace(
+        tiny_config(), decoder=tiny_decoder("transformer", z_as_memory=memory, z_added_to_inputs=True, num_layers=2)
+    )
+    torch.manual_seed(0)
+    model = TextVAE(config, tokenizer).eval()
+    ids = model.batch_from_sentences(SENTENCES[:3])["input_ids"][:, :-1]  # (B, T)
+    z = torch.randn(3, model.latent_size)
+    index = torch.tensor([2, 0, 0, 1])
+    with torch.no_grad():
+        full = model.decoder(ids[index], z[index])  # (4, T, V)
+        state = model.decoder.start(z)
+        for t in range(ids.shape[1]):
+            if t == 2:
+                state = model.decoder.select(state, index)
+            logits, state = model.decoder.step(ids[index if t >= 2 else slice(None), t], state)
+            expected = full[:, t] if t >= 2 else model.decoder(ids, z)[:, t]
+            torch.testing.assert_close(logits, expected, atol=1e-5, rtol=0)
+        assert state["cache"][0][0].shape[2] == ids.shape[1] + memory  # one key per position read
+
+
 @pytest.mark.parametrize("decoder", ["lstm", "gru"])
 def test_z_to_output_alone_carries_z_to_the_softmax_and_round_trips(tokenizer, decoder, tmp_path):
     """The Skip-VAE path: with the initial state and the inputs blind to z, z still moves every

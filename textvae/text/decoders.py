@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .kernels import GRU, lstm_precision
@@ -213,8 +214,8 @@ class TransformerDecoder(Decoder):
     """Causal self-attention language model; z is a prefix position all tokens attend to
     (z_as_memory) and/or is added to every input (z_added_to_inputs).
 
-    Generation recomputes the whole prefix at each step (no KV cache): quadratic in the length, which
-    is cheap for sentences.
+    Generation keeps each block's keys and values of the positions so far (a KV cache), so a step costs
+    one position's work: `step` gives the logits `forward` gives at that position.
     """
 
     def __init__(self, embedding: nn.Embedding, latent_size: int, config: TransformerDecoderConfig, **kwargs):
@@ -240,13 +241,40 @@ class TransformerDecoder(Decoder):
         return h[:, n - T :]  # (B, T, H)
 
     def start(self, z: torch.Tensor) -> dict:
-        return {"z": z, "tokens": torch.empty(z.shape[0], 0, dtype=torch.long, device=z.device)}
+        """The state before the first token: no tokens read, the z position (if any) in the cache."""
+        state = {"z": z, "t": 0, "cache": [None] * len(self.blocks.layers)}
+        if self.z_memory is not None:
+            self._advance(self.z_memory(z)[:, None, :], state)
+        return state
 
     def step(self, tokens: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
         """tokens: (B,) the previous token of each row -> next-token logits (B, V), new state."""
-        prefix = torch.cat([state["tokens"], tokens[:, None]], dim=1)  # (B, t)
-        h = self.features(prefix, state["z"])[:, -1]  # (B, H)
-        return self.project(h), {"z": state["z"], "tokens": prefix}
+        z, t = state["z"], state["t"]
+        x = self.in_proj(self.embed(tokens[:, None]) * self.scale)  # (B, 1, H)
+        x = x + sinusoidal_positions(t + 1, x.shape[-1], x.device)[t].to(x.dtype)
+        if self.z_add is not None:
+            x = x + self.z_add(z)[:, None, :].to(x.dtype)
+        state = {"z": z, "t": t + 1, "cache": list(state["cache"])}
+        h = self.blocks.norm(self._advance(x, state))[:, 0]  # (B, H)
+        return self.project(h), state
+
+    def _advance(self, x: torch.Tensor, state: dict) -> torch.Tensor:
+        """One new position x (B, 1, H) through every pre-norm block, attending to the cached keys and
+        values of the positions before it (and appending its own); returns the last block's output."""
+        for i, layer in enumerate(self.blocks.layers):
+            attn = layer.self_attn
+            heads = attn.num_heads
+            q, k, v = F.linear(layer.norm1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+            q, k, v = (a.unflatten(-1, (heads, -1)).transpose(1, 2) for a in (q, k, v))  # (B, heads, 1, d)
+            if state["cache"][i] is not None:
+                k, v = torch.cat([state["cache"][i][0], k], 2), torch.cat([state["cache"][i][1], v], 2)
+            state["cache"][i] = (k, v)  # (B, heads, positions so far, d)
+            p = attn.dropout if self.training else 0.0
+            a = F.scaled_dot_product_attention(q, k, v, dropout_p=p).transpose(1, 2).flatten(2)  # (B, 1, H)
+            x = x + layer.dropout1(attn.out_proj(a))
+            x = x + layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(layer.norm2(x))))))
+        return x
 
     def select(self, state: dict, index: torch.Tensor) -> dict:
-        return {"z": state["z"][index], "tokens": state["tokens"][index]}
+        cache = [None if c is None else (c[0][index], c[1][index]) for c in state["cache"]]
+        return {"z": state["z"][index], "t": state["t"], "cache": cache}
