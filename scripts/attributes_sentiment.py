@@ -76,7 +76,9 @@ def flips(clf, inputs: list[str], outputs: list[str], target: np.ndarray, read: 
     }
 
 
-def sentiment(opts, key: str = "sentiment") -> dict:
+def sentiment(opts, key: str = "sentiment", extra: tuple[str, ...] = (), base_key: str = "sentiment-base") -> dict:
+    """A sentiment row: the shipped LSTM config (with `extra` overrides in both arms) trained on the polarity
+    split with and without loss.attributes (the run without it in runs/attributes/`base_key`)."""
     from textvae.core.attributes import spearman
     from textvae.registry import load_model
     from textvae.text.attributes import traverse
@@ -91,6 +93,7 @@ def sentiment(opts, key: str = "sentiment") -> dict:
         f"data.valid_file={split['valid']['path'].relative_to(ROOT)}",
         "train.progress_bar=false",
         "data.max_length=64",
+        *extra,
     ]
     if opts.text_hidden:  # a smaller model than the config's 256 when compute is short (stated in the row)
         common += [
@@ -99,8 +102,8 @@ def sentiment(opts, key: str = "sentiment") -> dict:
             f"model.decoder.hidden_size={opts.text_hidden}",
         ]
     commands = []
-    ar, base = RUNS / f"{key}-ar", RUNS / "sentiment-base"
-    adversary = ", adversary: 10" if key == "sentiment-adversary" else ""
+    ar, base = RUNS / f"{key}-ar", RUNS / base_key
+    adversary = ", adversary: 10" if "adversary" in key else ""
     attrs = f"[{{name: sentiment, dim: 0, column: label, values: [neg, pos]{adversary}}}, {{name: length, dim: 1}}]"
     facts = {"ar": train(ar, [*common, f"loss.attributes={attrs}"], commands)}
     base_common = [
@@ -168,7 +171,8 @@ def sentiment(opts, key: str = "sentiment") -> dict:
         "key": key,
         "model": "LSTM VAE (configs/text/snli-lstm.yaml) on sentence-polarity, dim 0: sentiment, dim 1: length"
         + (" (labels on 10% of the training rows)" if key == "sentiment-10pct" else "")
-        + (" (sentiment with an adversary of weight 10)" if adversary else ""),
+        + (" (sentiment with an adversary of weight 10)" if adversary else "")
+        + (f" ({' '.join(extra)})" if extra else ""),
         "epochs": None,  # the config's train.max_steps
         "text_hidden": opts.text_hidden or 256,
         "classifier_test_accuracy": acc,

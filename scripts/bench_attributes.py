@@ -253,6 +253,10 @@ ROWS = {
     "sentiment": sentiment,
     "sentiment-10pct": lambda o: sentiment(o, "sentiment-10pct"),
     "sentiment-adversary": lambda o: sentiment(o, "sentiment-adversary"),
+    # a free-bits floor of 5 nats a dimension: the polarity default's code sits at its 160-nat budget
+    "sentiment-budget5-adversary": lambda o: sentiment(
+        o, "sentiment-budget5-adversary", extra=("loss.free_bits=5.0",), base_key="sentiment-budget5-base"
+    ),
     "ptb-length": ptb_length,
     "ptb-length-delta10": lambda o: ptb_length(o, "ptb-length-delta10", delta=10.0),
     "ptb-length-weight1": lambda o: ptb_length(o, "ptb-length-weight1", weight=1.0),
