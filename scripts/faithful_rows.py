@@ -242,6 +242,21 @@ ROWS = {
         "snli",
         None,
     ),
+    "transformer-replace0.05": (
+        "transformer-budget2.5-words with 5% of the tokens replaced by uniformly drawn words in training "
+        "(model.word_replacement 0.05): at 0.1 prior samples lost their fluency",
+        TRANSFORMER,
+        [*levers(**{**DEFAULT, "steps": 3000, "lr": 1e-3}, family="transformer"), "model.word_replacement=0.05"],
+        "snli",
+        None,
+    ),
+    "transformer-replace0.05-fit25": (
+        "transformer-replace0.05's model with codes fitted to their sentences (`--fit-steps 25`)",
+        None,
+        ["--fit-steps", "25"],
+        "snli",
+        "transformer-replace0.05",
+    ),
     "transformer-replace0.1-fit25": (
         "transformer-replace0.1's model with codes fitted to their sentences (`--fit-steps 25`)",
         None,
