@@ -37,6 +37,7 @@ from pathlib import Path
 import yaml
 from bench_ptb import ptb_files  # scripts/ is on sys.path when a script here runs
 from benchlib import ROOT, run  # scripts/ is on sys.path when a script here runs
+from speed_report import LOG_EVERY, machine_slug, write_markdown
 
 from textvae.runtime import has_amx, processor_name
 
@@ -55,7 +56,7 @@ MODELS = {
     ),
 }
 PRECISIONS = ("no", "bf16")
-LOG_EVERY = 50
+HAND_LOOP = str(Path(__file__).with_name("speed_hand_loop.py"))  # the baseline, in a process of its own
 
 
 # -- the machine ------------------------------------------------------------------------------------
@@ -154,101 +155,10 @@ def final_val(folder: Path) -> float | None:
 def hand_train(key: str, precision: str, steps: int, folder: Path, data: dict) -> dict:
     out = folder / "hand.json"
     run(
-        [sys.executable, __file__, "--hand-loop", key, precision, str(steps), str(out), data["train"], data["valid"]],
+        [sys.executable, HAND_LOOP, key, precision, str(steps), str(out), data["train"], data["valid"]],
         stdout=subprocess.DEVNULL,
     )
     return json.loads(out.read_text())
-
-
-def hand_loop(key: str, precision: str, steps: int, out: str, train_file: str, valid_file: str) -> None:
-    """The minimal hand-written loop on textvae's batches (run in its own process)."""
-    import torch
-    import torch.nn.functional as F
-    from accelerate import Accelerator
-    from torch import nn
-    from torch.nn.utils.rnn import pack_padded_sequence
-
-    from textvae.registry import task_class
-    from textvae.training.config import load_config
-
-    torch.set_num_threads(2)
-    _, config, extra = MODELS[key]
-    cfg = load_config(
-        ROOT / config,
-        [
-            *extra,
-            f"data.train_file={train_file}",
-            f"data.valid_file={valid_file}",
-            f"train.output_dir={Path(out).parent / 'hand'}",
-        ],
-    )
-    task = task_class("text")(cfg)
-    task.setup(Accelerator(cpu=True))
-    tok, m = task.tokenizer, cfg.model
-    V, E, D = tok.vocab_size, m.embed_size, m.latent_size
-    sampler = task.batch_sampler(task.train_data, cfg.train.batch_size, shuffle=True, seed=cfg.train.seed)
-    batches = [task.collate([task.train_data[i] for i in idx], train=True) for idx in sampler.batches()[:steps]]
-    real = sum(int((b["lengths"] - 1).sum()) for b in batches)
-    padded = sum(b["input_ids"].shape[0] * (b["input_ids"].shape[1] - 1) for b in batches)
-    rnns = {"lstm": nn.LSTM, "gru": nn.GRU}
-
-    class Hand(nn.Module):
-        def __init__(self):
-            super().__init__()
-            enc, dec = m.encoder, m.decoder
-            self.emb = nn.Embedding(V, E, padding_idx=tok.pad_id)
-            self.enc = rnns[enc.kind](E, enc.hidden_size, batch_first=True, bidirectional=enc.bidirectional)
-            self.post = nn.Linear(enc.hidden_size * (2 if enc.bidirectional else 1), 2 * D)
-            self.states = 2 if dec.kind == "lstm" else 1
-            self.z2h = nn.Linear(D, self.states * dec.hidden_size)
-            self.dec = rnns[dec.kind](E + (D if dec.z_to_every_input else 0), dec.hidden_size, batch_first=True)
-            self.out = nn.Linear(dec.hidden_size, V)
-            if m.tie_embeddings:
-                self.out.weight = self.emb.weight
-
-        def forward(self, ids, lengths, beta):
-            B = ids.shape[0]
-            x = F.dropout(self.emb(ids), m.embed_dropout, self.training)
-            _, h = self.enc(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
-            h = h[0] if isinstance(h, tuple) else h
-            mu, logvar = self.post(torch.cat(list(h), -1)).float().chunk(2, -1)
-            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-            inputs = ids[:, :-1]
-            if m.word_dropout:
-                drop = (torch.rand(inputs.shape) < m.word_dropout) & (inputs != tok.bos_id) & (inputs != tok.pad_id)
-                inputs = inputs.masked_fill(drop, tok.unk_id)
-            y = F.dropout(self.emb(inputs), m.embed_dropout, self.training)
-            if m.decoder.z_to_every_input:
-                y = torch.cat([y, z[:, None].expand(-1, y.shape[1], -1).to(y.dtype)], -1)
-            h0 = self.z2h(z).view(B, self.states, 1, -1).permute(1, 2, 0, 3).contiguous()
-            h0 = (h0[0], h0[1]) if self.states == 2 else h0[0]
-            o, _ = self.dec(y, h0)
-            logits = self.out(F.dropout(o, m.output_dropout, self.training))
-            rec = (
-                F.cross_entropy(
-                    logits.float().reshape(-1, V), ids[:, 1:].reshape(-1), ignore_index=tok.pad_id, reduction="sum"
-                )
-                / B
-            )
-            kl_dims = (-0.5 * (1 + logvar - mu**2 - logvar.exp())).mean(0)
-            return rec + beta * kl_dims.clamp(min=cfg.loss.free_bits).sum()
-
-    torch.manual_seed(0)
-    model = Hand().train()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    speeds, t0, tokens = [], time.perf_counter(), 0
-    for step, b in enumerate(batches, 1):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = model(b["input_ids"], b["lengths"], 0.5)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad_norm)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        tokens += int((b["lengths"] - 1).sum())
-        if step % LOG_EVERY == 0:
-            speeds.append(tokens / (time.perf_counter() - t0))
-            t0, tokens = time.perf_counter(), 0
-    Path(out).write_text(json.dumps({"windows": speeds[1:], "padding_waste": padded / real - 1}) + "\n")
 
 
 def train_rows(args, data: dict) -> list[dict]:
@@ -396,98 +306,7 @@ def help_seconds(reps: int = 5) -> float:
     return statistics.median(times)
 
 
-def fmt(x, digits=0):
-    return "-" if x is None else f"{x:,.{digits}f}"
-
-
-def machine_slug(machine: dict) -> str:
-    """A file name for a processor: amd-epyc, intel-xeon-amx, ..."""
-    words = [w for w in machine["cpu"].lower().replace("(r)", "").replace("processor", "").split()[1:3] if w]
-    return "-".join(words + (["amx"] if machine.get("amx") else []))
-
-
-# What the public Sentence-VAE reimplementation reached on each machine, and the targets (issue 34)
-ANCHORS = {
-    False: "The public Sentence-VAE reimplementation's published anchor on the issue's machine: 2,663 real "
-    "tokens/s (fp32, batch 32); 4x that is 10,652.",
-    True: "The public Sentence-VAE reimplementation on this kind of machine (issue 34, the same hour): 2,791-3,107 "
-    "real tokens/s. Targets: >= 13,000 at its shapes in bf16 (4x its best), >= 16,000 for the LSTM PTB config, "
-    "the whole PTB test split at k = 500 in under 10 minutes.",
-}
-
-
-def markdown(result: dict) -> str:
-    m = result["machine"]
-    lines = [
-        f"## {m['cpu']}{' (AMX)' if m.get('amx') else ''}",
-        "",
-        f"Machine: {m['cpu']}, {m['threads']} threads, torch {m['torch']}, Python {m['python']}, CPU only"
-        f"{', AMX (amx_bf16)' if m.get('amx') else ', no AMX'}. "
-        f"Matrix-product peak measured in this run (2048^3, median): fp32 {m['peak_gflops']['float32']:,.0f} GFLOP/s, "
-        f"bf16 {m['peak_gflops']['bfloat16']:,.0f} GFLOP/s. Training steps per run: {result['steps']}, windows of "
-        f"{LOG_EVERY} steps, {result['rounds']} alternating round(s) of textvae and the hand-written loop"
-        f"{'; measured ' + result['date'] if result.get('date') else ''}.",
-        "",
-        "### Training (real tokens/s, median of windows)",
-        "",
-        "| model | precision | textvae train | hand-written loop | ratio | GFLOP/s | share of peak | padding waste "
-        f"| validation -ELBO after {result['steps']} steps |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in result["train"]:
-        peak = m["peak_gflops"]["bfloat16" if r["precision"] == "bf16" else "float32"]
-        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
-        waste = "-" if r["padding_waste"] is None else f"{100 * r['padding_waste']:.1f}%"
-        lines.append(
-            f"| {r['name']} | {'fp32' if r['precision'] == 'no' else 'bf16'} | {fmt(r['textvae_tokens_per_s'])} "
-            f"| {fmt(r['hand_tokens_per_s'])} | {ratio} | {r['gflops']:.0f} | {100 * r['gflops'] / peak:.0f}% | {waste} "  # noqa: E501
-            f"| {fmt(r.get('val_neg_elbo'), 2)} |"
-        )
-    lines += ["", ANCHORS[bool(m.get("amx"))], ""]
-    e = result.get("eval")
-    if e:
-        lines += [
-            "### Evaluation (`textvae evaluate`, k = 500, bf16)",
-            "",
-            f"- {e['eval_sentences']:,} test sentences in {e['eval_seconds']:.0f} s: "
-            f"{e['eval_sentences_per_s']:.2f} sentences/s (wall time of the command, BLEU decoding included)",
-            f"- whole PTB test split ({e['test_sentences']:,} sentences): {e['test_split_minutes']:.1f} min"
-            + (" (extrapolated by tokens from the subset)" if e["test_split_extrapolated"] else ""),
-            f"- NLL on the first {e['precision_sentences']} test sentences: fp32 {e['nll_fp32']:.3f}, bf16 "
-            f"{e['nll_bf16']:.3f} nats (difference {e['nll_bf16_minus_fp32']:+.3f})",
-            "",
-        ]
-    g = result.get("generation")
-    if g:
-        lines += [
-            "### Encoding and generation (batches of 64, fp32, sentences/s)",
-            "",
-            "| encode | greedy | top-p 0.9 | beam 5 |",
-            "|---|---|---|---|",
-            f"| {g['encode_sentences_per_s']:,.0f} | {g['greedy sentences_per_s']:,.0f} | "
-            f"{g['top-p 0.9 sentences_per_s']:,.0f} | {g['beam 5 sentences_per_s']:,.0f} |",
-            "",
-        ]
-    s = result["startup"]
-    first = [
-        f"{r['name'].split(' (')[0]} {'fp32' if r['precision'] == 'no' else 'bf16'}: {r['seconds_to_first_step']:.1f} s"
-        for r in result["train"]
-        if r["seconds_to_first_step"]
-    ]
-    lines += [
-        "### Start-up",
-        "",
-        f"- `textvae --help`: {s['help_seconds']:.2f} s (median of 5)",
-        "- process start to the end of the first training step (PTB read, word vocabulary built): " + "; ".join(first),
-        "",
-    ]
-    return "\n".join(lines)
-
-
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--hand-loop":
-        hand_loop(sys.argv[2], sys.argv[3], int(sys.argv[4]), *sys.argv[5:8])
-        return
     if len(sys.argv) > 1 and sys.argv[1] == "--render":  # speed.md again from the machine files (and run folders)
         out = Path(sys.argv[2] if len(sys.argv) > 2 else "benchmarks")
         for path in sorted(out.glob("speed-*.json")):
@@ -549,24 +368,6 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(write_markdown(out))
-
-
-def write_markdown(out: Path) -> str:
-    """speed.md: a section per machine file under out, AMX machines first."""
-    results = [json.loads(p.read_text()) for p in sorted(out.glob("speed-*.json"))]
-    results.sort(key=lambda r: not r["machine"].get("amx"))
-    text = "\n".join(
-        [
-            "# Speed: training, evaluation and generation on PTB shapes",
-            "",
-            "Command: `python scripts/bench_speed.py` (what each column means: the script's docstring). "
-            "One section per processor it ran on: speeds compare within a section, never across.",
-            "",
-            *map(markdown, results),
-        ]
-    )
-    (out / "speed.md").write_text(text)
-    return text
 
 
 if __name__ == "__main__":
