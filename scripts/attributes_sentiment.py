@@ -76,9 +76,12 @@ def flips(clf, inputs: list[str], outputs: list[str], target: np.ndarray, read: 
     }
 
 
-def sentiment(opts, key: str = "sentiment", extra: tuple[str, ...] = (), base_key: str = "sentiment-base") -> dict:
+def sentiment(
+    opts, key: str = "sentiment", adversary: bool = False, extra: tuple[str, ...] = (), base_key: str = "sentiment-base"
+) -> dict:
     """A sentiment row: the shipped LSTM config (with `extra` overrides in both arms) trained on the polarity
-    split with and without loss.attributes (the run without it in runs/attributes/`base_key`)."""
+    split with and without loss.attributes (the run without it in runs/attributes/`base_key`); `adversary`:
+    an adversary of weight 10 on the sentiment dimension."""
     from textvae.core.attributes import spearman
     from textvae.registry import load_model
     from textvae.text.attributes import traverse
@@ -103,8 +106,8 @@ def sentiment(opts, key: str = "sentiment", extra: tuple[str, ...] = (), base_ke
         ]
     commands = []
     ar, base = RUNS / f"{key}-ar", RUNS / base_key
-    adversary = ", adversary: 10" if "adversary" in key else ""
-    attrs = f"[{{name: sentiment, dim: 0, column: label, values: [neg, pos]{adversary}}}, {{name: length, dim: 1}}]"
+    adv = ", adversary: 10" if adversary else ""
+    attrs = f"[{{name: sentiment, dim: 0, column: label, values: [neg, pos]{adv}}}, {{name: length, dim: 1}}]"
     facts = {"ar": train(ar, [*common, f"loss.attributes={attrs}"], commands)}
     base_common = [
         c.replace(str(train_file.relative_to(ROOT)), str(split["train"]["path"].relative_to(ROOT))) for c in common

@@ -252,10 +252,14 @@ ROWS = {
     "fashion-grey": lambda o: fashion(o, "fashion-grey", delta=10.0, weight={"width": 50.0, "slant": 50.0}, grey=True),
     "sentiment": sentiment,
     "sentiment-10pct": lambda o: sentiment(o, "sentiment-10pct"),
-    "sentiment-adversary": lambda o: sentiment(o, "sentiment-adversary"),
+    "sentiment-adversary": lambda o: sentiment(o, "sentiment-adversary", adversary=True),
     # a free-bits floor of 5 nats a dimension: the polarity default's code sits at its 160-nat budget
     "sentiment-budget5-adversary": lambda o: sentiment(
-        o, "sentiment-budget5-adversary", extra=("loss.free_bits=5.0",), base_key="sentiment-budget5-base"
+        o,
+        "sentiment-budget5-adversary",
+        adversary=True,
+        extra=("loss.free_bits=5.0",),
+        base_key="sentiment-budget5-base",
     ),
     "ptb-length": ptb_length,
     "ptb-length-delta10": lambda o: ptb_length(o, "ptb-length-delta10", delta=10.0),

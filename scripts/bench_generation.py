@@ -25,8 +25,6 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 class PrefixRecompute:
     """The step API over a TransformerDecoder without a cache: the whole prefix again at every step."""

@@ -251,7 +251,7 @@ class TransformerDecoder(Decoder):
         """tokens: (B,) the previous token of each row -> next-token logits (B, V), new state."""
         z, t = state["z"], state["t"]
         x = self.in_proj(self.embed(tokens[:, None]) * self.scale)  # (B, 1, H)
-        x = x + sinusoidal_positions(t + 1, x.shape[-1], x.device)[t].to(x.dtype)
+        x = x + sinusoidal_positions(t + 1, x.shape[-1], x.device, start=t).to(x.dtype)
         if self.z_add is not None:
             x = x + self.z_add(z)[:, None, :].to(x.dtype)
         state = {"z": z, "t": t + 1, "cache": list(state["cache"])}

@@ -227,6 +227,12 @@ def measure_faithfulness(
     stages = ["reconstructions", "paths", "samples", *(["fluency"] if lm is not None else [])]
     bar = tqdm(total=len(stages), desc="faithfulness", unit="stage", disable=not progress, dynamic_ncols=True)
     bar.set_postfix_str(stages[0])
+
+    def stage_done() -> None:  # the bar one stage on, naming the next
+        bar.update()
+        if bar.n < len(stages):
+            bar.set_postfix_str(stages[bar.n])
+
     chosen = rng.sample(pool, min(reconstructions, len(pool)))
     gen = {"strategy": "greedy", "max_length": max_length, "batch_size": batch_size}
     refs = [as_read(tok, s) for s in chosen]
@@ -247,8 +253,7 @@ def measure_faithfulness(
             "examples": [{"input": s, "output": h} for s, h in zip(chosen[:5], hyps[:5])],
         },
     }
-    bar.update()
-    bar.set_postfix_str(stages[1])
+    stage_done()
 
     ab = [tuple(rng.sample(pool, 2)) for _ in range(min(pairs, len(pool)))]
     means = model.encode_sentences([s for pair in ab for s in pair], batch_size, fit_steps=fit_steps)  # (2P, D)
@@ -261,8 +266,7 @@ def measure_faithfulness(
         **path_scores(paths, read_pairs),
         "examples": [{"a": a, "b": b, "path": p} for (a, b), p in zip(ab[:3], paths[:3])],
     }
-    bar.update()
-    bar.set_postfix_str(stages[2])
+    stage_done()
 
     sampled = model.sample(n_samples, seed=seed, strategy="sample", max_length=max_length, batch_size=batch_size)
     greedy = greedy[:n_samples]
@@ -274,9 +278,8 @@ def measure_faithfulness(
         "greedy_self_bleu": self_bleu(greedy),
         "examples": sampled[:5],
     }
-    bar.update()
+    stage_done()
     if lm is not None:
-        bar.set_postfix_str(stages[3])
         own = lm_perplexity(lm, chosen, batch_size)["perplexity"]
         ppl = lm_perplexity(lm, sampled, batch_size)["perplexity"]
         ppl_greedy = lm_perplexity(lm, greedy, batch_size)["perplexity"]
@@ -290,7 +293,7 @@ def measure_faithfulness(
             "path_middle_perplexity": ppl_paths,
             "path_middle_ratio": ppl_paths / own,
         }
-        bar.update()
+        stage_done()
     bar.close()
     return report
 

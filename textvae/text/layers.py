@@ -34,12 +34,13 @@ def pool(h: torch.Tensor, pad: torch.Tensor, how: str) -> torch.Tensor:
     return (h * real).sum(1) / real.sum(1)
 
 
-def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:
-    """Fixed sine/cosine position codes (Vaswani et al. 2017): (length, dim). No maximum length."""
-    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]  # (T, 1)
+def sinusoidal_positions(length: int, dim: int, device=None, start: int = 0) -> torch.Tensor:
+    """Fixed sine/cosine position codes (Vaswani et al. 2017) of positions start .. length - 1:
+    (length - start, dim). No maximum length."""
+    pos = torch.arange(start, length, device=device, dtype=torch.float32)[:, None]  # (T, 1)
     freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
     angle = pos * freq  # (T, ceil(dim/2))
-    pe = torch.zeros(length, dim, device=device)
+    pe = torch.zeros(length - start, dim, device=device)
     pe[:, 0::2] = torch.sin(angle)
     pe[:, 1::2] = torch.cos(angle[:, : dim // 2])
     return pe
