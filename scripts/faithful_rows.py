@@ -266,6 +266,51 @@ ROWS = {
         "snli",
         "transformer-replace0.1",
     ),
+    "transformer-replace0.1-original": (
+        "transformer-replace0.1 with the sentence's own word as the decoder's target where a word was replaced "
+        "(model.word_replacement_targets original): the encoder and the decoder's inputs read the drawn word, "
+        "the decoder never learns to write one",
+        TRANSFORMER,
+        [*TRANSFORMER_DEFAULT, "model.word_replacement=0.1", "model.word_replacement_targets=original"],
+        "snli",
+        None,
+    ),
+    "transformer-replace0.1-original-fit25": (
+        "transformer-replace0.1-original's model with codes fitted to their sentences (`--fit-steps 25`)",
+        None,
+        ["--fit-steps", "25"],
+        "snli",
+        "transformer-replace0.1-original",
+    ),
+    "transformer-replace0.1-skipped": (
+        "transformer-replace0.1 with no loss where a word was replaced (model.word_replacement_targets skipped)",
+        TRANSFORMER,
+        [*TRANSFORMER_DEFAULT, "model.word_replacement=0.1", "model.word_replacement_targets=skipped"],
+        "snli",
+        None,
+    ),
+    "transformer-replace0.1-skipped-fit25": (
+        "transformer-replace0.1-skipped's model with codes fitted to their sentences (`--fit-steps 25`)",
+        None,
+        ["--fit-steps", "25"],
+        "snli",
+        "transformer-replace0.1-skipped",
+    ),
+    "lstm-replace0.1-original": (
+        "lstm-budget2.5-replace0.1 (the shipped snli-lstm.yaml) with the sentence's own word as the decoder's "
+        "target where a word was replaced (model.word_replacement_targets original)",
+        LSTM,
+        [*levers(**DEFAULT), "model.word_replacement=0.1", "model.word_replacement_targets=original"],
+        "snli",
+        None,
+    ),
+    "lstm-replace0.1-original-fit25": (
+        "lstm-replace0.1-original's model with codes fitted to their sentences (`--fit-steps 25`)",
+        None,
+        ["--fit-steps", "25"],
+        "snli",
+        "lstm-replace0.1-original",
+    ),
     "pretrained-default": (
         "configs/text/snli-pretrained.yaml as shipped (MiniLM encoder, SmolLM2-135M decoder; cyclical KL, "
         "free bits 0.5, code 32, 1,500 steps of 16 sentences)",

@@ -54,6 +54,10 @@ class TextModelConfig:
         reconstructs alike: the model learns to carry any word at any place, not only the sentences
         of a small corpus (against memorising it; benchmarks/faithful.md). Not with pretrained parts
         (they read their own tokenization).
+    word_replacement_targets: what the decoder is taught to write where a word was replaced: `replaced`
+        (the drawn word, as the encoder read it), `original` (the sentence's own word: a denoising
+        target, so the decoder never learns to write a random word) or `skipped` (no loss at that
+        position). The decoder's next input is the drawn word in every case.
     embed_dropout: dropout on token embeddings (encoder and decoder).
     output_dropout: dropout on the decoder's features before the output projection.
     tie_embeddings: the output projection reuses the decoder's embedding matrix (Press & Wolf 2017);
@@ -88,6 +92,7 @@ class TextModelConfig:
     word_dropout: float = 0.0
     encoder_word_deletion: float = 0.0
     word_replacement: float = 0.0
+    word_replacement_targets: str = "replaced"
     embed_dropout: float = 0.0
     output_dropout: float = 0.0
     tie_embeddings: bool = False
@@ -105,6 +110,11 @@ class TextModelConfig:
         for name in ("word_dropout", "encoder_word_deletion", "word_replacement", "embed_dropout", "output_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
+        if self.word_replacement_targets not in REPLACEMENT_TARGETS:
+            raise ValueError(
+                f"word_replacement_targets must be {_listed(list(REPLACEMENT_TARGETS), 'or')}, "
+                f"not {self.word_replacement_targets!r}"
+            )
         for name in ("activation_reg", "temporal_activation_reg"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
@@ -254,8 +264,10 @@ class TextVAE(SentenceAPI, VAE):
         ids, lengths = batch["input_ids"], batch["lengths"]
         S, B, _ = z.shape
         inputs = self.word_dropout(ids[:, :-1])  # (B, T-1)
-        targets = ids[:, 1:]  # (B, T-1)
+        targets = batch.get("target_ids", ids)[:, 1:]  # (B, T-1); target_ids: augment's
         real = torch.arange(targets.shape[1], device=ids.device)[None, :] < (lengths[:, None] - 1)
+        if "skip_targets" in batch:  # augment's: replaced words not to be learnt
+            real = real & ~batch["skip_targets"][:, 1:]
         if S > 1:  # every sample decodes the whole batch: (S * B, ...) rows, sample-major
             inputs, targets, real = inputs.repeat(S, 1), targets.repeat(S, 1), real.repeat(S, 1)
         h = self.decoder.features(inputs, z.reshape(S * B, -1))  # (S*B, T-1, H)
@@ -279,7 +291,9 @@ class TextVAE(SentenceAPI, VAE):
 
     def augment(self, batch: dict) -> dict:
         """In training, the batch with each token between bos and eos replaced by a uniformly drawn token
-        with probability config.word_replacement (a draw that hits a special token keeps the original)."""
+        with probability config.word_replacement (a draw that hits a special token keeps the original);
+        with config.word_replacement_targets `original` also `target_ids` (the sentence as it was), with
+        `skipped` also `skip_targets` (B, T), true where a word was replaced."""
         p = self.config.word_replacement
         if not self.training or p == 0:
             return batch
@@ -290,7 +304,12 @@ class TextVAE(SentenceAPI, VAE):
         c = self.config
         special = (drawn == c.pad_id) | (drawn == c.bos_id) | (drawn == c.eos_id) | (drawn == c.unk_id)
         replace = inner & ~special & (torch.rand(ids.shape, device=ids.device) < p)
-        return {**batch, "input_ids": torch.where(replace, drawn, ids)}
+        out = {**batch, "input_ids": torch.where(replace, drawn, ids)}
+        if c.word_replacement_targets == "original":
+            out["target_ids"] = ids
+        elif c.word_replacement_targets == "skipped":
+            out["skip_targets"] = replace
+        return out
 
     def delete_words(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """In training, the encoder's input with each token between bos and eos deleted with probability
@@ -349,6 +368,9 @@ class TextVAE(SentenceAPI, VAE):
                 groups.append({"params": params, "lr": lr * scale, "lr_scale": scale})
         rest = [p for p in self.parameters() if id(p) not in seen and p.requires_grad]
         return [{"params": rest, "lr": lr, "lr_scale": 1.0}, *groups]
+
+
+REPLACEMENT_TARGETS = ("replaced", "original", "skipped")
 
 
 def _listed(names: list[str], last: str) -> str:
