@@ -185,6 +185,38 @@ def test_word_replacement_replaces_inner_tokens_for_encoder_and_decoder_alike():
         TextModelConfig(encoder=PretrainedEncoderConfig(path="x"), word_replacement=0.1)
 
 
+@pytest.mark.parametrize("targets", ["original", "skipped"])
+def test_word_replacement_targets_teach_the_sentence_or_nothing_where_a_word_was_replaced(targets):
+    from tiny_text import SENTENCES, tiny_model
+
+    from textvae.text.model import TextModelConfig
+    from textvae.text.tokenizers import WordTokenizer
+
+    tok = WordTokenizer.train(SENTENCES, max_size=500, min_count=1)
+    model = tiny_model(tok, word_replacement=0.3, word_replacement_targets=targets).train()
+    batch = model.batch_from_sentences(SENTENCES * 4)
+    torch.manual_seed(0)
+    noised = model.augment(batch)
+    replaced = noised["input_ids"] != batch["input_ids"]
+    assert replaced.any()
+    z = torch.randn(1, len(SENTENCES) * 4, model.config.latent_size)
+    model.eval()  # no dropout: the same decoder for every likelihood below
+    got = model.log_likelihood(z, noised)[0]
+    # the decoder reads the drawn words; it is scored on the sentence's own (original) or not at all
+    # (skipped) where one was drawn: by hand, from the per-position log-probabilities of the noised input
+    ids, lengths = noised["input_ids"], noised["lengths"]
+    h = model.decoder.features(ids[:, :-1], z[0])
+    logp = model.decoder.target_log_probs(h.flatten(0, 1), batch["input_ids"][:, 1:].flatten()).view(h.shape[:2])
+    real = torch.arange(ids.shape[1] - 1)[None, :] < (lengths[:, None] - 1)
+    if targets == "skipped":
+        real &= ~replaced[:, 1:]
+    assert torch.allclose(got, (logp * real).sum(1), atol=1e-4)
+    # and unlike the drawn word as the target (the default)
+    assert not torch.allclose(got, model.log_likelihood(z, {**batch, "input_ids": ids})[0], atol=1e-2)
+    with pytest.raises(ValueError, match="word_replacement_targets must be replaced, original or skipped"):
+        TextModelConfig(word_replacement=0.1, word_replacement_targets="clean")
+
+
 # -- a real short training ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def short(tmp_path_factory):

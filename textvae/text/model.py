@@ -291,7 +291,7 @@ class TextVAE(SentenceAPI, VAE):
 
     def augment(self, batch: dict) -> dict:
         """In training, the batch with each token between bos and eos replaced by a uniformly drawn token
-        with probability config.word_replacement (a draw that hits a special token keeps the original);
+        with probability config.word_replacement (a draw that hits a special token or the word itself keeps the original);
         with config.word_replacement_targets `original` also `target_ids` (the sentence as it was), with
         `skipped` also `skip_targets` (B, T), true where a word was replaced."""
         p = self.config.word_replacement
@@ -303,7 +303,7 @@ class TextVAE(SentenceAPI, VAE):
         drawn = torch.randint_like(ids, self.config.vocab_size)
         c = self.config
         special = (drawn == c.pad_id) | (drawn == c.bos_id) | (drawn == c.eos_id) | (drawn == c.unk_id)
-        replace = inner & ~special & (torch.rand(ids.shape, device=ids.device) < p)
+        replace = inner & ~special & (drawn != ids) & (torch.rand(ids.shape, device=ids.device) < p)
         out = {**batch, "input_ids": torch.where(replace, drawn, ids)}
         if c.word_replacement_targets == "original":
             out["target_ids"] = ids
