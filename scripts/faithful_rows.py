@@ -311,6 +311,20 @@ ROWS = {
         "snli",
         "lstm-replace0.1-original",
     ),
+    "lstm-replace0.1-steps3000": (
+        "lstm-budget2.5-replace0.1 (the shipped snli-lstm.yaml) in half the steps: 3,000, its cosine with them",
+        LSTM,
+        [*levers(**{**DEFAULT, "steps": 3000}), "model.word_replacement=0.1"],
+        "snli",
+        None,
+    ),
+    "lstm-replace0.1-steps3000-fit25": (
+        "lstm-replace0.1-steps3000's model with codes fitted to their sentences (`--fit-steps 25`)",
+        None,
+        ["--fit-steps", "25"],
+        "snli",
+        "lstm-replace0.1-steps3000",
+    ),
     "pretrained-default": (
         "configs/text/snli-pretrained.yaml as shipped (MiniLM encoder, SmolLM2-135M decoder; cyclical KL, "
         "free bits 0.5, code 32, 1,500 steps of 16 sentences)",
