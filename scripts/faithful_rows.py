@@ -236,6 +236,13 @@ ROWS = {
         "snli",
         None,
     ),
+    "transformer-budget2.5-words-fit25": (
+        "transformer-budget2.5-words's model with codes fitted to their sentences (`--fit-steps 25`)",
+        None,
+        ["--fit-steps", "25"],
+        "snli",
+        "transformer-budget2.5-words",
+    ),
     "transformer-replace0.1": (
         "transformer-budget2.5-words with 10% of the tokens replaced by uniformly drawn words in training "
         "(model.word_replacement 0.1)",
