@@ -339,6 +339,25 @@ ROWS = {
         "snli",
         "lstm-replace0.1-steps3000",
     ),
+    "lstm-skipped-steps3000": (
+        "lstm-replace0.1-steps3000 with no loss where a word was replaced (model.word_replacement_targets "
+        "skipped): at 3,000 steps its prior samples lost their fluency",
+        LSTM,
+        [
+            *levers(**{**DEFAULT, "steps": 3000}),
+            "model.word_replacement=0.1",
+            "model.word_replacement_targets=skipped",
+        ],
+        "snli",
+        None,
+    ),
+    "lstm-skipped-steps3000-fit25": (
+        "lstm-skipped-steps3000's model with codes fitted to their sentences (`--fit-steps 25`)",
+        None,
+        ["--fit-steps", "25"],
+        "snli",
+        "lstm-skipped-steps3000",
+    ),
     "pretrained-default": (
         "configs/text/snli-pretrained.yaml as shipped (MiniLM encoder, SmolLM2-135M decoder; cyclical KL, "
         "free bits 0.5, code 32, 1,500 steps of 16 sentences)",
