@@ -303,13 +303,6 @@ ROWS = {
         "snli",
         "transformer-replace0.1-skipped",
     ),
-    "transformer-replace0.1-skipped-fit50": (
-        "transformer-replace0.1-skipped's model with codes fitted by 50 steps (`--fit-steps 50`)",
-        None,
-        ["--fit-steps", "50"],
-        "snli",
-        "transformer-replace0.1-skipped",
-    ),
     "lstm-replace0.1-original": (
         "lstm-budget2.5-replace0.1 (the shipped snli-lstm.yaml) with the sentence's own word as the decoder's "
         "target where a word was replaced (model.word_replacement_targets original)",
