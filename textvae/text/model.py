@@ -291,9 +291,9 @@ class TextVAE(SentenceAPI, VAE):
 
     def augment(self, batch: dict) -> dict:
         """In training, the batch with each token between bos and eos replaced by a uniformly drawn token
-        with probability config.word_replacement (a draw that hits a special token or the word itself keeps the original);
-        with config.word_replacement_targets `original` also `target_ids` (the sentence as it was), with
-        `skipped` also `skip_targets` (B, T), true where a word was replaced."""
+        with probability config.word_replacement (a draw that hits a special token or the word itself keeps
+        the original); with config.word_replacement_targets `original` also `target_ids` (the sentence as it
+        was), with `skipped` also `skip_targets` (B, T), true where a word was replaced."""
         p = self.config.word_replacement
         if not self.training or p == 0:
             return batch
