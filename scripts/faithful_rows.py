@@ -243,6 +243,13 @@ ROWS = {
         "snli",
         "transformer-budget2.5-words",
     ),
+    "transformer-budget2.5-words-fit50": (
+        "transformer-budget2.5-words's model with codes fitted by 50 steps (`--fit-steps 50`)",
+        None,
+        ["--fit-steps", "50"],
+        "snli",
+        "transformer-budget2.5-words",
+    ),
     "transformer-replace0.1": (
         "transformer-budget2.5-words with 10% of the tokens replaced by uniformly drawn words in training "
         "(model.word_replacement 0.1)",
