@@ -83,6 +83,18 @@ def levers(
     ]
 
 
+def fitted(row: str, steps: int = 25, corpus: str = "snli", model: str | None = None) -> tuple:
+    """A row measuring `row`'s model (its folder `model`, if not the row's own) with each code of a
+    reconstruction or path end fitted to its sentence by `steps` Adam steps (`--fit-steps`)."""
+    return (
+        f"{row}'s model with codes fitted to their sentences (`--fit-steps {steps}`)",
+        None,
+        ["--fit-steps", str(steps)],
+        corpus,
+        model or row,
+    )
+
+
 # key -> (what it is, config, overrides, corpus, base row of a fitted prior or None)
 LOW_BETA = {
     "kl": "constant",
@@ -236,20 +248,8 @@ ROWS = {
         "snli",
         None,
     ),
-    "transformer-budget2.5-words-fit25": (
-        "transformer-budget2.5-words's model with codes fitted to their sentences (`--fit-steps 25`)",
-        None,
-        ["--fit-steps", "25"],
-        "snli",
-        "transformer-budget2.5-words",
-    ),
-    "transformer-budget2.5-words-fit50": (
-        "transformer-budget2.5-words's model with codes fitted by 50 steps (`--fit-steps 50`)",
-        None,
-        ["--fit-steps", "50"],
-        "snli",
-        "transformer-budget2.5-words",
-    ),
+    "transformer-budget2.5-words-fit25": fitted("transformer-budget2.5-words"),
+    "transformer-budget2.5-words-fit50": fitted("transformer-budget2.5-words", steps=50),
     "transformer-replace0.1": (
         "transformer-budget2.5-words with 10% of the tokens replaced by uniformly drawn words in training "
         "(model.word_replacement 0.1)",
@@ -266,20 +266,8 @@ ROWS = {
         "snli",
         None,
     ),
-    "transformer-replace0.05-fit25": (
-        "transformer-replace0.05's model with codes fitted to their sentences (`--fit-steps 25`)",
-        None,
-        ["--fit-steps", "25"],
-        "snli",
-        "transformer-replace0.05",
-    ),
-    "transformer-replace0.1-fit25": (
-        "transformer-replace0.1's model with codes fitted to their sentences (`--fit-steps 25`)",
-        None,
-        ["--fit-steps", "25"],
-        "snli",
-        "transformer-replace0.1",
-    ),
+    "transformer-replace0.05-fit25": fitted("transformer-replace0.05"),
+    "transformer-replace0.1-fit25": fitted("transformer-replace0.1"),
     "transformer-replace0.1-original": (
         "transformer-replace0.1 with the sentence's own word as the decoder's target where a word was replaced "
         "(model.word_replacement_targets original): the encoder and the decoder's inputs read the drawn word, "
@@ -289,13 +277,7 @@ ROWS = {
         "snli",
         None,
     ),
-    "transformer-replace0.1-original-fit25": (
-        "transformer-replace0.1-original's model with codes fitted to their sentences (`--fit-steps 25`)",
-        None,
-        ["--fit-steps", "25"],
-        "snli",
-        "transformer-replace0.1-original",
-    ),
+    "transformer-replace0.1-original-fit25": fitted("transformer-replace0.1-original"),
     "transformer-replace0.1-skipped": (
         "transformer-replace0.1 with no loss where a word was replaced (model.word_replacement_targets skipped)",
         TRANSFORMER,
@@ -303,28 +285,7 @@ ROWS = {
         "snli",
         None,
     ),
-    "transformer-replace0.1-skipped-fit25": (
-        "transformer-replace0.1-skipped's model with codes fitted to their sentences (`--fit-steps 25`)",
-        None,
-        ["--fit-steps", "25"],
-        "snli",
-        "transformer-replace0.1-skipped",
-    ),
-    "lstm-replace0.1-original": (
-        "lstm-budget2.5-replace0.1 (the shipped snli-lstm.yaml) with the sentence's own word as the decoder's "
-        "target where a word was replaced (model.word_replacement_targets original)",
-        LSTM,
-        [*levers(**DEFAULT), "model.word_replacement=0.1", "model.word_replacement_targets=original"],
-        "snli",
-        None,
-    ),
-    "lstm-replace0.1-original-fit25": (
-        "lstm-replace0.1-original's model with codes fitted to their sentences (`--fit-steps 25`)",
-        None,
-        ["--fit-steps", "25"],
-        "snli",
-        "lstm-replace0.1-original",
-    ),
+    "transformer-replace0.1-skipped-fit25": fitted("transformer-replace0.1-skipped"),
     "lstm-replace0.1-steps3000": (
         "lstm-budget2.5-replace0.1 (the shipped snli-lstm.yaml) in half the steps: 3,000, its cosine with them",
         LSTM,
@@ -332,13 +293,7 @@ ROWS = {
         "snli",
         None,
     ),
-    "lstm-replace0.1-steps3000-fit25": (
-        "lstm-replace0.1-steps3000's model with codes fitted to their sentences (`--fit-steps 25`)",
-        None,
-        ["--fit-steps", "25"],
-        "snli",
-        "lstm-replace0.1-steps3000",
-    ),
+    "lstm-replace0.1-steps3000-fit25": fitted("lstm-replace0.1-steps3000"),
     "lstm-skipped-steps3000": (
         "lstm-replace0.1-steps3000 with no loss where a word was replaced (model.word_replacement_targets "
         "skipped): at 3,000 steps its prior samples lost their fluency",
@@ -351,13 +306,7 @@ ROWS = {
         "snli",
         None,
     ),
-    "lstm-skipped-steps3000-fit25": (
-        "lstm-skipped-steps3000's model with codes fitted to their sentences (`--fit-steps 25`)",
-        None,
-        ["--fit-steps", "25"],
-        "snli",
-        "lstm-skipped-steps3000",
-    ),
+    "lstm-skipped-steps3000-fit25": fitted("lstm-skipped-steps3000"),
     "pretrained-default": (
         "configs/text/snli-pretrained.yaml as shipped (MiniLM encoder, SmolLM2-135M decoder; cyclical KL, "
         "free bits 0.5, code 32, 1,500 steps of 16 sentences)",
@@ -393,13 +342,7 @@ ROWS = {
         "polarity",
         "../attributes/sentiment-base",
     ),
-    "polarity-default-fit25": (
-        "polarity-default's model with codes fitted to their sentences (`--fit-steps 25`)",
-        None,
-        ["--fit-steps", "25"],
-        "polarity",
-        "../attributes/sentiment-base",
-    ),
+    "polarity-default-fit25": fitted("polarity-default", corpus="polarity", model="../attributes/sentiment-base"),
     "polarity-budget5": (
         "the new snli-lstm.yaml on sentence polarity with a free-bits floor of 5 nats a dimension (a budget of "
         "320 nats): polarity-default's training KL sits at its budget (153 of 160 nats)",
@@ -408,13 +351,7 @@ ROWS = {
         "polarity",
         None,
     ),
-    "polarity-budget5-fit25": (
-        "polarity-budget5's model with codes fitted to their sentences (`--fit-steps 25`)",
-        None,
-        ["--fit-steps", "25"],
-        "polarity",
-        "polarity-budget5",
-    ),
+    "polarity-budget5-fit25": fitted("polarity-budget5", corpus="polarity"),
     "lstm-budget5-replace0.1": (
         "lstm-budget2.5-replace0.1 (the shipped snli-lstm.yaml) with a free-bits floor of 5 nats a dimension",
         LSTM,
@@ -422,13 +359,7 @@ ROWS = {
         "snli",
         None,
     ),
-    "lstm-budget5-replace0.1-fit25": (
-        "lstm-budget5-replace0.1's model with codes fitted to their sentences (`--fit-steps 25`)",
-        None,
-        ["--fit-steps", "25"],
-        "snli",
-        "lstm-budget5-replace0.1",
-    ),
+    "lstm-budget5-replace0.1-fit25": fitted("lstm-budget5-replace0.1"),
     "ptb-default": (
         "the new snli-lstm.yaml as shipped, on the Penn Treebank (42,068 training sentences, 3,370 validation)",
         LSTM,
