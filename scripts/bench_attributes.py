@@ -264,6 +264,8 @@ ROWS = {
     "ptb-length": ptb_length,
     "ptb-length-delta10": lambda o: ptb_length(o, "ptb-length-delta10", delta=10.0),
     "ptb-length-weight1": lambda o: ptb_length(o, "ptb-length-weight1", weight=1.0),
+    # delta 10 spaces the lengths evenly (interpretability 0.902) but squeezed z_0's variance at weight 10
+    "ptb-length-delta10-weight1": lambda o: ptb_length(o, "ptb-length-delta10-weight1", delta=10.0, weight=1.0),
     "semi-length": semi_length,
 }
 
