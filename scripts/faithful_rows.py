@@ -250,6 +250,7 @@ ROWS = {
     ),
     "transformer-budget2.5-words-fit25": fitted("transformer-budget2.5-words"),
     "transformer-budget2.5-words-fit50": fitted("transformer-budget2.5-words", steps=50),
+    "transformer-budget2.5-words-fit100": fitted("transformer-budget2.5-words", steps=100),
     "transformer-replace0.1": (
         "transformer-budget2.5-words with 10% of the tokens replaced by uniformly drawn words in training "
         "(model.word_replacement 0.1)",
