@@ -353,6 +353,9 @@ ROWS = {
         "../attributes/sentiment-base",
     ),
     "polarity-default-fit25": fitted("polarity-default", corpus="polarity", model="../attributes/sentiment-base"),
+    "polarity-default-fit100": fitted(
+        "polarity-default", steps=100, corpus="polarity", model="../attributes/sentiment-base"
+    ),
     "polarity-budget5": (
         "the new snli-lstm.yaml on sentence polarity with a free-bits floor of 5 nats a dimension (a budget of "
         "320 nats): polarity-default's training KL sits at its budget (153 of 160 nats)",
