@@ -37,10 +37,9 @@ def test_text_methods_match_the_command_line(vae, text_run, tmp_path):
 
     assert np.allclose(np.load(tmp_path / "codes.npy"), z[:2].numpy(), atol=1e-6)
     assert vae.decode(z) == vae.reconstruct([A, B, "a woman sings ."], fit_steps=0)
-    from textvae import cli
     from textvae.text.sentences import FIT_STEPS
 
-    assert cli.FIT_STEPS == FIT_STEPS  # the command line's default is the pipeline's
+    assert vae.fit_steps() == FIT_STEPS  # a config that does not set model.fit_steps
     fitted = vae.encode([A, B, "a woman sings ."], fit_steps=FIT_STEPS)  # what reconstruct does by default
     assert vae.decode(fitted) == vae.reconstruct([A, B, "a woman sings ."])
     assert vae.reconstruct([A, B]) == run_cli("reconstruct", text_run, A, B).stdout.splitlines()
@@ -51,6 +50,40 @@ def test_text_methods_match_the_command_line(vae, text_run, tmp_path):
     samples = vae.sample(3, strategy="sample", temperature=1.0, seed=2)
     assert len(samples) == 3 and samples == vae.sample(3, seed=2)
     assert samples == run_cli("sample", text_run, "-n", "3", "--seed", "2").stdout.splitlines()
+
+
+def _with_model_key(run, out, key: str, value=None):
+    """A copy of a trained model's folder whose config.json sets model.<key> (its "config") to value
+    (None: drops it)."""
+    import shutil
+
+    shutil.copytree(run, out)
+    config = json.loads((out / "config.json").read_text())
+    config["config"].pop(key, None)
+    if value is not None:
+        config["config"][key] = value
+    (out / "config.json").write_text(json.dumps(config))
+    return out
+
+
+def test_a_models_own_fit_steps_are_what_reconstruct_and_interpolate_fit_by_default(vae, text_run, tmp_path):
+    from textvae.text.sentences import FIT_STEPS
+
+    sentences = [A, B, "a woman sings .", "the kids are playing soccer outside ."]
+    fitted, plain = vae.reconstruct(sentences), vae.reconstruct(sentences, fit_steps=0)
+    assert fitted != plain  # else this test could not tell the two apart
+    own = _with_model_key(text_run, tmp_path / "own", "fit_steps", 0)
+    assert textvae.load(own).fit_steps() == 0 and textvae.load(own).reconstruct(sentences) == plain
+    assert run_cli("reconstruct", own, *sentences).stdout.splitlines() == plain
+    assert run_cli("reconstruct", own, *sentences, "--fit-steps", str(FIT_STEPS)).stdout.splitlines() == fitted
+    shown = run_cli("interpolate", own, A, sentences[3], "--steps", "1", "--with-inputs").stdout.splitlines()
+    assert shown[1] == vae.interpolate(A, sentences[3], steps=1, fit_steps=0)[1]
+    # a model saved before the key existed fits by the old default
+    old = _with_model_key(text_run, tmp_path / "old", "fit_steps")
+    assert textvae.load(old).fit_steps() == FIT_STEPS and textvae.load(old).reconstruct(sentences) == fitted
+    bad = _with_model_key(text_run, tmp_path / "bad", "fit_steps", -1)
+    proc = run_cli("reconstruct", bad, A, check=False)
+    assert proc.returncode == 2 and "fit_steps must be >= 0" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_text_evaluate_returns_the_numbers_the_command_prints(vae, text_run, corpus, tmp_path):

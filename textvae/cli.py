@@ -21,17 +21,14 @@ def _add_generation(p: argparse.ArgumentParser, default: str = "greedy") -> None
     g.add_argument("--seed", type=int, default=0, help="random seed of sampling")
 
 
-# textvae.text.sentences.FIT_STEPS, repeated so that the parser imports no torch (tests/test_api.py checks)
-FIT_STEPS = 25
-
-
 def _add_fit(p) -> None:
     p.add_argument(
         "--fit-steps",
         type=int,
-        default=FIT_STEPS,
-        help=f"Adam steps fitting each sentence's code to the sentence after the encoder, so that it decodes "
-        f"back to it (default {FIT_STEPS}; 0: the encoder's posterior mean as it is)",
+        default=None,
+        help="Adam steps fitting each sentence's code to the sentence after the encoder, so that it decodes "
+        "back to it (default: the model's model.fit_steps, 25 unless its config set another; 0: the "
+        "encoder's posterior mean as it is)",
     )
 
 

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from ..text.sentences import FIT_STEPS
 from .common import MapView, action, check_sentence, dials, int_in, map_controls, wire_dials, wire_map
 
 MAX_STEPS = 30
@@ -70,7 +69,7 @@ class TextDemo:
         if method not in ("slerp", "linear"):
             raise UserError(f"the path must be slerp or linear, not {method!r}")
         gen = self.generation(strategy, temperature, top_p, seed)
-        path = self.model.interpolate(a, b, steps=steps, method=method, fit_steps=FIT_STEPS, **gen)
+        path = self.model.interpolate(a, b, steps=steps, method=method, fit_steps=self.model.config.fit_steps, **gen)
         return "\n".join(path)
 
     def sample(self, n=10, strategy="sample", temperature=1.0, top_p=1.0, seed=0) -> str:
@@ -84,7 +83,7 @@ class TextDemo:
         seeds seed, seed + 1, ...)."""
         sentence = check_sentence(sentence)
         n = int_in(n, 1, MAX_SAMPLES, "the number of reconstructions")
-        z = self.model.encode_sentences([sentence], fit_steps=FIT_STEPS)
+        z = self.model.encode_sentences([sentence], fit_steps=self.model.config.fit_steps)
         lines = []
         for k in range(n if strategy == "sample" else 1):
             lines += self.model.decode(z, **self.generation(strategy, temperature, top_p, int(seed) + k))

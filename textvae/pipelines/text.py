@@ -11,7 +11,6 @@ import torch
 from ..commands import recorded_data_config
 from ..errors import UserError
 from ..evaluation import check_evaluation_options
-from ..text.sentences import FIT_STEPS
 
 DEFAULT_MAX_LENGTH = 64  # tokens generated when the run recorded no data.max_length
 
@@ -67,6 +66,11 @@ class TextPipeline:
             "seed": seed,
         }
 
+    def fit_steps(self, asked: int | None = None) -> int:
+        """The fitting steps of reconstruct and interpolate: `asked`, or when None the model's own
+        (model.fit_steps in its config.json)."""
+        return self.model.config.fit_steps if asked is None else asked
+
     def encode(self, sentences: list[str] | str, batch_size: int = 256, fit_steps: int = 0) -> torch.Tensor:
         """Posterior means of sentences.
 
@@ -103,21 +107,22 @@ class TextPipeline:
         """
         return self.model.decode(z, **self.generation(strategy, temperature, top_k, top_p, beam_size, max_length, seed))
 
-    def reconstruct(self, sentences: list[str] | str, fit_steps: int = FIT_STEPS, **generation) -> list[str]:
+    def reconstruct(self, sentences: list[str] | str, fit_steps: int | None = None, **generation) -> list[str]:
         """The decoding of each sentence's posterior mean.
 
         Args:
             sentences: strings (one string is taken as a list of one).
-            fit_steps: as in `encode` (default 25, as on the command line: the codes decode back to their
-                sentences far more often than the posterior means do).
+            fit_steps: as in `encode` (default: the model's model.fit_steps, 25 unless its config set
+                another, as on the command line: the codes decode back to their sentences far more often
+                than the posterior means do).
             **generation: strategy, temperature, top_k, top_p, beam_size, max_length, seed (as in `generation`).
         Returns:
             One string per sentence, in order.
         """
-        return self.decode(self.encode(sentences, fit_steps=fit_steps), **generation)
+        return self.decode(self.encode(sentences, fit_steps=self.fit_steps(fit_steps)), **generation)
 
     def interpolate(
-        self, a: str, b: str, steps: int = 5, method: str = "slerp", fit_steps: int = FIT_STEPS, **generation
+        self, a: str, b: str, steps: int = 5, method: str = "slerp", fit_steps: int | None = None, **generation
     ) -> list[str]:
         """Decodes along the path between the posterior means of two sentences.
 
@@ -125,15 +130,16 @@ class TextPipeline:
             a, b: the two sentences.
             steps: intermediate codes.
             method: slerp | linear.
-            fit_steps: as in `encode` (default 25, as on the command line: the codes decode back to their
-                sentences far more often than the posterior means do).
+            fit_steps: as in `encode` (default: the model's model.fit_steps, 25 unless its config set
+                another, as on the command line: the codes decode back to their sentences far more often
+                than the posterior means do).
             **generation: as in `generation`.
         Returns:
             steps + 2 strings: a's reconstruction, the intermediate decodes, b's reconstruction (an end
             may differ from its sentence when the model does not reconstruct it).
         """
         gen = self.generation(**generation)
-        return self.model.interpolate(a, b, steps=steps, method=method, fit_steps=fit_steps, **gen)
+        return self.model.interpolate(a, b, steps=steps, method=method, fit_steps=self.fit_steps(fit_steps), **gen)
 
     def sample(
         self, n: int, strategy: str = "sample", temperature: float = 1.0, seed: int = 0, **generation

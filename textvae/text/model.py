@@ -28,7 +28,7 @@ from .encoders import RNNEncoderConfig
 from .families import DecoderConfig, EncoderConfig, build_decoder, build_encoder
 from .kernels import Dropout
 from .pretrained import HFTokenizer
-from .sentences import SentenceAPI
+from .sentences import FIT_STEPS, SentenceAPI
 
 
 @dataclass
@@ -73,6 +73,10 @@ class TextModelConfig:
     prior_components: 0 for the prior N(0, I); K > 0 once `textvae fit-prior` has fitted a K-component
         Gaussian mixture to the aggregate posterior (textvae.core.priors). Training with K > 0 continues
         from such a model (train.init_from), against its mixture held fixed.
+    fit_steps: the Adam steps by which reconstruct, interpolate and the demo fit a sentence's code to it
+        after the encoder (textvae.core.objectives.fit_codes) when not told otherwise (`--fit-steps`):
+        kept in the model's config.json, so a model that needs more steps to decode its sentences back
+        says so itself (25 for the LSTM default; the Transformer default sets 100: benchmarks/faithful.md).
 
     With a pretrained decoder the vocabulary and special ids are its tokenizer's; with a pretrained
     encoder, the encoder reads its own tokenizer's ids (textvae.text.pretrained).
@@ -100,6 +104,7 @@ class TextModelConfig:
     activation_reg: float = 0.0
     temporal_activation_reg: float = 0.0
     prior_components: int = 0
+    fit_steps: int = FIT_STEPS
 
     def __post_init__(self):
         for name in ("embed_size", "latent_size"):
@@ -107,6 +112,8 @@ class TextModelConfig:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
         if self.prior_components < 0:
             raise ValueError(f"prior_components must be >= 0, not {self.prior_components}")
+        if self.fit_steps < 0:
+            raise ValueError(f"fit_steps must be >= 0, not {self.fit_steps}")
         for name in ("word_dropout", "encoder_word_deletion", "word_replacement", "embed_dropout", "output_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")

@@ -23,9 +23,9 @@ from .attributes import attribute_vector, traverse
 from .data import collate_ids
 from .generation import check_generation_args, generate
 
-# Adam steps that fit a code to its sentence where a user reconstructs or interpolates (the pipeline and the
-# command line, whose cli.FIT_STEPS must equal it): on SNLI exact match 55% -> 89%, endpoint fidelity
-# 28% -> 82% (benchmarks/faithful.md)
+# Adam steps that fit a code to its sentence where a user reconstructs or interpolates, unless the model's
+# config sets model.fit_steps: on SNLI exact match 55% -> 89%, endpoint fidelity 28% -> 82% for the LSTM
+# default (benchmarks/faithful.md)
 FIT_STEPS = 25
 
 
