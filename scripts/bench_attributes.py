@@ -137,9 +137,7 @@ def fashion(
 
 
 # -- PTB length --------------------------------------------------------------------------------------
-def ptb_length(
-    opts, key: str = "ptb-length", delta: float | None = None, weight: float | None = None, on: str = "sample"
-) -> dict:
+def ptb_length(opts, key: str = "ptb-length", delta: float | None = None, weight: float | None = None) -> dict:
     from textvae.core.attributes import spearman
     from textvae.registry import load_model
     from textvae.text.attributes import traverse
@@ -148,7 +146,7 @@ def ptb_length(
     common = ["--config", "configs/text/ptb-lstm.yaml", f"train.epochs={opts.epochs_ptb}", "train.progress_bar=false"]
     commands = []
     ar, base = RUNS / f"{key}-ar", RUNS / "ptb-length-base"
-    sharp = delta_key(delta, weight) + (f", z: {on}" if on != "sample" else "")
+    sharp = delta_key(delta, weight)
     test_file = ROOT.parent / "shared" / "data" / "ptb" / "ptb.test.txt.gz"
     facts = {
         "ar": train(ar, [*common, f"loss.attributes=[{{name: length, dim: 0{sharp}}}]"], commands),
@@ -174,8 +172,7 @@ def ptb_length(
         "key": key,
         "model": "LSTM VAE (configs/text/ptb-lstm.yaml), dim 0: length in words"
         + (f", delta {delta:g}" if delta else "")
-        + (f", weight {weight:g}" if weight is not None else "")
-        + (f", on the posterior {on}" if on != "sample" else ""),
+        + (f", weight {weight:g}" if weight is not None else ""),
         "epochs": opts.epochs_ptb,
         "attributes": {"length": row},
         "nll_k": opts.k,
@@ -269,8 +266,6 @@ ROWS = {
     "ptb-length-weight1": lambda o: ptb_length(o, "ptb-length-weight1", weight=1.0),
     # delta 10 spaces the lengths evenly (interpretability 0.902) but squeezed z_0's variance at weight 10
     "ptb-length-delta10-weight1": lambda o: ptb_length(o, "ptb-length-delta10-weight1", delta=10.0, weight=1.0),
-    # on the posterior mean: the noise of the sample no longer misorders close pairs, so q need not narrow
-    "ptb-length-mean-delta10": lambda o: ptb_length(o, "ptb-length-mean-delta10", delta=10.0, on="mean"),
     "semi-length": semi_length,
 }
 

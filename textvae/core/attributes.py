@@ -10,7 +10,7 @@ over all n * n ordered pairs of the n examples of the batch whose value of a is 
 i = j included (each contributes 0): the normalisation of AR-VAE's code, torch's L1Loss over the
 n x n distance matrices. An example whose value is missing (NaN) enters none of that attribute's
 pairs, so partly labelled data trains (semi-supervised). z is the sample of q(z|x) that feeds the
-decoder, as in AR-VAE, or (z: mean) the posterior mean.
+decoder, as in AR-VAE.
 
 Evaluation (numpy, on posterior means): the Spearman rank correlation between z_r and a, and AR-VAE's
 interpretability score (after Adel et al. 2018): the dimension with the highest mutual information
@@ -50,9 +50,6 @@ class AttributeConfig:
     delta: the tanh's scale on differences of z_r.
     adversary: the weight of a term that trains the encoder to leave the attribute out of every other
         dimension, so that the decoder takes it from this one (Adversaries); 0: none.
-    z: which z the loss orders: "sample", the draw of q(z|x) that feeds the decoder (AR-VAE), or "mean",
-        the posterior mean. On the sample, pairs closer than the posterior's spread are misordered by its
-        noise, so the loss also narrows q on that dimension, which costs KL; on the mean it only orders.
     column: read the values from this column of the training file (CSV/JSONL/parquet); an empty cell is
         a missing value.
     values: for a column of labels, their order: values[k] is read as the number k (e.g. [neg, pos]);
@@ -64,7 +61,6 @@ class AttributeConfig:
     weight: float = 10.0
     delta: float = 1.0
     adversary: float = 0.0
-    z: str = "sample"
     column: str = ""
     values: list[str] = field(default_factory=list)
 
@@ -75,8 +71,6 @@ class AttributeConfig:
             raise ValueError(f"attribute {self.name!r}: dim must be >= 0, not {self.dim}")
         if self.weight < 0 or self.delta <= 0 or self.adversary < 0:
             raise ValueError(f"attribute {self.name!r}: weight and adversary must be >= 0 and delta > 0")
-        if self.z not in ("sample", "mean"):
-            raise ValueError(f"attribute {self.name!r}: z must be sample or mean, not {self.z!r}")
         if self.values and not self.column:
             raise ValueError(f"attribute {self.name!r}: values maps the labels of a column; set column too")
         if len(set(self.values)) != len(self.values):
@@ -120,21 +114,13 @@ def pairwise_sign_loss(z_r: torch.Tensor, a: torch.Tensor, delta: float = 1.0) -
     return (dz - da).abs().mean()
 
 
-def attribute_loss(
-    z: torch.Tensor, values: torch.Tensor, specs: list[dict], mean: torch.Tensor | None = None
-) -> torch.Tensor:
-    """sum over attributes k of weight_k * pairwise_sign_loss(z[:, dim_k], values[:, k], delta_k), with the
-    posterior mean in place of the sample z for an attribute whose `z` is "mean". z, mean: (B, D);
-    values: (B, A) with NaN where missing; specs: A dicts with dim, weight, delta and optionally z."""
+def attribute_loss(z: torch.Tensor, values: torch.Tensor, specs: list[dict]) -> torch.Tensor:
+    """sum over attributes k of weight_k * pairwise_sign_loss(z[:, dim_k], values[:, k], delta_k).
+    z: (B, D); values: (B, A) with NaN where missing; specs: A dicts with dim, weight, delta."""
     total = z.new_zeros((), dtype=torch.float32)
     for k, s in enumerate(specs):
-        ordered = z
-        if s.get("z", "sample") == "mean":
-            if mean is None:
-                raise ValueError(f"attribute {s.get('name', k)!r} is on the mean; pass the posterior mean")
-            ordered = mean
         total = total + float(s.get("weight", 1.0)) * pairwise_sign_loss(
-            ordered[:, int(s["dim"])], values[:, k], float(s.get("delta", 1.0))
+            z[:, int(s["dim"])], values[:, k], float(s.get("delta", 1.0))
         )
     return total
 

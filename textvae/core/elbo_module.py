@@ -50,7 +50,7 @@ class ElboModule(nn.Module):
         if out.penalty is not None:  # e.g. activation regularisation, beside the bound
             loss = loss + out.penalty
         if self.vae.attributes and "attributes" in batch:  # regularised dimensions, training loss only
-            loss = loss + attribute_loss(z, batch["attributes"], self.vae.attributes, posterior.mean)
+            loss = loss + attribute_loss(z, batch["attributes"], self.vae.attributes)
             if self.adversaries is not None:
                 loss = loss + self.adversaries(z, batch["attributes"])
         return {

@@ -86,7 +86,7 @@ def column_values(raw: list, spec: AttributeConfig, where: str) -> np.ndarray:
 
 
 def describe(specs: list[AttributeConfig], values: np.ndarray) -> list[dict]:
-    """What a model keeps of its attributes (config.json): name, dim, weight, delta, z, column and label
+    """What a model keeps of its attributes (config.json): name, dim, weight, delta, column and label
     order, and the training values' min, max and count of known values."""
     out = []
     for k, s in enumerate(specs):
@@ -104,7 +104,6 @@ def describe(specs: list[AttributeConfig], values: np.ndarray) -> list[dict]:
                 "weight": s.weight,
                 "delta": s.delta,
                 "adversary": s.adversary,
-                "z": s.z,
                 "column": s.column,
                 "values": list(s.values),
                 "min": float(known.min()),
