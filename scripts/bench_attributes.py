@@ -266,6 +266,8 @@ ROWS = {
     "ptb-length-weight1": lambda o: ptb_length(o, "ptb-length-weight1", weight=1.0),
     # delta 10 spaces the lengths evenly (interpretability 0.902) but squeezed z_0's variance at weight 10
     "ptb-length-delta10-weight1": lambda o: ptb_length(o, "ptb-length-delta10-weight1", delta=10.0, weight=1.0),
+    # between weight 1 (no dial, no cost) and 10 (the dial, +2.2 nats at delta 1)
+    "ptb-length-weight3": lambda o: ptb_length(o, "ptb-length-weight3", weight=3.0),
     "semi-length": semi_length,
 }
 
